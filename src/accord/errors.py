@@ -1,0 +1,78 @@
+"""The one error tree of accord.
+
+Every error accord raises on purpose is an :class:`AccordError`. Parsers of untrusted input raise
+only these, never a bare ``ValueError``/``KeyError``/``binascii.Error``::
+
+    AccordError
+    ├── VerificationError          a proof, signature or audit did not check out
+    │   ├── MalformedInput         bytes that do not parse as the format they claim to be
+    │   ├── SignatureError         a note/checkpoint signature is missing or invalid
+    │   ├── RootMismatch           a proof leads to a different root than the one trusted
+    │   └── TamperingDetected      an audit found stored data that contradicts the log
+    ├── InvalidRequest             a caller's request is wrong (bad id, oversized entry, index ≥ size)
+    │   └── NotFound               the thing asked for does not exist (yet)
+    ├── StorageError               the backend failed or holds something unusable
+    │   └── LedgerLocked           another process is already the writer of this ledger
+    ├── ConfigurationError         a data directory, key or option is missing or wrong
+    └── AuthError                  authentication or authorization refused
+
+``MalformedInput`` is a ``VerificationError`` because input that does not parse can never verify; a
+caller that catches ``VerificationError`` rejects it too.
+"""
+
+from __future__ import annotations
+
+
+class AccordError(Exception):
+    """Base of every error accord raises on purpose."""
+
+
+class VerificationError(AccordError):
+    """A proof, signature, receipt or audit did not verify."""
+
+
+class MalformedInput(VerificationError):
+    """Input does not parse as the format it claims to be."""
+
+
+class SignatureError(VerificationError):
+    """A signature is missing, from an unknown key, or invalid."""
+
+
+class RootMismatch(VerificationError):
+    """A proof leads to a root hash different from the trusted one."""
+
+
+class TamperingDetected(VerificationError):
+    """An audit found stored data that contradicts the log.
+
+    ``seqno`` names the first bad entry when one can be named (1-based, as in transaction ids).
+    """
+
+    def __init__(self, message: str, *, seqno: int | None = None) -> None:
+        super().__init__(message)
+        self.seqno = seqno
+
+
+class InvalidRequest(AccordError):
+    """A caller's request is invalid: nothing was changed."""
+
+
+class NotFound(InvalidRequest):
+    """The requested object does not exist (or is not visible yet)."""
+
+
+class StorageError(AccordError):
+    """A storage backend failed or holds unusable data."""
+
+
+class LedgerLocked(StorageError):
+    """Another process already holds the writer lock of this ledger."""
+
+
+class ConfigurationError(AccordError):
+    """A data directory, key file or option is missing or wrong."""
+
+
+class AuthError(AccordError):
+    """Authentication or authorization was refused."""

@@ -1,0 +1,255 @@
+"""SQLite backend: the embedded default. WAL journal, ``synchronous=FULL`` so a commit is fsync'd.
+
+One connection per thread (SQLite connections must not be shared across threads without care);
+the writer holds an exclusive ``flock`` on ``<db>.writer-lock`` so two processes can never both
+sequence the same ledger.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from accord.errors import LedgerLocked, StorageError
+from accord.log.storage import LogStorage, StoredCheckpoint, StoredEntry, StoredTile
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    seqno INTEGER PRIMARY KEY,
+    collection_id TEXT NOT NULL,
+    leaf BLOB NOT NULL,
+    contents BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_by_collection ON entries (collection_id, seqno);
+CREATE TABLE IF NOT EXISTS tiles (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    hashes BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+"""
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A connection with the durability settings every accord SQLite connection uses."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class SqliteStorage(LogStorage):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._lock_file: IO[bytes] | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = connect(self.path)
+            except sqlite3.Error as exc:
+                raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite read failed: {exc}") from exc
+
+    def initialize(self, meta: dict[str, str]) -> None:
+        parent = Path(self.path).parent
+        if not parent.is_dir():
+            raise StorageError(f"directory {parent} does not exist")
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.executemany(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", sorted(meta.items())
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StorageError(f"cannot initialize {self.path}: {exc}") from exc
+
+    def read_meta(self) -> dict[str, str]:
+        try:
+            rows = self._conn().execute("SELECT key, value FROM meta").fetchall()
+        except sqlite3.OperationalError:
+            return {}
+        return {str(k): str(v) for k, v in rows}
+
+    def acquire_writer_lock(self) -> None:
+        if self._lock_file is not None:
+            return
+        lock_file = open(self.path + ".writer-lock", "ab")
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            lock_file.close()
+            raise LedgerLocked(f"another process is writing to {self.path}") from exc
+        self._lock_file = lock_file
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def write_batch(
+        self,
+        entries: Sequence[StoredEntry],
+        tiles: Sequence[StoredTile],
+        checkpoint: StoredCheckpoint | None,
+    ) -> None:
+        from accord.core.tiles import width_from_packed_size
+
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            if entries:
+                conn.executemany(
+                    "INSERT INTO entries (seqno, collection_id, leaf, contents) VALUES (?,?,?,?)",
+                    [(e.seqno, e.collection_id, e.leaf, e.contents) for e in entries],
+                )
+            if tiles:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO tiles (level, idx, width, hashes) VALUES (?,?,?,?)",
+                    [
+                        (t.level, t.index, width_from_packed_size(len(t.packed)), t.packed)
+                        for t in tiles
+                    ],
+                )
+            if checkpoint is not None:
+                conn.execute(
+                    "INSERT INTO checkpoints (size, note) VALUES (?, ?)",
+                    (checkpoint.size, checkpoint.note),
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StorageError(f"SQLite write failed: {exc}") from exc
+
+    def entry_count(self) -> int:
+        rows = self._query("SELECT max(seqno) FROM entries")
+        value = rows[0][0]
+        return int(value) if isinstance(value, int) else 0
+
+    @staticmethod
+    def _entries(rows: list[tuple[Any, ...]]) -> list[StoredEntry]:
+        return [StoredEntry(int(s), str(c), bytes(leaf), bytes(b)) for s, c, leaf, b in rows]
+
+    def get_entries(self, first_seqno: int, last_seqno: int) -> list[StoredEntry]:
+        return self._entries(
+            self._query(
+                "SELECT seqno, collection_id, leaf, contents FROM entries "
+                "WHERE seqno BETWEEN ? AND ? ORDER BY seqno",
+                (first_seqno, last_seqno),
+            )
+        )
+
+    def get_collection_entries(
+        self, collection_id: str, first_seqno: int, last_seqno: int, limit: int
+    ) -> list[StoredEntry]:
+        return self._entries(
+            self._query(
+                "SELECT seqno, collection_id, leaf, contents FROM entries "
+                "WHERE collection_id = ? AND seqno BETWEEN ? AND ? ORDER BY seqno LIMIT ?",
+                (collection_id, first_seqno, last_seqno, limit),
+            )
+        )
+
+    def last_seqno_in_collection(self, collection_id: str, at_most: int) -> int | None:
+        rows = self._query(
+            "SELECT max(seqno) FROM entries WHERE collection_id = ? AND seqno <= ?",
+            (collection_id, at_most),
+        )
+        value = rows[0][0]
+        return int(value) if isinstance(value, int) else None
+
+    def collections(self) -> list[str]:
+        rows = self._query("SELECT DISTINCT collection_id FROM entries ORDER BY collection_id")
+        return [str(r[0]) for r in rows]
+
+    def get_tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        out: dict[tuple[int, int], bytes] = {}
+        unique = sorted(set(keys))
+        for i in range(0, len(unique), 200):
+            chunk = unique[i : i + 200]
+            where = " OR ".join("(level = ? AND idx = ?)" for _ in chunk)
+            params = [v for key in chunk for v in key]
+            for level, idx, hashes in self._query(
+                f"SELECT level, idx, hashes FROM tiles WHERE {where}",  # noqa: S608 - placeholders only
+                params,
+            ):
+                out[(int(level), int(idx))] = bytes(hashes)
+        return out
+
+    def iter_tiles(self, level: int) -> Iterator[StoredTile]:
+        last = -1
+        while True:
+            rows = self._query(
+                "SELECT idx, hashes FROM tiles WHERE level = ? AND idx > ? ORDER BY idx LIMIT 500",
+                (level, last),
+            )
+            for idx, hashes in rows:
+                yield StoredTile(level, int(idx), bytes(hashes))
+            if len(rows) < 500:
+                return
+            last = int(rows[-1][0])
+
+    @staticmethod
+    def _checkpoint(rows: list[tuple[Any, ...]]) -> StoredCheckpoint | None:
+        if not rows:
+            return None
+        size, note = rows[0]
+        return StoredCheckpoint(int(size), str(note))
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        return self._checkpoint(
+            self._query("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+        )
+
+    def checkpoint_covering(self, size: int) -> StoredCheckpoint | None:
+        return self._checkpoint(
+            self._query(
+                "SELECT size, note FROM checkpoints WHERE size >= ? ORDER BY size LIMIT 1", (size,)
+            )
+        )
+
+    def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
+        last = -1
+        while True:
+            rows = self._query(
+                "SELECT size, note FROM checkpoints WHERE size > ? ORDER BY size LIMIT 500", (last,)
+            )
+            for size, note in rows:
+                yield StoredCheckpoint(int(size), str(note))
+            if len(rows) < 500:
+                return
+            last = int(rows[-1][0])

@@ -1,0 +1,136 @@
+"""The one storage interface behind a ledger, and how to open a backend by location.
+
+Backends store bytes; they hold no business logic. The sequencer decides what to write, and every
+``write_batch`` is one durable transaction: when it returns, the entries, tiles and checkpoint it
+was given survive a crash; if it raises, none of them were written.
+
+Tables every backend keeps (the names are part of the tamper tests and ``docs/formats.md``):
+
+* ``meta``        key → value (origin, view, entry format)
+* ``entries``     seqno → collection id, canonical leaf bytes, contents bytes
+* ``tiles``       (level, index) → width, packed tile hashes
+* ``checkpoints`` tree size → signed checkpoint note
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    seqno: int
+    collection_id: str
+    leaf: bytes
+    contents: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTile:
+    level: int
+    index: int
+    packed: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    size: int
+    note: str
+
+
+class LogStorage(abc.ABC):
+    """What a ledger needs from a database. Implementations must be safe to call from any thread."""
+
+    # --- set-up ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def initialize(self, meta: dict[str, str]) -> None:
+        """Create the schema if absent and store ``meta`` keys that are not stored yet."""
+
+    @abc.abstractmethod
+    def read_meta(self) -> dict[str, str]:
+        """All meta keys; empty if the ledger was never initialized."""
+
+    @abc.abstractmethod
+    def acquire_writer_lock(self) -> None:
+        """Become the only writer of this ledger or raise LedgerLocked."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections and the writer lock."""
+
+    # --- writes ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def write_batch(
+        self,
+        entries: Sequence[StoredEntry],
+        tiles: Sequence[StoredTile],
+        checkpoint: StoredCheckpoint | None,
+    ) -> None:
+        """Durably insert entries and checkpoint, upsert tiles, all in one transaction."""
+
+    # --- reads ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def entry_count(self) -> int:
+        """Highest stored seqno (0 if none); seqnos are contiguous from 1."""
+
+    @abc.abstractmethod
+    def get_entries(self, first_seqno: int, last_seqno: int) -> list[StoredEntry]:
+        """Entries with ``first_seqno <= seqno <= last_seqno``, in seqno order."""
+
+    @abc.abstractmethod
+    def get_collection_entries(
+        self, collection_id: str, first_seqno: int, last_seqno: int, limit: int
+    ) -> list[StoredEntry]:
+        """Up to ``limit`` entries of one collection within a seqno range, in seqno order."""
+
+    @abc.abstractmethod
+    def last_seqno_in_collection(self, collection_id: str, at_most: int) -> int | None:
+        """The newest seqno of a collection not beyond ``at_most``."""
+
+    @abc.abstractmethod
+    def collections(self) -> list[str]:
+        """Distinct collection ids."""
+
+    @abc.abstractmethod
+    def get_tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Packed tiles by ``(level, index)``; absent keys are left out."""
+
+    @abc.abstractmethod
+    def iter_tiles(self, level: int) -> Iterator[StoredTile]:
+        """Every stored tile of one level in index order (for audits)."""
+
+    @abc.abstractmethod
+    def latest_checkpoint(self) -> StoredCheckpoint | None: ...
+
+    @abc.abstractmethod
+    def checkpoint_covering(self, size: int) -> StoredCheckpoint | None:
+        """The oldest checkpoint of a tree of at least ``size`` entries."""
+
+    @abc.abstractmethod
+    def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
+        """Every stored checkpoint in size order."""
+
+    def iter_entries(self, first_seqno: int = 1, chunk: int = 2000) -> Iterator[StoredEntry]:
+        """Stream entries in seqno order without holding them all."""
+        seqno = first_seqno
+        while True:
+            rows = self.get_entries(seqno, seqno + chunk - 1)
+            yield from rows
+            if len(rows) < chunk:
+                # A hole inside a chunk is reported by the caller, who checks contiguity.
+                if not rows or rows[-1].seqno >= self.entry_count():
+                    return
+            seqno += chunk
+
+
+def open_storage(location: str) -> LogStorage:
+    """A backend for ``location``: a ``postgresql://`` DSN or an SQLite file path."""
+    if location.startswith(("postgresql://", "postgres://")):
+        from accord.log.postgres import PostgresStorage
+
+        return PostgresStorage(location)
+    from accord.log.sqlite import SqliteStorage
+
+    return SqliteStorage(location)
