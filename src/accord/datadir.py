@@ -163,7 +163,8 @@ def init_data_dir(
     for stem, identity in (("service", service), ("node", node), ("admin", admin)):
         write_private(data / f"{stem}.key", identity.key_pem())
         write_public(data / f"{stem}.crt", identity.cert_pem())
-    users = {"users": {fingerprint(admin.cert): {"role": "Administrator", "kind": "cert"}}}
+    admin_entry = {"role": "Administrator", "kind": "cert", "cert": admin.cert_pem().decode()}
+    users = {"users": {fingerprint(admin.cert): admin_entry}}
     write_public(data / "users.json", (json.dumps(users, indent=2) + "\n").encode())
     ledger = Ledger.create_or_open(
         data.storage_location(config), signer, LedgerOptions(max_contents=max_contents)

@@ -1,0 +1,300 @@
+"""The ``accord`` command line.
+
+Every command exits 0 on success and non-zero with a one-line message on stderr on failure;
+``accord verify`` exits 1 when it finds tampering, naming the first bad seqno.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from accord.errors import AccordError, ConfigurationError, TamperingDetected, VerificationError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _progress(label: str) -> Any:
+    interactive = sys.stderr.isatty()
+
+    def report(done: int, total: int) -> None:
+        if total:
+            pct = 100.0 * done / total
+            end = "\r" if interactive and done < total else "\n"
+            if interactive or done == total or done % 100_000 == 0:
+                print(f"{label}: {done}/{total} entries ({pct:.0f}%)", end=end, file=sys.stderr)
+
+    return report
+
+
+# --- init / serve -----------------------------------------------------------------------------
+def cmd_init(args: argparse.Namespace) -> int:
+    from accord.datadir import init_data_dir
+
+    hosts = [h.strip() for h in args.hosts.split(",") if h.strip()] if args.hosts else None
+    data = init_data_dir(
+        args.data,
+        name=args.name,
+        storage=args.storage,
+        hosts=hosts,
+        max_contents=args.max_contents,
+        public_log=args.public_log,
+    )
+    d = data.path
+    print(f"Created ledger {args.name!r} in {d}")
+    print(f"  checkpoint verifier key: {d / 'checkpoint.vkey'}  (share it with verifiers)")
+    print(f"  service certificate:     {d / 'service.crt'}  (clients pin it)")
+    print(f"  administrator identity:  {d / 'admin.crt'} + {d / 'admin.key'}  (keep the key secret)")
+    print("Next:")
+    print(f"  accord serve --data {d}")
+    print(
+        f"  accord append --url https://127.0.0.1:8443 --cacert {d / 'service.crt'} "
+        f"--cert {d / 'admin.crt'} --key {d / 'admin.key'} 'hello'"
+    )
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from accord.service.server import serve
+
+    asyncio.run(serve(args.data, args.host, args.port, public_log=args.public_log or None))
+    return EXIT_OK
+
+
+# --- verification -----------------------------------------------------------------------------
+def cmd_verify(args: argparse.Namespace) -> int:
+    from accord.datadir import DataDir, load_verifier
+
+    trusted = [Path(p).read_text() for p in args.trusted_checkpoint or []]
+    if args.url:
+        from accord.client.http import HttpClient
+        from accord.client.verify import audit_remote
+
+        if not args.vkey:
+            raise ConfigurationError("--url needs --vkey (the ledger's checkpoint.vkey)")
+        client = HttpClient(args.url, cacert=args.cacert, cert=args.cert, key=args.key)
+        remote = audit_remote(client, load_verifier(args.vkey), progress=_progress("verify"))
+        print(
+            f"OK: {args.url} serves a consistent log of {remote.size} entries; "
+            f"{remote.tiles} tiles and the signed checkpoint check out"
+        )
+        return EXIT_OK
+    if not args.data:
+        raise ConfigurationError("give --data DIR or --url URL")
+    from accord.log.audit import audit_storage
+    from accord.log.storage import open_storage
+
+    data = DataDir(args.data)
+    verifier = load_verifier(args.vkey) if args.vkey else data.verifier()
+    storage = open_storage(data.storage_location())
+    try:
+        report = audit_storage(
+            storage, verifier, trusted_checkpoints=trusted, progress=_progress("verify")
+        )
+    finally:
+        storage.close()
+    print(
+        f"OK: {report.entries} entries, {report.checkpoints} signed checkpoints and "
+        f"{report.tiles} tiles verified; root {report.root.hex()}"
+    )
+    return EXIT_OK
+
+
+def cmd_receipt_verify(args: argparse.Namespace) -> int:
+    from accord.core.receipt import verify_receipt
+    from accord.datadir import load_verifier
+
+    try:
+        data = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {args.file}: {exc}") from exc
+    contents = None
+    if args.contents is not None:
+        contents = Path(args.contents).read_bytes()
+    verified = verify_receipt(data, load_verifier(args.vkey), contents=contents)
+    md = verified.metadata
+    print(
+        f"OK: transaction {md.transaction_id} (collection {md.collection_id}) is entry "
+        f"{md.seqno} of the log {verified.checkpoint.origin!r} at size {verified.checkpoint.size}"
+        + ("; contents match" if contents is not None else "")
+    )
+    return EXIT_OK
+
+
+def cmd_receipt_get(args: argparse.Namespace) -> int:
+    from accord.core.receipt import Receipt
+
+    if args.url:
+        obj = _client(args).receipt(args.txid)
+    else:
+        from accord.datadir import DataDir
+        from accord.log.ledger import LedgerReader
+
+        data = DataDir(args.data)
+        reader = LedgerReader.open(data.storage_location(), data.verifier())
+        try:
+            receipt: Receipt = reader.receipt(args.txid)
+        finally:
+            reader.close()
+        obj = receipt.to_json()
+    text = json.dumps(obj, indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"receipt for {args.txid} written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+# --- client commands --------------------------------------------------------------------------
+def _client(args: argparse.Namespace) -> Any:
+    from accord.client.http import HttpClient
+
+    if not args.url:
+        raise ConfigurationError("--url is required")
+    return HttpClient(args.url, cacert=args.cacert, cert=args.cert, key=args.key)
+
+
+def cmd_append(args: argparse.Namespace) -> int:
+    contents = args.contents if args.contents != "-" else sys.stdin.read()
+    txid = _client(args).append(contents, args.collection)
+    if args.json:
+        print(json.dumps({"transactionId": txid}))
+    else:
+        print(txid)
+    return EXIT_OK
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    entry = _client(args).entry(args.txid)
+    if args.json:
+        print(json.dumps(entry))
+    else:
+        print(entry["entry"]["contents"])
+    return EXIT_OK
+
+
+def _add_client_options(p: argparse.ArgumentParser, *, url_required: bool = True) -> None:
+    default_url = os.environ.get("ACCORD_URL")
+    p.add_argument(
+        "--url",
+        default=default_url,
+        required=url_required and default_url is None,
+        help="service URL, e.g. https://127.0.0.1:8443 (or $ACCORD_URL)",
+    )
+    p.add_argument("--cacert", help="service certificate to pin (DIR/service.crt)")
+    p.add_argument("--cert", help="client certificate (PEM)")
+    p.add_argument("--key", help="client private key (PEM)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="accord",
+        description="accord: a verifiable append-only ledger with offline-checkable receipts.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create a new ledger data directory")
+    p.add_argument("--data", required=True, help="data directory to create")
+    p.add_argument("--name", default="accord.local/ledger", help="ledger name (checkpoint origin)")
+    p.add_argument(
+        "--storage",
+        help="PostgreSQL DSN (postgresql://...) to store the ledger in; default SQLite in DIR",
+    )
+    p.add_argument("--hosts", help="comma-separated TLS host names (default 127.0.0.1,localhost)")
+    p.add_argument(
+        "--max-contents",
+        type=int,
+        default=1 << 20,
+        help="largest entry contents in bytes (default 1 MiB)",
+    )
+    p.add_argument("--public-log", action="store_true", help="let anyone read the tlog endpoints")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("serve", help="serve a ledger over HTTPS")
+    p.add_argument("--data", required=True, help="data directory made by accord init")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8443, help="port (default 8443)")
+    p.add_argument("--public-log", action="store_true", help="serve tlog endpoints without auth")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "verify",
+        help="full audit of a ledger (data directory or running service)",
+        description="Recompute every leaf, tile and checkpoint; exit 1 naming the first bad "
+        "seqno on any tampering.",
+    )
+    p.add_argument("--data", help="data directory to audit offline")
+    p.add_argument("--vkey", help="checkpoint verifier key (default DIR/checkpoint.vkey)")
+    p.add_argument(
+        "--trusted-checkpoint",
+        action="append",
+        metavar="FILE",
+        help="a signed checkpoint saved earlier; catches rollbacks (repeatable)",
+    )
+    p.add_argument("--url", help="audit a running service instead")
+    p.add_argument("--cacert", help="service certificate (with --url)")
+    p.add_argument("--cert", help="client certificate (with --url)")
+    p.add_argument("--key", help="client key (with --url)")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("receipt", help="fetch or verify receipts")
+    rsub = p.add_subparsers(dest="receipt_command", required=True, metavar="ACTION")
+    rv = rsub.add_parser("verify", help="verify a receipt offline with the verifier key")
+    rv.add_argument("file", help="receipt JSON file ('-' for stdin)")
+    rv.add_argument("--vkey", required=True, help="the ledger's checkpoint.vkey")
+    rv.add_argument("--contents", help="file with the entry's contents, to check them too")
+    rv.set_defaults(func=cmd_receipt_verify)
+    rg = rsub.add_parser("get", help="fetch a receipt (from a data directory or a service)")
+    rg.add_argument("txid", help="transaction id, e.g. 1.42")
+    rg.add_argument("--data", help="data directory")
+    rg.add_argument("-o", "--output", help="write the receipt to this file")
+    _add_client_options(rg, url_required=False)
+    rg.set_defaults(func=cmd_receipt_get)
+
+    p = sub.add_parser("append", help="append an entry through a running service")
+    p.add_argument("contents", help="entry contents ('-' reads stdin)")
+    p.add_argument("--collection", help="collection id (default subledger:0)")
+    _add_client_options(p)
+    p.set_defaults(func=cmd_append)
+
+    p = sub.add_parser("get", help="read an entry through a running service")
+    p.add_argument("txid", help="transaction id, e.g. 1.42")
+    _add_client_options(p)
+    p.set_defaults(func=cmd_get)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "receipt_command", None) == "get" and not (args.url or args.data):
+        parser.error("receipt get needs --data DIR or --url URL")
+    try:
+        code: int = args.func(args)
+        return code
+    except TamperingDetected as exc:
+        where = f" (first bad seqno: {exc.seqno})" if exc.seqno is not None else ""
+        print(f"TAMPERING DETECTED: {exc}{where}", file=sys.stderr)
+        return EXIT_FAILED
+    except VerificationError as exc:
+        print(f"VERIFICATION FAILED: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except AccordError as exc:
+        print(f"accord: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

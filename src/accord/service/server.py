@@ -1,0 +1,75 @@
+"""Running the service: open the ledger of a data directory, serve HTTPS, shut down gracefully.
+
+SIGTERM and SIGINT stop accepting connections, let in-flight requests finish, then close the
+ledger, which writes every queued append and signs a final checkpoint: nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+from aiohttp import web
+
+from accord.datadir import DataDir
+from accord.log.ledger import Ledger, LedgerOptions
+from accord.service.app import ServiceState, build_app, make_ssl_context
+from accord.service.users import UserStore
+
+log = logging.getLogger("accord.service")
+
+
+async def serve(
+    data_dir: str,
+    host: str,
+    port: int,
+    *,
+    public_log: bool | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    data = DataDir(data_dir)
+    config = data.load_config()
+    users = UserStore(data / "users.json")
+    ledger = Ledger.create_or_open(
+        data.storage_location(config),
+        data.signer(),
+        LedgerOptions(
+            max_contents=config.max_contents, checkpoint_interval=config.checkpoint_interval
+        ),
+    )
+    try:
+        ctx = make_ssl_context(
+            str(data / "node.crt"), str(data / "node.key"), str(data / "service.crt"), users
+        )
+        state = ServiceState(
+            ledger, users, config.public_log if public_log is None else public_log, ctx
+        )
+        runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, ssl_context=ctx, backlog=1024)
+        await site.start()
+        bound_port = port
+        server = site._server  # noqa: SLF001 - aiohttp exposes no public accessor for the port
+        if server is not None and getattr(server, "sockets", None):
+            bound_port = server.sockets[0].getsockname()[1]
+        print(
+            f"accord: serving ledger {config.name!r} on https://{host}:{bound_port} "
+            f"(size {ledger.size()})",
+            file=sys.stderr,
+            flush=True,
+        )
+        if on_ready is not None:
+            on_ready(bound_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("accord: shutting down, finishing in-flight writes", file=sys.stderr, flush=True)
+        await runner.cleanup()
+    finally:
+        ledger.close()
+    print("accord: stopped cleanly", file=sys.stderr, flush=True)

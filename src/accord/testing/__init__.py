@@ -1,0 +1,1 @@
+"""Helpers for accord's tests and benchmarks (throwaway servers); not used by the ledger itself."""

@@ -1,0 +1,182 @@
+"""`accord verify` catches every kind of direct edit to the stored ledger, on both backends."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from accord.cli.main import main
+from accord.core.merkle import leaf_hash
+from accord.core.tiles import pack_tile, width_from_packed_size
+from accord.core.treestate import TreeEdge
+from accord.datadir import DataDir, init_data_dir
+from accord.log.ledger import Ledger, NewEntry
+
+ENTRIES = 600
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_dir(request: pytest.FixtureRequest, tmp_path: Path) -> DataDir:
+    storage = None if request.param == "sqlite" else request.getfixturevalue("pg_dsn")
+    data = init_data_dir(tmp_path / "data", name="tamper.test/ledger", storage=storage)
+    with Ledger.create_or_open(data.storage_location(), data.signer()) as ledger:
+        for start in range(0, ENTRIES, 150):
+            ledger.append_batch(
+                [NewEntry(f"entry {i}", tags=["t"]) for i in range(start, start + 150)],
+                wait_for_commit=True,
+            )
+    return data
+
+
+def execute(data: DataDir, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    location = data.storage_location()
+    if location.startswith("postgresql://"):
+        with psycopg.connect(location, autocommit=True) as conn:
+            cur = conn.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+            return cur.fetchall() if cur.description else []
+    conn = sqlite3.connect(location)
+    try:
+        rows = conn.execute(sql, params).fetchall()
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+def verify(data: DataDir, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code = main(["verify", "--data", str(data.path), *extra])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_untouched_ledger_verifies(ledger_dir: DataDir, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = verify(ledger_dir, capsys)
+    assert code == 0, out
+    assert f"OK: {ENTRIES} entries" in out
+
+
+def _leaf(data: DataDir, seqno: int) -> bytes:
+    return bytes(execute(data, "SELECT leaf FROM entries WHERE seqno = ?", (seqno,))[0][0])  # type: ignore[arg-type]
+
+
+def edit_contents(data: DataDir) -> int:
+    execute(data, "UPDATE entries SET contents = ? WHERE seqno = 37", (b"forged",))
+    return 37
+
+
+def edit_metadata(data: DataDir) -> int:
+    leaf = _leaf(data, 50).replace(b'"userId":"local"', b'"userId":"lokal"')
+    execute(data, "UPDATE entries SET leaf = ? WHERE seqno = 50", (leaf,))
+    return 50
+
+
+def edit_collection_column(data: DataDir) -> int:
+    execute(data, "UPDATE entries SET collection_id = 'other' WHERE seqno = 61")
+    return 61
+
+
+def edit_stored_contents_hash(data: DataDir) -> int:
+    leaf = _leaf(data, 90)
+    start = leaf.index(b'"contentsSha256":"') + len(b'"contentsSha256":"')
+    flipped = b"0" if leaf[start : start + 1] != b"0" else b"1"
+    execute(data, "UPDATE entries SET leaf = ? WHERE seqno = 90", (leaf[:start] + flipped + leaf[start + 1 :],))
+    return 90
+
+
+def edit_stored_tree_hash(data: DataDir) -> int:
+    packed = bytes(execute(data, "SELECT hashes FROM tiles WHERE level = 0 AND idx = 1")[0][0])  # type: ignore[arg-type]
+    position = 10  # leaf hash of seqno 256 + 10 + 1
+    tampered = packed[: position * 32] + bytes(32) + packed[(position + 1) * 32 :]
+    execute(data, "UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1", (tampered,))
+    return 267
+
+
+def delete_row(data: DataDir) -> int:
+    execute(data, "DELETE FROM entries WHERE seqno = 70")
+    return 70
+
+
+def reorder_rows(data: DataDir) -> int:
+    execute(data, "UPDATE entries SET seqno = -1 WHERE seqno = 80")
+    execute(data, "UPDATE entries SET seqno = 80 WHERE seqno = 81")
+    execute(data, "UPDATE entries SET seqno = 81 WHERE seqno = -1")
+    return 80
+
+
+def edit_checkpoint(data: DataDir) -> int:
+    size, note = execute(data, "SELECT size, note FROM checkpoints ORDER BY size LIMIT 1 OFFSET 1")[0]
+    lines = str(note).split("\n")
+    lines[1] = str(int(lines[1]) - 1)
+    execute(data, "UPDATE checkpoints SET note = ? WHERE size = ?", ("\n".join(lines), size))
+    return 151  # the checkpoint after size 150 no longer verifies
+
+
+def rewrite_consistently(data: DataDir) -> int:
+    """An operator rewrites entry 200 and recomputes every stored hash; only signatures stop it."""
+    leaf = _leaf(data, 200).replace(b'"userId":"local"', b'"userId":"lokal"')
+    execute(data, "UPDATE entries SET leaf = ? WHERE seqno = 200", (leaf,))
+    leaves = [bytes(r[0]) for r in execute(data, "SELECT leaf FROM entries ORDER BY seqno")]  # type: ignore[arg-type]
+    edge = TreeEdge()
+    tiles = edge.append([leaf_hash(x) for x in leaves])
+    for (level, index), packed in tiles.items():
+        execute(data, "UPDATE tiles SET hashes = ? WHERE level = ? AND idx = ?", (packed, level, index))
+    assert pack_tile  # the recomputation uses the same packed layout as the ledger
+    return 151  # the first checkpoint covering the change (150 entries per batch)
+
+
+def truncate_with_checkpoints(data: DataDir) -> int:
+    execute(data, "DELETE FROM entries WHERE seqno > 450")
+    execute(data, "DELETE FROM checkpoints WHERE size > 450")
+    # ...and rewrites the stored tree so that it is exactly the tree of 450 entries.
+    leaves = [bytes(r[0]) for r in execute(data, "SELECT leaf FROM entries ORDER BY seqno")]  # type: ignore[arg-type]
+    execute(data, "DELETE FROM tiles")
+    edge = TreeEdge()
+    for (level, index), packed in edge.append([leaf_hash(x) for x in leaves]).items():
+        execute(
+            data,
+            "INSERT INTO tiles (level, idx, width, hashes) VALUES (?, ?, ?, ?)",
+            (level, index, width_from_packed_size(len(packed)), packed),
+        )
+    return 451
+
+
+TAMPERINGS: list[Callable[[DataDir], int]] = [
+    edit_contents,
+    edit_metadata,
+    edit_collection_column,
+    edit_stored_contents_hash,
+    edit_stored_tree_hash,
+    delete_row,
+    reorder_rows,
+    edit_checkpoint,
+    rewrite_consistently,
+]
+
+
+@pytest.mark.parametrize("tamper", TAMPERINGS, ids=lambda f: f.__name__)
+def test_tampering_is_detected_with_first_bad_seqno(
+    ledger_dir: DataDir, capsys: pytest.CaptureFixture[str], tamper: Callable[[DataDir], int]
+) -> None:
+    expected = tamper(ledger_dir)
+    code, out = verify(ledger_dir, capsys)
+    assert code == 1, out
+    assert "TAMPERING DETECTED" in out
+    assert f"first bad seqno: {expected})" in out, out
+
+
+def test_rollback_needs_a_trusted_checkpoint(
+    ledger_dir: DataDir, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    saved = tmp_path / "saved-checkpoint"
+    note = execute(ledger_dir, "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1")[0][0]
+    saved.write_text(str(note))
+    expected = truncate_with_checkpoints(ledger_dir)
+    code, out = verify(ledger_dir, capsys)
+    assert code == 0, "a consistent truncation cannot be seen without outside evidence"
+    code, out = verify(ledger_dir, capsys, "--trusted-checkpoint", str(saved))
+    assert code == 1, out
+    assert f"first bad seqno: {expected})" in out, out
