@@ -108,11 +108,11 @@ def reorder_rows(data: DataDir) -> int:
 
 
 def edit_checkpoint(data: DataDir) -> int:
-    size, note = execute(data, "SELECT size, note FROM checkpoints ORDER BY size LIMIT 1 OFFSET 1")[0]
+    size, note = execute(data, "SELECT size, note FROM checkpoints ORDER BY size LIMIT 1 OFFSET 2")[0]
     lines = str(note).split("\n")
     lines[1] = str(int(lines[1]) - 1)
     execute(data, "UPDATE checkpoints SET note = ? WHERE size = ?", ("\n".join(lines), size))
-    return 151  # the checkpoint after size 150 no longer verifies
+    return 151  # the checkpoint of size 300 (after 150) no longer verifies
 
 
 def rewrite_consistently(data: DataDir) -> int:

@@ -28,11 +28,11 @@ the size of its input (callers bound request sizes). Pure code: no I/O, no clock
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
 from collections.abc import Callable
-from functools import partial
 from itertools import accumulate, repeat
 from json.encoder import encode_basestring
 from typing import TypeAlias
@@ -63,11 +63,12 @@ _MAX_SAFE_INT = 2**53
 # lone surrogates through; they fail the final UTF-8 encoding instead.
 _quote: Callable[[str], str] = encode_basestring
 
-# Big-endian UTF-16 bytes compare like the sequences of UTF-16 code units RFC 8785 sorts by. A
-# lone surrogate raises UnicodeEncodeError, a non-str key TypeError.
-_utf16_key: Callable[[str], bytes] = partial(str.encode, encoding="utf-16-be")
+# Big-endian UTF-16 bytes compare like the sequences of UTF-16 code units RFC 8785 sorts by (the
+# codec returns (bytes, length) pairs; the bytes decide). A lone surrogate raises
+# UnicodeEncodeError.
+_utf16_key: Callable[[str], tuple[bytes, int]] = codecs.utf_16_be_encode
 
-_SURROGATE_HINT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # may also match an escaped backslash
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # Strings or brackets, left to right: enough to measure the nesting depth of valid JSON. Only the
 # brackets are captured, so findall yields "" for a string instead of copying it.
@@ -111,7 +112,7 @@ def _write(value: object, out: list[str], depth: int) -> None:
             raise MalformedInput(f"nesting deeper than {MAX_DEPTH} levels")
         members = _sorted_members(value)
         out.append("{")
-        for _, name, member in members:
+        for name, member in members:
             out.append(_quote(name))
             out.append(":")
             _write(member, out, depth + 1)
@@ -127,7 +128,7 @@ def _write(value: object, out: list[str], depth: int) -> None:
         out.append(_format_int(value))
     elif isinstance(value, float):
         out.append(_format_float(value))
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, (list, tuple)):
         if not value:
             out.append("[]")
             return
@@ -142,19 +143,25 @@ def _write(value: object, out: list[str], depth: int) -> None:
         raise MalformedInput(f"{type(value).__name__} is not a JSON value")
 
 
-def _sorted_members(obj: dict[str, object]) -> list[tuple[bytes, str, object]]:
-    # Names are distinct, so no two sort keys are equal and the tuples never compare further.
+def _sorted_members(obj: dict[str, object]) -> list[tuple[str, object]]:
     try:
-        return sorted(zip(map(_utf16_key, obj), obj.keys(), obj.values(), strict=True))
+        names = "".join(obj)
     except TypeError:
         bad = next(name for name in obj if not isinstance(name, str))
         raise MalformedInput(
             f"object name {_shorten(repr(bad))} is not a string ({type(bad).__name__})"
         ) from None
+    # Names are distinct, so the pairs never compare by value.
+    if names.isascii():  # the common case: code point order is UTF-16 order
+        return sorted(obj.items())
+    try:
+        keyed = sorted(zip(map(_utf16_key, obj), obj.items(), strict=True))
     except UnicodeEncodeError as exc:
         raise MalformedInput(
-            f"object name {exc.object!r} contains a lone surrogate: not valid Unicode"
+            f"object name {_shorten(repr(exc.object))} contains a lone surrogate: "
+            "not valid Unicode"
         ) from None
+    return [member for _, member in keyed]
 
 
 def _format_int(value: int) -> str:
@@ -228,6 +235,14 @@ def parse_json(data: bytes | str) -> object:
             raise MalformedInput(f"JSON is not valid UTF-8 (byte offset {exc.start})") from None
     elif isinstance(data, str):
         text = data
+        if not text.isascii():  # isascii() is O(1) on str; encoding is the fast surrogate check
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                code_point = ord(text[exc.start])
+                raise MalformedInput(
+                    f"JSON text contains a lone surrogate U+{code_point:04X}: not valid Unicode"
+                ) from None
     else:
         raise MalformedInput(f"JSON text must be bytes or str, not {type(data).__name__}")
 
@@ -251,7 +266,7 @@ def parse_json(data: bytes | str) -> object:
         ) from None
     except RecursionError:  # unreachable after _check_depth; kept as a backstop
         raise MalformedInput(f"nesting deeper than {MAX_DEPTH} levels") from None
-    if _SURROGATE_HINT.search(text):
+    if _SURROGATE_ESCAPE.search(text):  # "\\ud800" decodes to a lone surrogate
         _check_strings(value)
     return value
 

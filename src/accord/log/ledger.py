@@ -330,8 +330,8 @@ class Ledger(LedgerReader):
         self._state_lock = threading.Lock()
         self._closed = False
         self._failed: AccordError | None = None
-        if self._committed < self._edge.size:
-            self._write_checkpoint()
+        if self._committed < self._edge.size or self.storage.latest_checkpoint() is None:
+            self._write_checkpoint()  # a new ledger starts with a signed empty tree
         self._thread = threading.Thread(target=self._run, name="accord-sequencer", daemon=True)
         self._thread.start()
 

@@ -1,0 +1,279 @@
+"""The HTTPS service over real sockets: a real `accord serve` process, real TLS client certs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from accord.cli.main import main
+from accord.client.http import HttpClient
+from accord.core.checkpoint import open_checkpoint
+from accord.core.merkle import leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion
+from accord.core.receipt import verify_receipt
+from accord.core.tiles import decode_entry_bundle
+from accord.datadir import DataDir, init_data_dir, load_verifier
+from accord.errors import AuthError
+from accord.identity import make_user_identity, write_private
+from accord.service.users import UserStore
+
+SRC = str(Path(__file__).parents[2] / "src")
+
+
+@dataclass
+class Service:
+    data: DataDir
+    url: str
+    proc: subprocess.Popen[bytes]
+    reader_cert: Path
+    reader_key: Path
+
+    def client(self, role: str = "admin") -> HttpClient:
+        if role == "admin":
+            cert, key = self.data / "admin.crt", self.data / "admin.key"
+        else:
+            cert, key = self.reader_cert, self.reader_key
+        return HttpClient(
+            self.url, cacert=str(self.data / "service.crt"), cert=str(cert), key=str(key)
+        )
+
+    def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        content_type: str = "application/json",
+        role: str | None = "admin",
+    ) -> tuple[int, bytes]:
+        ctx = ssl.create_default_context(cafile=str(self.data / "service.crt"))
+        if role == "admin":
+            ctx.load_cert_chain(str(self.data / "admin.crt"), str(self.data / "admin.key"))
+        elif role == "reader":
+            ctx.load_cert_chain(str(self.reader_cert), str(self.reader_key))
+        headers = {"Content-Type": content_type} if body is not None else {}
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+
+def start_service(data: DataDir, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    env = dict(os.environ, PYTHONPATH=SRC)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "accord.cli.main", "serve", "--data", str(data.path), "--port", "0",
+         *extra],
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline().decode()
+    m = re.search(r"https://127\.0\.0\.1:(\d+)", line)
+    assert m, line + proc.stderr.read().decode()
+    return proc, f"https://127.0.0.1:{m.group(1)}"
+
+
+def stop_service(proc: subprocess.Popen[bytes]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return err.decode()
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    data = init_data_dir(tmp_path / "data", name="service.test/ledger", max_contents=4096)
+    reader = make_user_identity("a reader")
+    reader_cert, reader_key = tmp_path / "reader.crt", tmp_path / "reader.key"
+    reader_cert.write_bytes(reader.cert_pem())
+    write_private(reader_key, reader.key_pem())
+    UserStore(data / "users.json").add_certificate(reader.cert_pem().decode(), "Reader")
+    proc, url = start_service(data)
+    yield Service(data, url, proc, reader_cert, reader_key)
+    if proc.poll() is None:
+        stop_service(proc)
+
+
+def test_append_read_receipt_roundtrip(service: Service) -> None:
+    client = service.client()
+    txid = client.append("hello over https", "orders")
+    assert re.fullmatch(r"1\.\d+", txid)
+    entry = client.entry(txid)
+    assert entry["entry"]["contents"] == "hello over https"
+    assert entry["entry"]["collectionId"] == "orders"
+    status = client.status(txid)
+    assert status in ("Pending", "Committed")
+    receipt = client.receipt(txid)
+    vkey = load_verifier(service.data / "checkpoint.vkey")
+    verified = verify_receipt(receipt, vkey, contents=b"hello over https")
+    assert str(verified.metadata.transaction_id) == txid
+
+
+def test_verification_endpoints(service: Service) -> None:
+    client = service.client()
+    for i in range(300):
+        client.append(f"entry {i}")
+    vkey = load_verifier(service.data / "checkpoint.vkey")
+    cp = open_checkpoint(client.checkpoint(), vkey)
+    assert cp.size == 300
+    leaves = decode_entry_bundle(client.tile("tile/entries/000"))
+    leaves += decode_entry_bundle(client.tile("tile/entries/001.p/44"))
+    hashes = [leaf_hash(x) for x in leaves]
+    assert root_from_leaf_hashes(hashes) == cp.root_hash
+    assert client.tile("tile/0/000") == b"".join(hashes[:256])
+    assert client.tile("tile/0/001.p/44") == b"".join(hashes[256:])
+    proof = client.get_json("/proofs/inclusion", {"index": "123", "size": "300"})
+    assert proof["index"] == 123 and proof["size"] == 300
+    verify_inclusion(
+        123, 300, hashes[123], [base64.b64decode(h) for h in proof["hashes"]], cp.root_hash
+    )
+    cons = client.get_json("/proofs/consistency", {"from": "100", "to": "300"})
+    verify_consistency(
+        100,
+        300,
+        root_from_leaf_hashes(hashes[:100]),
+        cp.root_hash,
+        [base64.b64decode(h) for h in cons["hashes"]],
+    )
+
+
+def test_bad_requests_get_4xx_and_change_nothing(service: Service) -> None:
+    service.client().append("first")
+    size_before = service.client().checkpoint()
+    cases = [
+        ("POST", "/app/transactions", b'{"contents": "' + b"x" * 5000 + b'"}', "application/json"),
+        ("POST", "/app/transactions", b"{not json", "application/json"),
+        ("POST", "/app/transactions", b'{"contents": "ok"}', "text/plain"),
+        ("POST", "/app/transactions", b'{"contents": 5}', "application/json"),
+        ("POST", "/app/transactions?collectionId=bad%20id", b'{"contents": "ok"}', "application/json"),
+        ("POST", "/app/transactions", b'{"contents": "\\ud800"}', "application/json"),
+        ("GET", "/app/transactions/abc", None, ""),
+        ("GET", "/app/transactions/1.999", None, ""),
+        ("GET", "/proofs/inclusion?index=5&size=5", None, ""),
+        ("GET", "/proofs/inclusion?index=0&size=99", None, ""),
+        ("GET", "/proofs/inclusion?index=-1&size=1", None, ""),
+        ("GET", "/proofs/consistency?from=2&to=1", None, ""),
+        ("GET", "/proofs/consistency?from=1", None, ""),
+        ("GET", "/tile/0/7", None, ""),
+        ("GET", "/tile/0/000", None, ""),
+        ("GET", "/receipts/1.999", None, ""),
+    ]
+    for method, path, body, ctype in cases:
+        status, payload = service.raw(method, path, body=body, content_type=ctype)
+        assert 400 <= status < 500, (path, status, payload)
+        error = json.loads(payload)["error"]
+        assert error["code"] and error["message"], payload
+    assert service.client().checkpoint() == size_before
+
+
+def test_authentication_and_roles(service: Service, tmp_path: Path) -> None:
+    status, _ = service.raw("GET", "/checkpoint", role=None)
+    assert status == 401
+    status, _ = service.raw("POST", "/app/transactions", body=b'{"contents":"x"}', role=None)
+    assert status == 401
+    status, body = service.raw(
+        "POST", "/app/transactions", body=b'{"contents":"x"}', role="reader"
+    )
+    assert status == 403, body
+    assert service.raw("GET", "/checkpoint", role="reader")[0] == 200
+    # A certificate nobody registered cannot even complete the TLS handshake.
+    stranger = make_user_identity("stranger")
+    (tmp_path / "s.crt").write_bytes(stranger.cert_pem())
+    write_private(tmp_path / "s.key", stranger.key_pem())
+    client = HttpClient(
+        service.url,
+        cacert=str(service.data / "service.crt"),
+        cert=str(tmp_path / "s.crt"),
+        key=str(tmp_path / "s.key"),
+    )
+    with pytest.raises(Exception):  # noqa: B017 - TLS alert or 401, either refuses
+        client.append("intruder")
+    with pytest.raises(AuthError):
+        service.client("reader").append("nope")
+    assert open_checkpoint(
+        service.client().checkpoint(), load_verifier(service.data / "checkpoint.vkey")
+    ).size == 0
+
+
+def test_public_log_option(tmp_path: Path) -> None:
+    data = init_data_dir(tmp_path / "d", name="public.test/ledger")
+    proc, url = start_service(data, "--public-log")
+    try:
+        ctx = ssl.create_default_context(cafile=str(data / "service.crt"))
+        with urllib.request.urlopen(url + "/checkpoint", context=ctx) as resp:
+            assert resp.read().startswith(b"public.test/ledger\n0\n")
+        req = urllib.request.Request(
+            url + "/app/transactions",
+            data=b'{"contents":"x"}',
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, context=ctx)
+        assert err.value.code == 401
+    finally:
+        stop_service(proc)
+
+
+def test_remote_verify_and_graceful_shutdown(service: Service, capsys: pytest.CaptureFixture[str]) -> None:
+    client = service.client()
+    with ThreadPoolExecutor(16) as pool:
+        txids = list(pool.map(lambda i: client.append(f"c{i}"), range(400)))
+    assert len(set(txids)) == 400
+    code = main(
+        [
+            "verify",
+            "--url",
+            service.url,
+            "--vkey",
+            str(service.data / "checkpoint.vkey"),
+            "--cacert",
+            str(service.data / "service.crt"),
+            "--cert",
+            str(service.data / "admin.crt"),
+            "--key",
+            str(service.data / "admin.key"),
+        ]
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    # SIGTERM while writes are in flight: every acknowledged write survives.
+    acknowledged: list[str] = []
+
+    def writer(i: int) -> None:
+        try:
+            acknowledged.append(client.append(f"late {i}"))
+        except Exception:  # noqa: S110 - writes racing the shutdown may be refused, not lost
+            pass
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(writer, i) for i in range(200)]
+        service.proc.send_signal(signal.SIGTERM)
+        for f in futures:
+            f.result()
+    service.proc.communicate(timeout=30)
+    assert service.proc.returncode == 0
+    from accord.log.ledger import LedgerReader
+
+    reader = LedgerReader.open(service.data.storage_location(), load_verifier(service.data / "checkpoint.vkey"))
+    try:
+        for txid in acknowledged + txids:
+            assert reader.status(txid) == "Committed", txid
+    finally:
+        reader.close()
+    assert main(["verify", "--data", str(service.data.path)]) == 0
