@@ -29,7 +29,11 @@ from accord.testing.pgserver import PostgresServer
 SCALE = float(os.environ.get("ACCORD_BENCH_SCALE", "1.0"))
 ROOT = Path(__file__).resolve().parents[1]
 CONTENTS = "x" * 1024
-LEAF = b'{"collectionId":"subledger:0","contentsSha256":"' + b"0" * 64 + b'","format":"accord.entry.v1","tags":[],"timestamp":1764000000000,"transactionId":"1.1","userId":"local"}'
+LEAF = (
+    b'{"collectionId":"subledger:0","contentsSha256":"'
+    + b"0" * 64
+    + b'","format":"accord.entry.v1","tags":[],"timestamp":1764000000000,"transactionId":"1.1","userId":"local"}'
+)
 
 
 def n(x: float) -> int:
@@ -50,7 +54,9 @@ def raw_sqlite_inserts(path: str, total: int, batch: int) -> float:
     seqno = 1
     start = time.perf_counter()
     while seqno <= total:
-        rows = [(s, "subledger:0", LEAF, data) for s in range(seqno, min(total, seqno + batch - 1) + 1)]
+        rows = [
+            (s, "subledger:0", LEAF, data) for s in range(seqno, min(total, seqno + batch - 1) + 1)
+        ]
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "INSERT INTO entries (seqno, collection_id, leaf, contents) VALUES (?,?,?,?)", rows

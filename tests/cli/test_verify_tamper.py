@@ -83,7 +83,11 @@ def edit_stored_contents_hash(data: DataDir) -> int:
     leaf = _leaf(data, 90)
     start = leaf.index(b'"contentsSha256":"') + len(b'"contentsSha256":"')
     flipped = b"0" if leaf[start : start + 1] != b"0" else b"1"
-    execute(data, "UPDATE entries SET leaf = ? WHERE seqno = 90", (leaf[:start] + flipped + leaf[start + 1 :],))
+    execute(
+        data,
+        "UPDATE entries SET leaf = ? WHERE seqno = 90",
+        (leaf[:start] + flipped + leaf[start + 1 :],),
+    )
     return 90
 
 
@@ -108,7 +112,9 @@ def reorder_rows(data: DataDir) -> int:
 
 
 def edit_checkpoint(data: DataDir) -> int:
-    size, note = execute(data, "SELECT size, note FROM checkpoints ORDER BY size LIMIT 1 OFFSET 2")[0]
+    size, note = execute(data, "SELECT size, note FROM checkpoints ORDER BY size LIMIT 1 OFFSET 2")[
+        0
+    ]
     lines = str(note).split("\n")
     lines[1] = str(int(lines[1]) - 1)
     execute(data, "UPDATE checkpoints SET note = ? WHERE size = ?", ("\n".join(lines), size))
@@ -123,7 +129,9 @@ def rewrite_consistently(data: DataDir) -> int:
     edge = TreeEdge()
     tiles = edge.append([leaf_hash(x) for x in leaves])
     for (level, index), packed in tiles.items():
-        execute(data, "UPDATE tiles SET hashes = ? WHERE level = ? AND idx = ?", (packed, level, index))
+        execute(
+            data, "UPDATE tiles SET hashes = ? WHERE level = ? AND idx = ?", (packed, level, index)
+        )
     assert pack_tile  # the recomputation uses the same packed layout as the ledger
     return 151  # the first checkpoint covering the change (150 entries per batch)
 

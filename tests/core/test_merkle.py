@@ -80,10 +80,7 @@ def plan_hashes(ranges: list[tuple[int, int]], hashes: list[bytes]) -> list[byte
         nodes = range_nodes(begin, end)
         out.append(
             fold_range(
-                [
-                    ref_mth(hashes[n.index << n.level : (n.index + 1) << n.level])
-                    for n in nodes
-                ]
+                [ref_mth(hashes[n.index << n.level : (n.index + 1) << n.level]) for n in nodes]
             )
         )
     return out

@@ -64,9 +64,7 @@ def test_packed_layout(width: int) -> None:
     assert bottom_row(packed) == b"".join(hashes)
     for row in range(8):
         for position in range(width >> row):
-            expected = root_from_leaf_hashes(
-                hashes[position << row : (position + 1) << row]
-            )
+            expected = root_from_leaf_hashes(hashes[position << row : (position + 1) << row])
             assert node_from_packed(packed, row, position) == expected
 
 
@@ -105,10 +103,7 @@ def test_tree_edge_matches_reference_and_restores(batches: list[int]) -> None:
         # Every stored tile equals the packed layout of its bottom row.
         for (level, index), packed in tiles.items():
             assert packed == pack_tile(
-                [
-                    bottom_row(packed)[i : i + 32]
-                    for i in range(0, len(bottom_row(packed)), 32)
-                ]
+                [bottom_row(packed)[i : i + 32] for i in range(0, len(bottom_row(packed)), 32)]
             )
             if level == 0:
                 width = width_from_packed_size(len(packed))

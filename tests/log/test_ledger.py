@@ -78,9 +78,7 @@ def test_batches_seqnos_are_contiguous_and_tree_matches(location: str, signer: S
         ids = ledger.append_batch([NewEntry(f"e{i}") for i in range(700)], wait_for_commit=True)
         assert [t.seqno for t in ids] == list(range(1, 701))
         threads = [
-            threading.Thread(
-                target=lambda k=k: [ledger.append(f"t{k}-{i}") for i in range(40)]
-            )
+            threading.Thread(target=lambda k=k: [ledger.append(f"t{k}-{i}") for i in range(40)])
             for k in range(8)
         ]
         for t in threads:

@@ -22,7 +22,12 @@ import pytest
 from accord.cli.main import main
 from accord.client.http import HttpClient
 from accord.core.checkpoint import open_checkpoint
-from accord.core.merkle import leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion
+from accord.core.merkle import (
+    leaf_hash,
+    root_from_leaf_hashes,
+    verify_consistency,
+    verify_inclusion,
+)
 from accord.core.receipt import verify_receipt
 from accord.core.tiles import decode_entry_bundle
 from accord.datadir import DataDir, init_data_dir, load_verifier
@@ -76,8 +81,17 @@ class Service:
 def start_service(data: DataDir, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     env = dict(os.environ, PYTHONPATH=SRC)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "accord.cli.main", "serve", "--data", str(data.path), "--port", "0",
-         *extra],
+        [
+            sys.executable,
+            "-m",
+            "accord.cli.main",
+            "serve",
+            "--data",
+            str(data.path),
+            "--port",
+            "0",
+            *extra,
+        ],
         stderr=subprocess.PIPE,
         env=env,
     )
@@ -160,7 +174,12 @@ def test_bad_requests_get_4xx_and_change_nothing(service: Service) -> None:
         ("POST", "/app/transactions", b"{not json", "application/json"),
         ("POST", "/app/transactions", b'{"contents": "ok"}', "text/plain"),
         ("POST", "/app/transactions", b'{"contents": 5}', "application/json"),
-        ("POST", "/app/transactions?collectionId=bad%20id", b'{"contents": "ok"}', "application/json"),
+        (
+            "POST",
+            "/app/transactions?collectionId=bad%20id",
+            b'{"contents": "ok"}',
+            "application/json",
+        ),
         ("POST", "/app/transactions", b'{"contents": "\\ud800"}', "application/json"),
         ("GET", "/app/transactions/abc", None, ""),
         ("GET", "/app/transactions/1.999", None, ""),
@@ -186,9 +205,7 @@ def test_authentication_and_roles(service: Service, tmp_path: Path) -> None:
     assert status == 401
     status, _ = service.raw("POST", "/app/transactions", body=b'{"contents":"x"}', role=None)
     assert status == 401
-    status, body = service.raw(
-        "POST", "/app/transactions", body=b'{"contents":"x"}', role="reader"
-    )
+    status, body = service.raw("POST", "/app/transactions", body=b'{"contents":"x"}', role="reader")
     assert status == 403, body
     assert service.raw("GET", "/checkpoint", role="reader")[0] == 200
     # A certificate nobody registered cannot even complete the TLS handshake.
@@ -205,9 +222,12 @@ def test_authentication_and_roles(service: Service, tmp_path: Path) -> None:
         client.append("intruder")
     with pytest.raises(AuthError):
         service.client("reader").append("nope")
-    assert open_checkpoint(
-        service.client().checkpoint(), load_verifier(service.data / "checkpoint.vkey")
-    ).size == 0
+    assert (
+        open_checkpoint(
+            service.client().checkpoint(), load_verifier(service.data / "checkpoint.vkey")
+        ).size
+        == 0
+    )
 
 
 def test_public_log_option(tmp_path: Path) -> None:
@@ -230,7 +250,9 @@ def test_public_log_option(tmp_path: Path) -> None:
         stop_service(proc)
 
 
-def test_remote_verify_and_graceful_shutdown(service: Service, capsys: pytest.CaptureFixture[str]) -> None:
+def test_remote_verify_and_graceful_shutdown(
+    service: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
     client = service.client()
     with ThreadPoolExecutor(16) as pool:
         txids = list(pool.map(lambda i: client.append(f"c{i}"), range(400)))
@@ -258,7 +280,7 @@ def test_remote_verify_and_graceful_shutdown(service: Service, capsys: pytest.Ca
     def writer(i: int) -> None:
         try:
             acknowledged.append(client.append(f"late {i}"))
-        except Exception:  # noqa: S110 - writes racing the shutdown may be refused, not lost
+        except Exception:
             pass
 
     with ThreadPoolExecutor(8) as pool:
@@ -270,7 +292,9 @@ def test_remote_verify_and_graceful_shutdown(service: Service, capsys: pytest.Ca
     assert service.proc.returncode == 0
     from accord.log.ledger import LedgerReader
 
-    reader = LedgerReader.open(service.data.storage_location(), load_verifier(service.data / "checkpoint.vkey"))
+    reader = LedgerReader.open(
+        service.data.storage_location(), load_verifier(service.data / "checkpoint.vkey")
+    )
     try:
         for txid in acknowledged + txids:
             assert reader.status(txid) == "Committed", txid

@@ -52,7 +52,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"Created ledger {args.name!r} in {d}")
     print(f"  checkpoint verifier key: {d / 'checkpoint.vkey'}  (share it with verifiers)")
     print(f"  service certificate:     {d / 'service.crt'}  (clients pin it)")
-    print(f"  administrator identity:  {d / 'admin.crt'} + {d / 'admin.key'}  (keep the key secret)")
+    print(
+        f"  administrator identity:  {d / 'admin.crt'} + {d / 'admin.key'}  (keep the key secret)"
+    )
     print("Next:")
     print(f"  accord serve --data {d}")
     print(

@@ -14,7 +14,14 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from accord.errors import AccordError, AuthError, InvalidRequest, NotFound, StorageError
+from accord.errors import (
+    AccordError,
+    AuthError,
+    ConfigurationError,
+    InvalidRequest,
+    NotFound,
+    StorageError,
+)
 
 
 class HttpClient:
@@ -32,9 +39,14 @@ class HttpClient:
             raise InvalidRequest(f"the service URL must be https://, got {url!r}")
         self.base = url.rstrip("/")
         self.timeout = timeout
-        ctx = ssl.create_default_context(cafile=cacert)
-        if cert:
-            ctx.load_cert_chain(cert, key)
+        try:
+            ctx = ssl.create_default_context(cafile=cacert)
+            if cert:
+                ctx.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(
+                f"cannot load TLS files (cacert={cacert}, cert={cert}, key={key}): {exc}"
+            ) from exc
         self._ctx = ctx
 
     def request(

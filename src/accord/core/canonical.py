@@ -33,7 +33,6 @@ import json
 import math
 import re
 from collections.abc import Callable
-from itertools import accumulate, repeat
 from json.encoder import encode_basestring
 from typing import TypeAlias
 
@@ -68,12 +67,10 @@ _quote: Callable[[str], str] = encode_basestring
 # UnicodeEncodeError.
 _utf16_key: Callable[[str], tuple[bytes, int]] = codecs.utf_16_be_encode
 
+_Container: TypeAlias = "dict[str, object] | list[object]"
+
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # may also match an escaped backslash
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-# Strings or brackets, left to right: enough to measure the nesting depth of valid JSON. Only the
-# brackets are captured, so findall yields "" for a string instead of copying it.
-_DEPTH_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|([\[\]{}])')
-_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 # --- serialization ------------------------------------------------------------------------------
@@ -158,8 +155,7 @@ def _sorted_members(obj: dict[str, object]) -> list[tuple[str, object]]:
         keyed = sorted(zip(map(_utf16_key, obj), obj.items(), strict=True))
     except UnicodeEncodeError as exc:
         raise MalformedInput(
-            f"object name {_shorten(repr(exc.object))} contains a lone surrogate: "
-            "not valid Unicode"
+            f"object name {_shorten(repr(exc.object))} contains a lone surrogate: not valid Unicode"
         ) from None
     return [member for _, member in keyed]
 
@@ -221,7 +217,7 @@ def parse_json(data: bytes | str) -> object:
 
     Objects become ``dict``, arrays ``list``; integer literals become ``int`` and other numbers
     ``float``. Raises :class:`MalformedInput` for anything that is not I-JSON: syntax errors,
-    invalid UTF-8 (a byte order mark included), duplicate object names (also when spelled with
+    invalid UTF-8, a leading byte order mark, duplicate object names (also when spelled with
     different escapes), ``NaN``/``Infinity``, numbers beyond the double range, integer literals
     that no double equals (unless written as ECMAScript writes that double, so that
     ``canonicalize`` output always parses back), lone surrogates (``"\\ud800"``), and nesting
@@ -248,10 +244,6 @@ def parse_json(data: bytes | str) -> object:
 
     if text.startswith("\ufeff"):
         raise MalformedInput("JSON text must not start with a byte order mark")
-    # Cheap hints first; the exact checks run only when a hint fires.
-    deep = text.count("[") + text.count("{") > MAX_DEPTH
-    if deep:
-        _check_depth(text)
     try:
         value = json.loads(
             text,
@@ -264,8 +256,11 @@ def parse_json(data: bytes | str) -> object:
         raise MalformedInput(
             f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
-    except RecursionError:  # unreachable after _check_depth; kept as a backstop
+    except RecursionError:  # json's scanner guards its own recursion (~1000 levels)
         raise MalformedInput(f"nesting deeper than {MAX_DEPTH} levels") from None
+    # Cheap hints first; the exact checks walk the result only when a hint fires.
+    if text.count("[") + text.count("{") > MAX_DEPTH and _nests_deeper_than(value, MAX_DEPTH):
+        raise MalformedInput(f"nesting deeper than {MAX_DEPTH} levels")
     if _SURROGATE_ESCAPE.search(text):  # "\\ud800" decodes to a lone surrogate
         _check_strings(value)
     return value
@@ -322,23 +317,30 @@ def _parse_int(literal: str) -> int:
         raise MalformedInput(
             f"number {_shorten(literal)} is out of the IEEE-754 double range"
         ) from None
-    if as_double == value:
+    if as_double == value:  # exact: int and float compare by mathematical value
         return value
     # "295147905179352830000" is how ECMAScript (and canonicalize) writes the double 2**68: it
-    # names that double, so it parses to the integer the double equals.
-    if math.isfinite(as_double) and _format_float(as_double) == literal:
+    # names that double, so it parses to the integer the double equals. Any other integer
+    # literal that no double equals (9007199254740993, 10**23) is refused, not rounded.
+    if _format_float(as_double) == literal:
         return int(as_double)
     raise MalformedInput(
         f"integer {_shorten(literal)} is not exactly an IEEE-754 double; send it as a string"
     )
 
 
-def _check_depth(text: str) -> None:
-    # Measured on the text, before parsing, so that a hostile document cannot make the parser
-    # recurse. Exact for valid JSON; invalid JSON fails in the parser either way.
-    steps = map(_DEPTH_STEP.get, _DEPTH_TOKEN.findall(text), repeat(0))  # 0 for strings
-    if max(accumulate(steps, initial=0)) > MAX_DEPTH:
-        raise MalformedInput(f"nesting deeper than {MAX_DEPTH} levels")
+def _nests_deeper_than(value: object, limit: int) -> bool:
+    # Level by level over the containers only. json.loads builds exactly dict and list.
+    level: list[_Container] = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        if not level:
+            return False
+        below: list[_Container] = []
+        for container in level:
+            children = container.values() if isinstance(container, dict) else container
+            below += [c for c in children if type(c) is dict or type(c) is list]
+        level = below
+    return bool(level)
 
 
 def _check_strings(value: object) -> None:

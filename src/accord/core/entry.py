@@ -33,7 +33,7 @@ _USER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
 _LEAF_KEYS = frozenset(
     {"collectionId", "contentsSha256", "format", "tags", "timestamp", "transactionId", "userId"}
 )
-_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str = json.encoder.encode_basestring
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from accord.errors import MalformedInput, RootMismatch, VerificationError
 
@@ -30,7 +30,8 @@ _NODE_PREFIX = b"\x01"
 _MAX_PROOF_LENGTH = 128
 
 
-class NodeId(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class NodeId:
     """A perfect subtree: ``2**level`` leaves starting at leaf ``index << level``."""
 
     level: int

@@ -32,7 +32,7 @@ from accord.errors import (
 )
 from accord.identity import fingerprint
 from accord.log.ledger import Ledger, NewEntry
-from accord.service.users import ADMIN_ROLES, READ_ROLES, WRITE_ROLES, User, UserStore
+from accord.service.users import READ_ROLES, WRITE_ROLES, User, UserStore
 
 log = logging.getLogger("accord.service")
 

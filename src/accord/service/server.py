@@ -52,9 +52,10 @@ async def serve(
         site = web.TCPSite(runner, host, port, ssl_context=ctx, backlog=1024)
         await site.start()
         bound_port = port
-        server = site._server  # noqa: SLF001 - aiohttp exposes no public accessor for the port
-        if server is not None and getattr(server, "sockets", None):
-            bound_port = server.sockets[0].getsockname()[1]
+        # aiohttp has no public accessor for the bound port (needed with --port 0).
+        sockets = getattr(site._server, "sockets", None)
+        if sockets:
+            bound_port = sockets[0].getsockname()[1]
         print(
             f"accord: serving ledger {config.name!r} on https://{host}:{bound_port} "
             f"(size {ledger.size()})",
