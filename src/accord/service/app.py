@@ -32,6 +32,7 @@ from accord.errors import (
 )
 from accord.identity import fingerprint
 from accord.log.ledger import Ledger, NewEntry
+from accord.service.tls import accept_any_client_certificate
 from accord.service.users import READ_ROLES, WRITE_ROLES, User, UserStore
 
 log = logging.getLogger("accord.service")
@@ -293,8 +294,13 @@ def make_ssl_context(
         ctx.load_cert_chain(cert_file, key_file)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigurationError(f"cannot load the node certificate: {exc}") from exc
-    ctx.verify_mode = ssl.CERT_OPTIONAL
-    trust_user_certificates(ctx, users)
+    if not accept_any_client_certificate(ctx):
+        log.warning(
+            "this Python cannot accept arbitrary client certificates; only users registered "
+            "with their certificate (not just a fingerprint) can authenticate by mTLS"
+        )
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        trust_user_certificates(ctx, users)
     return ctx
 
 

@@ -1,0 +1,73 @@
+"""Accepting any client certificate at the TLS layer, as CCF and Azure Confidential Ledger do.
+
+Users of a confidential ledger bring their own self-signed certificates and are registered by
+SHA-256 *fingerprint* only, at runtime. Python's :mod:`ssl` can request a client certificate only
+by also verifying it against trusted CAs, and it exposes no verification callback. So this module
+installs OpenSSL's ``SSL_CTX_set_verify`` callback on the context through ``ctypes``: the callback
+accepts any certificate whose *own* signature and validity are fine for the handshake (the TLS
+handshake already proves the client holds the private key), and authorization then happens in the
+application by fingerprint — exactly CCF's model.
+
+This touches CPython internals (the ``SSL_CTX *`` stored right after ``PyObject_HEAD`` in the
+``_ssl._SSLContext`` object). :func:`accept_any_client_certificate` returns False when it cannot do
+so safely (another platform or Python build); the service then falls back to trusting only
+registered certificates whose PEM it holds, and says so in its log.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import ssl
+import sys
+from pathlib import Path
+
+log = logging.getLogger("accord.service")
+
+SSL_VERIFY_PEER = 0x01
+_VERIFY_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
+
+
+@_VERIFY_CALLBACK
+def _accept(preverify_ok: int, store_ctx: int | None) -> int:
+    # Chain verification against a CA is meaningless for self-signed user certificates; proof of
+    # key possession is part of the handshake and authorization is by fingerprint afterwards.
+    return 1
+
+
+def _libssl_path() -> str | None:
+    try:
+        for line in Path("/proc/self/maps").read_text().splitlines():
+            if "libssl.so" in line:
+                return line.split()[-1]
+    except OSError:
+        return None
+    return None
+
+
+def accept_any_client_certificate(ctx: ssl.SSLContext) -> bool:
+    """Request client certificates on ``ctx`` and accept any; True on success."""
+    if sys.implementation.name != "cpython" or not sys.platform.startswith("linux"):
+        return False
+    path = _libssl_path()
+    if path is None:
+        return False
+    try:
+        libssl = ctypes.CDLL(path)
+        set_verify = libssl.SSL_CTX_set_verify
+        set_verify.argtypes = [ctypes.c_void_p, ctypes.c_int, _VERIFY_CALLBACK]
+        set_verify.restype = None
+        get_verify_mode = libssl.SSL_CTX_get_verify_mode
+        get_verify_mode.argtypes = [ctypes.c_void_p]
+        get_verify_mode.restype = ctypes.c_int
+        ctx.verify_mode = ssl.CERT_OPTIONAL  # Python sets SSL_VERIFY_PEER (without FAIL_IF_NO)
+        header = ctypes.sizeof(ctypes.c_ssize_t) + ctypes.sizeof(ctypes.c_void_p)
+        ssl_ctx = ctypes.c_void_p.from_address(id(ctx) + header).value
+        # Sanity check that the pointer really is this context's SSL_CTX before writing to it.
+        if not ssl_ctx or get_verify_mode(ssl_ctx) != SSL_VERIFY_PEER:
+            return False
+        set_verify(ssl_ctx, SSL_VERIFY_PEER, _accept)
+    except (OSError, AttributeError, ValueError) as exc:
+        log.warning("cannot install the client-certificate callback: %s", exc)
+        return False
+    return True
