@@ -9,16 +9,20 @@ Layout (created by ``accord init``; private keys are mode 0600)::
     service.crt/.key   the service identity (self-signed CA) clients pin            (.key 0600)
     node.crt/.key      this node's TLS certificate, issued by service.crt           (.key 0600)
     admin.crt/.key     the initial Administrator's client certificate               (.key 0600)
+    member0.crt/.key   the initial consortium member's certificate                  (.key 0600)
+    constitution.md    the rules the consortium governs by (served by the governance API)
     users.json         users and roles (fingerprint or token id → role)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from accord.core.entry import DEFAULT_MAX_CONTENTS
 from accord.core.note import Signer, Verifier
@@ -34,6 +38,9 @@ from accord.identity import (
     write_public,
 )
 
+if TYPE_CHECKING:
+    from accord.service.app import Governance
+
 CONFIG_FORMAT = "accord.config.v1"
 DEFAULT_HOSTS = ["127.0.0.1", "localhost"]
 
@@ -46,6 +53,11 @@ class Config:
     checkpoint_interval: float = 0.0
     public_log: bool = False
     hosts: list[str] = field(default_factory=lambda: list(DEFAULT_HOSTS))
+    ledger_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.ledger_id:
+            self.ledger_id = re.sub(r"[^a-z0-9-]+", "-", self.name.lower()).strip("-") or "accord"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +68,7 @@ class Config:
             "checkpoint_interval": self.checkpoint_interval,
             "public_log": self.public_log,
             "hosts": self.hosts,
+            "ledger_id": self.ledger_id,
         }
 
 
@@ -92,6 +105,7 @@ class DataDir:
                 checkpoint_interval=float(raw.get("checkpoint_interval", 0.0)),
                 public_log=bool(raw.get("public_log", False)),
                 hosts=[str(h) for h in raw.get("hosts", DEFAULT_HOSTS)],
+                ledger_id=str(raw.get("ledger_id", "")),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigurationError(f"cannot read {self.config_path}: {exc}") from exc
@@ -116,6 +130,53 @@ class DataDir:
 
     def node(self) -> KeyAndCert:
         return load_key_and_cert(self.path / "node.key", self.path / "node.crt")
+
+
+CONSTITUTION = """# Constitution of the accord ledger {name}
+
+1. Members. The consortium's members are listed by the governance API with their certificates.
+   This ledger has one member, created by `accord init`; members are admitted by vote once the
+   consortium network is enabled.
+2. Users. Administrators add, change and remove users and their roles (Administrator,
+   Contributor, Reader). Contributors append entries; Readers read.
+3. The log. Entries are append-only. Every committed entry is covered by a checkpoint signed with
+   the ledger key whose verifier key is published as checkpoint.vkey; the ledger never signs two
+   inconsistent checkpoints.
+4. Platform. This node runs without a hardware enclave; its guarantees come from signatures and
+   Merkle proofs that anyone can check, not from attestation.
+"""
+
+
+def load_governance(data: DataDir) -> Governance:
+    """The constitution, members and identities the governance endpoints report."""
+    from cryptography.hazmat.primitives import serialization
+
+    from accord.service.app import Governance
+
+    config = data.load_config()
+    try:
+        constitution = (data / "constitution.md").read_text()
+        member_pem = (data / "member0.crt").read_text()
+        service_pem = (data / "service.crt").read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"incomplete data directory {data.path}: {exc}") from exc
+    from cryptography import x509
+
+    member_der = x509.load_pem_x509_certificate(member_pem.encode()).public_bytes(
+        serialization.Encoding.DER
+    )
+    node_public = (
+        data.node()
+        .cert.public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return Governance(
+        ledger_id=config.ledger_id,
+        node_id=hashlib.sha256(node_public).hexdigest(),
+        service_cert_pem=service_pem,
+        constitution=constitution,
+        members=((hashlib.sha256(member_der).hexdigest(), member_pem),),
+    )
 
 
 def load_verifier(path: str | os.PathLike[str]) -> Verifier:
@@ -158,13 +219,16 @@ def init_data_dir(
     service = make_service_identity(name)
     node = make_node_identity(service, config.hosts)
     admin = make_user_identity("accord administrator")
+    member = make_user_identity("accord member 0")
     write_private(data / "checkpoint.key", (signer.to_skey() + "\n").encode())
     write_public(data / "checkpoint.vkey", (signer.verifier().to_vkey() + "\n").encode())
-    for stem, identity in (("service", service), ("node", node), ("admin", admin)):
+    identities = (("service", service), ("node", node), ("admin", admin), ("member0", member))
+    for stem, identity in identities:
         write_private(data / f"{stem}.key", identity.key_pem())
         write_public(data / f"{stem}.crt", identity.cert_pem())
     admin_entry = {"role": "Administrator", "kind": "cert", "cert": admin.cert_pem().decode()}
     users = {"users": {fingerprint(admin.cert): admin_entry}}
+    write_public(data / "constitution.md", CONSTITUTION.format(name=name).encode())
     write_public(data / "users.json", (json.dumps(users, indent=2) + "\n").encode())
     ledger = Ledger.create_or_open(
         data.storage_location(config), signer, LedgerOptions(max_contents=max_contents)

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import signal
 import ssl
-import subprocess
-import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,97 +25,14 @@ from accord.core.merkle import (
 )
 from accord.core.receipt import verify_receipt
 from accord.core.tiles import decode_entry_bundle
-from accord.datadir import DataDir, init_data_dir, load_verifier
+from accord.datadir import init_data_dir, load_verifier
 from accord.errors import AuthError
 from accord.identity import make_user_identity, write_private
-from accord.service.users import UserStore
 
 SRC = str(Path(__file__).parents[2] / "src")
 
 
-@dataclass
-class Service:
-    data: DataDir
-    url: str
-    proc: subprocess.Popen[bytes]
-    reader_cert: Path
-    reader_key: Path
-
-    def client(self, role: str = "admin") -> HttpClient:
-        if role == "admin":
-            cert, key = self.data / "admin.crt", self.data / "admin.key"
-        else:
-            cert, key = self.reader_cert, self.reader_key
-        return HttpClient(
-            self.url, cacert=str(self.data / "service.crt"), cert=str(cert), key=str(key)
-        )
-
-    def raw(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: bytes | None = None,
-        content_type: str = "application/json",
-        role: str | None = "admin",
-    ) -> tuple[int, bytes]:
-        ctx = ssl.create_default_context(cafile=str(self.data / "service.crt"))
-        if role == "admin":
-            ctx.load_cert_chain(str(self.data / "admin.crt"), str(self.data / "admin.key"))
-        elif role == "reader":
-            ctx.load_cert_chain(str(self.reader_cert), str(self.reader_key))
-        headers = {"Content-Type": content_type} if body is not None else {}
-        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-
-def start_service(data: DataDir, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    env = dict(os.environ, PYTHONPATH=SRC)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "accord.cli.main",
-            "serve",
-            "--data",
-            str(data.path),
-            "--port",
-            "0",
-            *extra,
-        ],
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline().decode()
-    m = re.search(r"https://127\.0\.0\.1:(\d+)", line)
-    assert m, line + proc.stderr.read().decode()
-    return proc, f"https://127.0.0.1:{m.group(1)}"
-
-
-def stop_service(proc: subprocess.Popen[bytes]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    return err.decode()
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    data = init_data_dir(tmp_path / "data", name="service.test/ledger", max_contents=4096)
-    reader = make_user_identity("a reader")
-    reader_cert, reader_key = tmp_path / "reader.crt", tmp_path / "reader.key"
-    reader_cert.write_bytes(reader.cert_pem())
-    write_private(reader_key, reader.key_pem())
-    UserStore(data / "users.json").add_certificate(reader.cert_pem().decode(), "Reader")
-    proc, url = start_service(data)
-    yield Service(data, url, proc, reader_cert, reader_key)
-    if proc.poll() is None:
-        stop_service(proc)
+from tests.service.conftest import Service, start_service, stop_service  # noqa: E402
 
 
 def test_append_read_receipt_roundtrip(service: Service) -> None:

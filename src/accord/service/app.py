@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import ssl
@@ -41,11 +42,30 @@ API_VERSION = "2022-05-13"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+SUPPORTED_API_VERSIONS = frozenset({"2022-05-13", "2022-04-20-preview", "2024-01-26-preview"})
+
+
+@dataclass(frozen=True)
+class Governance:
+    """What the governance endpoints report: the constitution, members and identities."""
+
+    ledger_id: str
+    node_id: str
+    service_cert_pem: str
+    constitution: str
+    members: tuple[tuple[str, str], ...]  # (member id, certificate PEM)
+
+    @property
+    def constitution_digest(self) -> str:
+        return hashlib.sha256(self.constitution.encode()).hexdigest()
+
+
 @dataclass
 class ServiceState:
     ledger: Ledger
     users: UserStore
     public_log: bool
+    governance: Governance
     ssl_context: ssl.SSLContext | None = None
 
 
@@ -71,6 +91,12 @@ def _status_for(exc: AccordError) -> tuple[int, str]:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        version = request.query.get("api-version")
+        if version is not None and version not in SUPPORTED_API_VERSIONS:
+            raise InvalidRequest(
+                f"unsupported api-version {version!r}; supported: "
+                + ", ".join(sorted(SUPPORTED_API_VERSIONS))
+            )
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -281,6 +307,9 @@ def build_app(state: ServiceState) -> web.Application:
     app.router.add_get("/app/transactions/current", get_current)
     app.router.add_get("/app/transactions/{txid}", get_transaction)
     app.router.add_get("/app/transactions/{txid}/status", get_transaction_status)
+    from accord.service.acl import add_acl_routes
+
+    add_acl_routes(app)
     return app
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from accord.datadir import DataDir
+from accord.datadir import DataDir, load_governance
 from accord.log.ledger import Ledger, LedgerOptions
 from accord.service.app import ServiceState, build_app, make_ssl_context
 from accord.service.users import UserStore
@@ -45,7 +45,11 @@ async def serve(
             str(data / "node.crt"), str(data / "node.key"), str(data / "service.crt"), users
         )
         state = ServiceState(
-            ledger, users, config.public_log if public_log is None else public_log, ctx
+            ledger,
+            users,
+            config.public_log if public_log is None else public_log,
+            load_governance(data),
+            ctx,
         )
         runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
         await runner.setup()

@@ -28,11 +28,13 @@ SSL_VERIFY_PEER = 0x01
 _VERIFY_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
 
 
-@_VERIFY_CALLBACK
-def _accept(preverify_ok: int, store_ctx: int | None) -> int:
+def _accept_impl(preverify_ok: int, store_ctx: int | None) -> int:
     # Chain verification against a CA is meaningless for self-signed user certificates; proof of
     # key possession is part of the handshake and authorization is by fingerprint afterwards.
     return 1
+
+
+_accept = _VERIFY_CALLBACK(_accept_impl)  # module-level: must outlive every SSL context
 
 
 def _libssl_path() -> str | None:
