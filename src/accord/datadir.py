@@ -54,6 +54,7 @@ class Config:
     public_log: bool = False
     hosts: list[str] = field(default_factory=lambda: list(DEFAULT_HOSTS))
     ledger_id: str = ""
+    jwt: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not self.ledger_id:
@@ -69,6 +70,7 @@ class Config:
             "public_log": self.public_log,
             "hosts": self.hosts,
             "ledger_id": self.ledger_id,
+            "jwt": self.jwt,
         }
 
 
@@ -106,6 +108,7 @@ class DataDir:
                 public_log=bool(raw.get("public_log", False)),
                 hosts=[str(h) for h in raw.get("hosts", DEFAULT_HOSTS)],
                 ledger_id=str(raw.get("ledger_id", "")),
+                jwt=raw.get("jwt"),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigurationError(f"cannot read {self.config_path}: {exc}") from exc

@@ -51,7 +51,7 @@ def naive_es_escape(text: str) -> str:
         elif cp in short:
             out.append(short[cp])
         elif cp < 0x20:
-            out.append("\\u%04x" % cp)
+            out.append(f"\\u{cp:04x}")
         else:
             out.append(ch)
     return "".join(out)
@@ -535,15 +535,19 @@ def test_parse_json_accepts_max_depth_and_escaped_backslashes() -> None:
 
 def test_parse_json_numbers() -> None:
     assert parse_json(b"-0") == 0
-    assert math.copysign(1, parse_json(b"-0.0")) == -1  # type: ignore[arg-type]
+    negative_zero = parse_json(b"-0.0")
+    assert isinstance(negative_zero, float)
+    assert math.copysign(1, negative_zero) == -1
     assert parse_json(b"1E2") == 100.0
     assert parse_json(b"1e-400") == 0.0  # underflow is a double, only overflow is not
     assert parse_json(b"9007199254740992") == 2**53
     assert parse_json(b"295147905179352830000") == 2**68  # ES spelling of the double 2**68
     assert parse_json(b"295147905179352825856") == 2**68  # its exact value
     assert parse_json(b"1180591620717411303424") == 2**70
-    assert parse_json(bytearray(b"[1]")) == [1]
-    assert parse_json(memoryview(b"[1]")) == [1]
+    bytes_likes: list[Any] = [bytearray(b"[1]"), memoryview(b"[1]")]  # accepted at runtime too
+    for data in bytes_likes:
+        assert parse_json(data) == [1]
+        assert parse_canonical(data) == [1]
 
 
 @pytest.mark.parametrize(
@@ -615,6 +619,21 @@ def test_numbers_match_naive_ecmascript_reference(x: float) -> None:
     text = canonicalize(x)
     assert text.decode() == naive_es_number(x)
     assert float(text) == x
+
+
+def _edge_doubles() -> list[float]:
+    # Powers of two (where the gap between doubles halves below) and of ten, with neighbours.
+    centres = [2.0**e for e in range(-1074, 1024, 11)] + [
+        float(f"1e{e}") for e in range(-323, 309, 5)
+    ]
+    edges = [math.nextafter(c, d) for c in centres for d in (0.0, math.inf)] + centres
+    return [x for x in edges if 0 < x < math.inf]
+
+
+def test_numbers_match_naive_reference_at_binary_and_decimal_edges() -> None:
+    for x in _edge_doubles():
+        assert canonicalize(x).decode() == naive_es_number(x), repr(x)
+        assert canonicalize(-x).decode() == "-" + naive_es_number(x), repr(x)
 
 
 @given(st.integers(min_value=2**53 + 1, max_value=2**80) | st.integers(max_value=-(2**53) - 1))

@@ -18,12 +18,16 @@ from accord.identity import fingerprint, make_user_identity, write_private
 from tests.service.conftest import Service
 
 
-def credential_file(path: Path, cert_pem: bytes, key_pem: bytes) -> ConfidentialLedgerCertificateCredential:
+def credential_file(
+    path: Path, cert_pem: bytes, key_pem: bytes
+) -> ConfidentialLedgerCertificateCredential:
     write_private(path, cert_pem + key_pem)
     return ConfidentialLedgerCertificateCredential(str(path))
 
 
-def sdk_client(service: Service, credential: ConfidentialLedgerCertificateCredential) -> ConfidentialLedgerClient:
+def sdk_client(
+    service: Service, credential: ConfidentialLedgerCertificateCredential
+) -> ConfidentialLedgerClient:
     return ConfidentialLedgerClient(
         service.url,
         credential,
@@ -44,7 +48,9 @@ def admin(service: Service, tmp_path: Path) -> Iterator[ConfidentialLedgerClient
 
 
 def test_write_commit_read(admin: ConfidentialLedgerClient) -> None:
-    poller = admin.begin_create_ledger_entry({"contents": "first via the SDK"}, polling_interval=0.05)
+    poller = admin.begin_create_ledger_entry(
+        {"contents": "first via the SDK"}, polling_interval=0.05
+    )
     result = poller.result()
     txid = result["transactionId"]
     assert result["collectionId"] == "subledger:0"
@@ -91,7 +97,9 @@ def test_users_roles_and_enforcement(
         reader.get_current_ledger_entry()
     assert err.value.status_code == 401
     # Added at runtime by fingerprint, plain hex form: takes effect without a restart.
-    created = admin.create_or_update_user(reader_id.replace(":", "").lower(), {"assignedRole": "Reader"})
+    created = admin.create_or_update_user(
+        reader_id.replace(":", "").lower(), {"assignedRole": "Reader"}
+    )
     assert created == {"userId": reader_id, "assignedRole": "Reader"}
     assert admin.get_user(reader_id)["assignedRole"] == "Reader"
     admin.create_ledger_entry({"contents": "visible to readers"})

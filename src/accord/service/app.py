@@ -34,6 +34,7 @@ from accord.errors import (
 from accord.identity import fingerprint
 from accord.log.ledger import Ledger, NewEntry
 from accord.service.tls import accept_any_client_certificate
+from accord.service.tokens import TokenVerifier
 from accord.service.users import READ_ROLES, WRITE_ROLES, User, UserStore
 
 log = logging.getLogger("accord.service")
@@ -67,6 +68,7 @@ class ServiceState:
     public_log: bool
     governance: Governance
     ssl_context: ssl.SSLContext | None = None
+    tokens: TokenVerifier | None = None
 
 
 STATE = web.AppKey("state", ServiceState)
@@ -101,6 +103,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        if exc.content_type == "application/json" and exc.text:
+            return web.Response(status=exc.status, text=exc.text, content_type="application/json")
         return error_response(exc.status, exc.reason.replace(" ", ""), exc.reason)
     except AccordError as exc:
         status, code = _status_for(exc)
@@ -122,27 +126,43 @@ def peer_user_id(request: web.Request) -> str | None:
 
 
 def authenticate(request: web.Request) -> User | None:
+    """The user behind a request: a bearer token if one is sent, else the client certificate.
+
+    A token that does not verify is refused outright (401), never downgraded to the certificate.
+    """
     state = request.app[STATE]
-    user_id = peer_user_id(request)
-    if user_id is None:
+    authorization = request.headers.get("Authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized("the Authorization header must be 'Bearer <token>'")
+        if state.tokens is None:
+            raise _unauthorized("this ledger does not accept bearer tokens")
+        try:
+            user_id = state.tokens.user_id(token.strip())
+        except AuthError as exc:
+            raise _unauthorized(str(exc)) from None
+        user = state.users.find(user_id)
+        if user is None:
+            raise _unauthorized(f"user {user_id} is not a user of this ledger")
+        return user
+    fingerprint_id = peer_user_id(request)
+    if fingerprint_id is None:
         return None
-    return state.users.find(user_id)
+    return state.users.find(fingerprint_id)
+
+
+def _unauthorized(message: str) -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        text=json.dumps({"error": {"code": "Unauthorized", "message": message}}),
+        content_type="application/json",
+    )
 
 
 def require(request: web.Request, roles: frozenset[str]) -> User:
     user = authenticate(request)
     if user is None:
-        raise web.HTTPUnauthorized(
-            text=json.dumps(
-                {
-                    "error": {
-                        "code": "Unauthorized",
-                        "message": "a client certificate of a known user is required",
-                    }
-                }
-            ),
-            content_type="application/json",
-        )
+        raise _unauthorized("a client certificate or bearer token of a known user is required")
     if user.role not in roles:
         raise AuthError(f"role {user.role} may not do this")
     return user

@@ -17,6 +17,7 @@ from aiohttp import web
 from accord.datadir import DataDir, load_governance
 from accord.log.ledger import Ledger, LedgerOptions
 from accord.service.app import ServiceState, build_app, make_ssl_context
+from accord.service.tokens import TokenVerifier, load_token_config
 from accord.service.users import UserStore
 
 log = logging.getLogger("accord.service")
@@ -41,6 +42,8 @@ async def serve(
         ),
     )
     try:
+        token_config = load_token_config(config.jwt)
+        tokens = TokenVerifier(token_config, data.path) if token_config else None
         ctx = make_ssl_context(
             str(data / "node.crt"), str(data / "node.key"), str(data / "service.crt"), users
         )
@@ -50,6 +53,7 @@ async def serve(
             config.public_log if public_log is None else public_log,
             load_governance(data),
             ctx,
+            tokens,
         )
         runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
         await runner.setup()
