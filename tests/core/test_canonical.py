@@ -401,6 +401,13 @@ def _nested_dict(depth: int) -> object:
     return value
 
 
+def _nested_empty(depth: int) -> object:
+    value: object = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -437,6 +444,8 @@ def _nested_dict(depth: int) -> object:
         _cyclic_dict(),
         _nested_list(MAX_DEPTH + 1),
         _nested_dict(MAX_DEPTH + 1),
+        _nested_empty(MAX_DEPTH + 1),  # an empty container counts as a level too
+        [[{}]] * 3 + [_nested_empty(MAX_DEPTH)],
     ],
     ids=repr,
 )
@@ -450,6 +459,7 @@ def test_canonicalize_rejects(value: object) -> None:
 
 def test_canonicalize_accepts_max_depth() -> None:
     assert canonicalize(_nested_list(MAX_DEPTH)) == b"[" * MAX_DEPTH + b"0" + b"]" * MAX_DEPTH
+    assert canonicalize(_nested_empty(MAX_DEPTH)) == b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
     assert canonicalize(_nested_dict(MAX_DEPTH)).count(b"{") == MAX_DEPTH
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from accord.client.http import HttpClient
+from accord.client.client import AccordClient
 from accord.datadir import DataDir, init_data_dir
 from accord.identity import make_user_identity, write_private
 from accord.service.users import UserStore
@@ -32,13 +32,13 @@ class Service:
     reader_cert: Path
     reader_key: Path
 
-    def client(self, role: str = "admin") -> HttpClient:
+    def client(self, role: str = "admin") -> AccordClient:
         if role == "admin":
             cert, key = self.data / "admin.crt", self.data / "admin.key"
         else:
             cert, key = self.reader_cert, self.reader_key
-        return HttpClient(
-            self.url, cacert=str(self.data / "service.crt"), cert=str(cert), key=str(key)
+        return AccordClient(
+            self.url, service_cert=str(self.data / "service.crt"), cert=str(cert), key=str(key)
         )
 
     def raw(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from accord.cli.main import main
-from accord.client.http import HttpClient
+from accord.client.client import AccordClient
 from accord.core.checkpoint import open_checkpoint
 from accord.core.merkle import (
     leaf_hash,
@@ -44,7 +44,7 @@ def test_append_read_receipt_roundtrip(service: Service) -> None:
     assert entry["entry"]["collectionId"] == "orders"
     status = client.status(txid)
     assert status in ("Pending", "Committed")
-    receipt = client.receipt(txid)
+    receipt = client.accord_receipt(txid)
     vkey = load_verifier(service.data / "checkpoint.vkey")
     verified = verify_receipt(receipt, vkey, contents=b"hello over https")
     assert str(verified.metadata.transaction_id) == txid
@@ -124,9 +124,9 @@ def test_authentication_and_roles(service: Service, tmp_path: Path) -> None:
     stranger = make_user_identity("stranger")
     (tmp_path / "s.crt").write_bytes(stranger.cert_pem())
     write_private(tmp_path / "s.key", stranger.key_pem())
-    client = HttpClient(
+    client = AccordClient(
         service.url,
-        cacert=str(service.data / "service.crt"),
+        service_cert=str(service.data / "service.crt"),
         cert=str(tmp_path / "s.crt"),
         key=str(tmp_path / "s.key"),
     )

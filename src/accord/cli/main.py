@@ -75,15 +75,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from accord.datadir import DataDir, load_verifier
 
-    trusted = [Path(p).read_text() for p in args.trusted_checkpoint or []]
+    try:
+        trusted = [Path(p).read_text() for p in args.trusted_checkpoint or []]
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read a trusted checkpoint: {exc}") from exc
     if args.url:
-        from accord.client.http import HttpClient
+        from accord.client.client import AccordClient
         from accord.client.verify import audit_remote
 
         if not args.vkey:
             raise ConfigurationError("--url needs --vkey (the ledger's checkpoint.vkey)")
-        client = HttpClient(args.url, cacert=args.cacert, cert=args.cert, key=args.key)
-        remote = audit_remote(client, load_verifier(args.vkey), progress=_progress("verify"))
+        with AccordClient(
+            args.url, service_cert=args.cacert, cert=args.cert, key=args.key
+        ) as client:
+            remote = audit_remote(client, load_verifier(args.vkey), progress=_progress("verify"))
         print(
             f"OK: {args.url} serves a consistent log of {remote.size} entries; "
             f"{remote.tiles} tiles and the signed checkpoint check out"
@@ -135,7 +140,8 @@ def cmd_receipt_get(args: argparse.Namespace) -> int:
     from accord.core.receipt import Receipt
 
     if args.url:
-        obj = _client(args).receipt(args.txid)
+        with _client(args) as client:
+            obj = client.accord_receipt(args.txid)
     else:
         from accord.datadir import DataDir
         from accord.log.ledger import LedgerReader
@@ -158,29 +164,88 @@ def cmd_receipt_get(args: argparse.Namespace) -> int:
 
 # --- client commands --------------------------------------------------------------------------
 def _client(args: argparse.Namespace) -> Any:
-    from accord.client.http import HttpClient
+    from accord.client.client import AccordClient
 
     if not args.url:
-        raise ConfigurationError("--url is required")
-    return HttpClient(args.url, cacert=args.cacert, cert=args.cert, key=args.key)
+        raise ConfigurationError("--url is required (or set ACCORD_URL)")
+    token = args.token
+    if token and token.startswith("@"):
+        token = Path(token[1:]).read_text().strip()
+    return AccordClient(
+        args.url, service_cert=args.cacert, cert=args.cert, key=args.key, token=token
+    )
+
+
+def _emit(args: argparse.Namespace, obj: Any, text: str) -> None:
+    print(json.dumps(obj) if args.json else text)
 
 
 def cmd_append(args: argparse.Namespace) -> int:
     contents = args.contents if args.contents != "-" else sys.stdin.read()
-    txid = _client(args).append(contents, args.collection)
-    if args.json:
-        print(json.dumps({"transactionId": txid}))
-    else:
-        print(txid)
+    tags = [t for t in (args.tags or "").split(",") if t]
+    with _client(args) as client:
+        txid = client.append(contents, args.collection, tags or None)
+        if args.wait:
+            client.wait_for_commit(txid)
+    _emit(args, {"transactionId": txid}, txid)
     return EXIT_OK
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    entry = _client(args).entry(args.txid)
-    if args.json:
-        print(json.dumps(entry))
-    else:
-        print(entry["entry"]["contents"])
+    with _client(args) as client:
+        entry = client.entry(args.txid, args.collection)
+    _emit(args, entry, entry["entry"]["contents"])
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    interactive = sys.stderr.isatty() and not args.json
+    count = 0
+    with _client(args) as client:
+        for entry in client.list_entries(args.collection, args.from_txid, args.to_txid):
+            count += 1
+            if args.json:
+                print(json.dumps(entry))
+            else:
+                print(f"{entry['transactionId']}\t{entry['contents']}")
+            if interactive and count % 100 == 0:
+                print(f"\r{count} entries…", end="", file=sys.stderr, flush=True)
+    if interactive:
+        print(f"\r{count} entries", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_collections(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        names = client.collections()
+    _emit(args, names, "\n".join(names))
+    return EXIT_OK
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from cryptography import x509
+
+    from accord.identity import fingerprint
+
+    with _client(args) as client:
+        if args.users_command == "list":
+            users = client.list_users()
+            _emit(args, users, "\n".join(f"{u['userId']}\t{u['assignedRole']}" for u in users))
+        elif args.users_command == "add":
+            user_id = args.user
+            if args.cert_file:
+                try:
+                    cert = x509.load_pem_x509_certificate(Path(args.cert_file).read_bytes())
+                except (OSError, ValueError) as exc:
+                    raise ConfigurationError(f"cannot read {args.cert_file}: {exc}") from exc
+                user_id = fingerprint(cert)
+            if not user_id:
+                raise ConfigurationError("give a user id (fingerprint or token oid) or --cert-file")
+            user = client.set_user(user_id, args.role)
+            _emit(args, user, f"{user['userId']}\t{user['assignedRole']}")
+        else:
+            client.delete_user(args.user)
+            _emit(args, {"deleted": args.user}, f"removed {args.user}")
     return EXIT_OK
 
 
@@ -195,6 +260,7 @@ def _add_client_options(p: argparse.ArgumentParser, *, url_required: bool = True
     p.add_argument("--cacert", help="service certificate to pin (DIR/service.crt)")
     p.add_argument("--cert", help="client certificate (PEM)")
     p.add_argument("--key", help="client private key (PEM)")
+    p.add_argument("--token", help="bearer token, or @FILE to read it from a file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -266,13 +332,43 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("append", help="append an entry through a running service")
     p.add_argument("contents", help="entry contents ('-' reads stdin)")
     p.add_argument("--collection", help="collection id (default subledger:0)")
+    p.add_argument("--tags", help="comma-separated tags")
+    p.add_argument("--wait", action="store_true", help="wait until the entry is committed")
     _add_client_options(p)
     p.set_defaults(func=cmd_append)
 
     p = sub.add_parser("get", help="read an entry through a running service")
     p.add_argument("txid", help="transaction id, e.g. 1.42")
+    p.add_argument("--collection", help="collection the entry must be in")
     _add_client_options(p)
     p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser("list", help="list entries of a collection (follows pages)")
+    p.add_argument("--collection", help="collection id (default subledger:0)")
+    p.add_argument("--from", dest="from_txid", help="first transaction id")
+    p.add_argument("--to", dest="to_txid", help="last transaction id")
+    _add_client_options(p)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("collections", help="list collection ids")
+    _add_client_options(p)
+    p.set_defaults(func=cmd_collections)
+
+    p = sub.add_parser("users", help="manage users (Administrator only)")
+    usub = p.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    u = usub.add_parser("list", help="list users and roles")
+    _add_client_options(u)
+    u = usub.add_parser("add", help="add a user or change their role")
+    u.add_argument("user", nargs="?", help="certificate fingerprint or token object id")
+    u.add_argument("--cert-file", help="the user's certificate (its fingerprint is the id)")
+    u.add_argument(
+        "--role", required=True, choices=["Administrator", "Contributor", "Reader"], help="role"
+    )
+    _add_client_options(u)
+    u = usub.add_parser("remove", help="remove a user")
+    u.add_argument("user", help="certificate fingerprint or token object id")
+    _add_client_options(u)
+    p.set_defaults(func=cmd_users)
     return parser
 
 

@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from accord.client.http import HttpClient
+from accord.client.client import AccordClient
 from accord.core.checkpoint import open_checkpoint
 from accord.core.entry import EntryMetadata
 from accord.core.merkle import leaf_hash
@@ -36,7 +36,7 @@ class RemoteAuditReport:
 
 
 def audit_remote(
-    client: HttpClient,
+    client: AccordClient,
     verifier: Verifier,
     *,
     progress: Callable[[int, int], None] | None = None,

@@ -14,8 +14,9 @@ Rules enforced, following RFC 8785 and the I-JSON profile (RFC 7493) it builds o
   rounded silently. Send such numbers as strings;
 * strings and object names are valid Unicode: lone surrogates are rejected;
 * object names are unique (parser) and are ``str`` (serializer);
-* containers nest at most :data:`MAX_DEPTH` deep (both directions), which also turns a
-  self-referencing list or dict into an error rather than a crash.
+* containers nest at most :data:`MAX_DEPTH` deep, in :func:`canonicalize` as in
+  :func:`parse_json` (which also turns a self-referencing list or dict into an error rather
+  than a crash).
 
 Every rejection raises :class:`~accord.errors.MalformedInput`, never a bare ``ValueError`` or
 ``TypeError``.
@@ -102,11 +103,11 @@ def _write(value: object, out: list[str], depth: int) -> None:
     if isinstance(value, str):
         out.append(_quote(value))
     elif isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            raise MalformedInput(f"nesting deeper than {MAX_DEPTH} levels")
         if not value:
             out.append("{}")
             return
-        if depth >= MAX_DEPTH:
-            raise MalformedInput(f"nesting deeper than {MAX_DEPTH} levels")
         members = _sorted_members(value)
         out.append("{")
         for name, member in members:
@@ -126,11 +127,11 @@ def _write(value: object, out: list[str], depth: int) -> None:
     elif isinstance(value, float):
         out.append(_format_float(value))
     elif isinstance(value, (list, tuple)):
+        if depth >= MAX_DEPTH:
+            raise MalformedInput(f"nesting deeper than {MAX_DEPTH} levels")
         if not value:
             out.append("[]")
             return
-        if depth >= MAX_DEPTH:
-            raise MalformedInput(f"nesting deeper than {MAX_DEPTH} levels")
         out.append("[")
         for item in value:
             _write(item, out, depth + 1)

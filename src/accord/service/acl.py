@@ -80,6 +80,12 @@ def _user_json(user: User) -> dict[str, str]:
     return {"userId": user.user_id, "assignedRole": user.role}
 
 
+async def list_users(request: web.Request) -> web.Response:
+    require(request, ADMIN_ROLES)
+    users = await _in_thread(request.app[STATE].users.all)
+    return web.json_response({"users": [_user_json(u) for u in users]})
+
+
 async def get_user(request: web.Request) -> web.Response:
     require(request, ADMIN_ROLES)
     users = request.app[STATE].users
@@ -167,6 +173,7 @@ async def get_ledger_identity(request: web.Request) -> web.Response:
 def add_acl_routes(app: web.Application) -> None:
     app.router.add_get("/app/transactions", list_transactions)
     app.router.add_get("/app/collections", list_collections)
+    app.router.add_get("/app/users", list_users)
     app.router.add_get("/app/users/{user_id}", get_user)
     app.router.add_patch("/app/users/{user_id}", patch_user)
     app.router.add_delete("/app/users/{user_id}", delete_user)

@@ -1,0 +1,424 @@
+"""Typed Python clients for an accord service: :class:`AccordClient` (sync) and
+:class:`AsyncAccordClient` (asyncio), both over httpx.
+
+Both pin the service certificate (``service.crt``) as the only TLS trust anchor and authenticate
+with a client certificate or a bearer token. Helpers named ``verified_*`` check what they fetch
+against the ledger's checkpoint verifier key (``checkpoint.vkey``), so a caller who trusts only
+those two files gets verified results, not the server's word.
+
+Each API call is described once, as a :class:`_Call` (method, path, query, body, how to read the
+answer); the two clients only differ in how they send it.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from accord.core.checkpoint import Checkpoint, open_checkpoint
+from accord.core.note import Verifier
+from accord.core.receipt import VerifiedReceipt, verify_receipt
+from accord.errors import (
+    AccordError,
+    AuthError,
+    ConfigurationError,
+    InvalidRequest,
+    NotFound,
+    StorageError,
+)
+
+API_VERSION = "2022-05-13"
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    query: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    content_type: str = "application/json"
+    read: Callable[[httpx.Response], Any] = lambda r: r.json()
+
+
+def _quote(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = response.text[:500] or response.reason_phrase
+    if response.status_code == 404:
+        raise NotFound(message)
+    if response.status_code in (401, 403):
+        raise AuthError(f"{response.status_code}: {message}")
+    if response.status_code < 500:
+        raise InvalidRequest(message)
+    raise StorageError(f"service error {response.status_code}: {message}")
+
+
+class _Calls:
+    """Every API call as data, shared by the sync and async clients."""
+
+    @staticmethod
+    def append(contents: str, collection_id: str | None, tags: list[str] | None) -> _Call:
+        query = {"api-version": API_VERSION}
+        if collection_id:
+            query["collectionId"] = collection_id
+        if tags:
+            query["tags"] = ",".join(tags)
+        return _Call(
+            "POST",
+            "/app/transactions",
+            query,
+            {"contents": contents},
+            read=lambda r: r.headers["x-ms-ccf-transaction-id"],
+        )
+
+    @staticmethod
+    def entry(txid: str, collection_id: str | None) -> _Call:
+        query = {"api-version": API_VERSION}
+        if collection_id:
+            query["collectionId"] = collection_id
+        return _Call("GET", f"/app/transactions/{_quote(txid)}", query)
+
+    @staticmethod
+    def current(collection_id: str | None) -> _Call:
+        query = {"api-version": API_VERSION}
+        if collection_id:
+            query["collectionId"] = collection_id
+        return _Call("GET", "/app/transactions/current", query)
+
+    @staticmethod
+    def list_page(collection_id: str | None, from_txid: str | None, to_txid: str | None) -> _Call:
+        query = {"api-version": API_VERSION}
+        for key, value in (
+            ("collectionId", collection_id),
+            ("fromTransactionId", from_txid),
+            ("toTransactionId", to_txid),
+        ):
+            if value:
+                query[key] = value
+        return _Call("GET", "/app/transactions", query)
+
+    @staticmethod
+    def next_page(next_link: str) -> _Call:
+        parsed = urllib.parse.urlparse(next_link)
+        query = dict(urllib.parse.parse_qsl(parsed.query))
+        return _Call("GET", parsed.path, query)
+
+    @staticmethod
+    def status(txid: str) -> _Call:
+        return _Call(
+            "GET",
+            f"/app/transactions/{_quote(txid)}/status",
+            {"api-version": API_VERSION},
+            read=lambda r: str(r.json()["state"]),
+        )
+
+    @staticmethod
+    def ccf_receipt(txid: str) -> _Call:
+        return _Call(
+            "GET", f"/app/transactions/{_quote(txid)}/receipt", {"api-version": API_VERSION}
+        )
+
+    @staticmethod
+    def accord_receipt(txid: str) -> _Call:
+        return _Call("GET", f"/receipts/{_quote(txid)}")
+
+    @staticmethod
+    def checkpoint() -> _Call:
+        return _Call("GET", "/checkpoint", read=lambda r: r.text)
+
+    @staticmethod
+    def tile(path: str) -> _Call:
+        return _Call("GET", "/" + path.lstrip("/"), read=lambda r: r.content)
+
+    @staticmethod
+    def collections() -> _Call:
+        return _Call(
+            "GET",
+            "/app/collections",
+            {"api-version": API_VERSION},
+            read=lambda r: [c["collectionId"] for c in r.json()["collections"]],
+        )
+
+    @staticmethod
+    def get_user(user_id: str) -> _Call:
+        return _Call("GET", f"/app/users/{_quote(user_id)}", {"api-version": API_VERSION})
+
+    @staticmethod
+    def list_users() -> _Call:
+        return _Call(
+            "GET", "/app/users", {"api-version": API_VERSION}, read=lambda r: r.json()["users"]
+        )
+
+    @staticmethod
+    def set_user(user_id: str, role: str) -> _Call:
+        return _Call(
+            "PATCH",
+            f"/app/users/{_quote(user_id)}",
+            {"api-version": API_VERSION},
+            {"assignedRole": role},
+            content_type="application/merge-patch+json",
+        )
+
+    @staticmethod
+    def delete_user(user_id: str) -> _Call:
+        return _Call(
+            "DELETE",
+            f"/app/users/{_quote(user_id)}",
+            {"api-version": API_VERSION},
+            read=lambda r: None,
+        )
+
+    @staticmethod
+    def get_json(path: str, query: dict[str, str] | None) -> _Call:
+        return _Call("GET", path, dict(query or {}))
+
+
+def _client_kwargs(
+    url: str,
+    service_cert: str | None,
+    cert: str | None,
+    key: str | None,
+    token: str | None,
+    timeout: float,
+) -> dict[str, Any]:
+    if urllib.parse.urlparse(url).scheme != "https":
+        raise ConfigurationError(f"the service URL must be https://, got {url!r}")
+    if cert and not key:
+        raise ConfigurationError("--cert needs --key")
+    import ssl
+
+    try:
+        ctx = ssl.create_default_context(cafile=service_cert)
+        if cert:
+            ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"cannot load TLS files (service cert={service_cert}, cert={cert}, key={key}): {exc}"
+        ) from exc
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return {"base_url": url.rstrip("/"), "verify": ctx, "headers": headers, "timeout": timeout}
+
+
+def _request_kwargs(call: _Call) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"params": call.query}
+    if call.body is not None:
+        import json
+
+        kwargs["content"] = json.dumps(call.body).encode()
+        kwargs["headers"] = {"Content-Type": call.content_type}
+    return kwargs
+
+
+class AccordClient:
+    """Synchronous client. Use as a context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        service_cert: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        token: str | None = None,
+        verifier: Verifier | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.url = url
+        self.verifier = verifier
+        self._http = httpx.Client(**_client_kwargs(url, service_cert, cert, key, token, timeout))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AccordClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, call: _Call) -> Any:
+        try:
+            response = self._http.request(call.method, call.path, **_request_kwargs(call))
+        except httpx.HTTPError as exc:
+            raise AccordError(f"cannot reach {self.url}: {exc}") from exc
+        _raise_for(response)
+        return call.read(response)
+
+    # entries
+    def append(
+        self, contents: str, collection_id: str | None = None, tags: list[str] | None = None
+    ) -> str:
+        return str(self._run(_Calls.append(contents, collection_id, tags)))
+
+    def entry(self, txid: str, collection_id: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._run(_Calls.entry(txid, collection_id))
+        return result
+
+    def current(self, collection_id: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._run(_Calls.current(collection_id))
+        return result
+
+    def list_entries(
+        self,
+        collection_id: str | None = None,
+        from_txid: str | None = None,
+        to_txid: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        page = self._run(_Calls.list_page(collection_id, from_txid, to_txid))
+        while True:
+            yield from page.get("entries", [])
+            if not page.get("nextLink"):
+                return
+            page = self._run(_Calls.next_page(page["nextLink"]))
+
+    def status(self, txid: str) -> str:
+        return str(self._run(_Calls.status(txid)))
+
+    def wait_for_commit(self, txid: str, timeout: float = 30.0, interval: float = 0.05) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self.status(txid) != "Committed":
+            if time.monotonic() > deadline:
+                raise AccordError(f"transaction {txid} not committed within {timeout} s")
+            time.sleep(interval)
+
+    def collections(self) -> list[str]:
+        return list(self._run(_Calls.collections()))
+
+    # receipts and checkpoints
+    def receipt(self, txid: str) -> dict[str, Any]:
+        """The Azure/CCF-format receipt response."""
+        result: dict[str, Any] = self._run(_Calls.ccf_receipt(txid))
+        return result
+
+    def accord_receipt(self, txid: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._run(_Calls.accord_receipt(txid))
+        return result
+
+    def verified_receipt(self, txid: str, contents: bytes | None = None) -> VerifiedReceipt:
+        return verify_receipt(self.accord_receipt(txid), self._verifier(), contents=contents)
+
+    def checkpoint(self) -> str:
+        return str(self._run(_Calls.checkpoint()))
+
+    def verified_checkpoint(self) -> Checkpoint:
+        return open_checkpoint(self.checkpoint(), self._verifier())
+
+    def tile(self, path: str) -> bytes:
+        return bytes(self._run(_Calls.tile(path)))
+
+    def get_json(self, path: str, query: dict[str, str] | None = None) -> Any:
+        return self._run(_Calls.get_json(path, query))
+
+    # users
+    def get_user(self, user_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._run(_Calls.get_user(user_id))
+        return result
+
+    def list_users(self) -> list[dict[str, Any]]:
+        return list(self._run(_Calls.list_users()))
+
+    def set_user(self, user_id: str, role: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._run(_Calls.set_user(user_id, role))
+        return result
+
+    def delete_user(self, user_id: str) -> None:
+        self._run(_Calls.delete_user(user_id))
+
+    def _verifier(self) -> Verifier:
+        if self.verifier is None:
+            raise ConfigurationError("this needs the ledger's verifier key (checkpoint.vkey)")
+        return self.verifier
+
+
+class AsyncAccordClient:
+    """The same API for asyncio callers."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        service_cert: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        token: str | None = None,
+        verifier: Verifier | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.url = url
+        self.verifier = verifier
+        self._http = httpx.AsyncClient(
+            **_client_kwargs(url, service_cert, cert, key, token, timeout)
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncAccordClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _run(self, call: _Call) -> Any:
+        try:
+            response = await self._http.request(call.method, call.path, **_request_kwargs(call))
+        except httpx.HTTPError as exc:
+            raise AccordError(f"cannot reach {self.url}: {exc}") from exc
+        _raise_for(response)
+        return call.read(response)
+
+    async def append(
+        self, contents: str, collection_id: str | None = None, tags: list[str] | None = None
+    ) -> str:
+        return str(await self._run(_Calls.append(contents, collection_id, tags)))
+
+    async def entry(self, txid: str, collection_id: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self._run(_Calls.entry(txid, collection_id))
+        return result
+
+    async def list_entries(
+        self,
+        collection_id: str | None = None,
+        from_txid: str | None = None,
+        to_txid: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        page = await self._run(_Calls.list_page(collection_id, from_txid, to_txid))
+        while True:
+            for item in page.get("entries", []):
+                yield item
+            if not page.get("nextLink"):
+                return
+            page = await self._run(_Calls.next_page(page["nextLink"]))
+
+    async def status(self, txid: str) -> str:
+        return str(await self._run(_Calls.status(txid)))
+
+    async def receipt(self, txid: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._run(_Calls.ccf_receipt(txid))
+        return result
+
+    async def verified_receipt(self, txid: str, contents: bytes | None = None) -> VerifiedReceipt:
+        if self.verifier is None:
+            raise ConfigurationError("this needs the ledger's verifier key (checkpoint.vkey)")
+        data = await self._run(_Calls.accord_receipt(txid))
+        return verify_receipt(data, self.verifier, contents=contents)
+
+    async def verified_checkpoint(self) -> Checkpoint:
+        if self.verifier is None:
+            raise ConfigurationError("this needs the ledger's verifier key (checkpoint.vkey)")
+        return open_checkpoint(await self._run(_Calls.checkpoint()), self.verifier)
