@@ -328,8 +328,10 @@ def build_app(state: ServiceState) -> web.Application:
     app.router.add_get("/app/transactions/{txid}", get_transaction)
     app.router.add_get("/app/transactions/{txid}/status", get_transaction_status)
     from accord.service.acl import add_acl_routes
+    from accord.service.openapi import add_openapi_route
 
     add_acl_routes(app)
+    add_openapi_route(app)
     return app
 
 
