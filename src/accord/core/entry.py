@@ -12,6 +12,7 @@ Pure code: the timestamp is passed in, nothing is read from a clock.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -56,8 +57,13 @@ class TransactionId:
         return f"{self.view}.{self.seqno}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _valid_collection(collection_id: str) -> bool:
+    return _COLLECTION_RE.match(collection_id) is not None
+
+
 def validate_collection_id(collection_id: str) -> str:
-    if not isinstance(collection_id, str) or not _COLLECTION_RE.match(collection_id):
+    if not isinstance(collection_id, str) or not _valid_collection(collection_id):
         raise InvalidRequest(
             f"invalid collection id {collection_id!r}: 1-128 characters from A-Z a-z 0-9 _ . : -, "
             "starting with a letter or digit"
@@ -66,6 +72,8 @@ def validate_collection_id(collection_id: str) -> str:
 
 
 def validate_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    if not tags:
+        return ()
     if isinstance(tags, str):
         raise InvalidRequest("tags must be a list of strings, not one string")
     out = tuple(tags)

@@ -19,7 +19,7 @@ leaf ``index * 2**level``. Leaves are level 0.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from accord.errors import MalformedInput, RootMismatch, VerificationError
@@ -138,13 +138,20 @@ def range_nodes(begin: int, end: int) -> list[NodeId]:
     return nodes
 
 
-def fold_range(hashes: Sequence[bytes]) -> bytes:
-    """Combine the hashes of :func:`range_nodes` (left to right) into the range's hash."""
+NodeHasher = Callable[[bytes, bytes], bytes]
+
+
+def fold_range(hashes: Sequence[bytes], hasher: NodeHasher | None = None) -> bytes:
+    """Combine the hashes of :func:`range_nodes` (left to right) into the range's hash.
+
+    ``hasher`` is the interior-node hash, RFC 9162's by default (CCF's tree passes its own).
+    """
     if not hashes:
         raise VerificationError("cannot fold an empty list of hashes")
+    combine = hasher or node_hash
     result = hashes[-1]
     for h in reversed(hashes[:-1]):
-        result = node_hash(h, result)
+        result = combine(h, result)
     return result
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from accord.core.merkle import HASH_SIZE, NodeId, node_hash
+from accord.core.merkle import HASH_SIZE, NodeHasher, NodeId, node_hash
 from accord.errors import MalformedInput
 
 TILE_HEIGHT = 8
@@ -50,7 +50,7 @@ def width_from_packed_size(size_bytes: int) -> int:
     raise MalformedInput(f"stored tile of {size_bytes} bytes has no valid width")
 
 
-def pack_tile(bottom_row: Sequence[bytes]) -> bytes:
+def pack_tile(bottom_row: Sequence[bytes], hasher: NodeHasher = node_hash) -> bytes:
     """Build the packed layout from a tile's bottom row (computing its interior nodes)."""
     if not 1 <= len(bottom_row) <= TILE_WIDTH:
         raise MalformedInput(f"a tile holds 1..{TILE_WIDTH} hashes, not {len(bottom_row)}")
@@ -58,7 +58,7 @@ def pack_tile(bottom_row: Sequence[bytes]) -> bytes:
     row = list(bottom_row)
     for _ in range(TILE_HEIGHT):
         rows.append(b"".join(row))
-        row = [node_hash(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)]
+        row = [hasher(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)]
     return b"".join(rows)
 
 

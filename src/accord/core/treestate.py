@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from accord.core.merkle import HASH_SIZE, NodeId, empty_root, fold_range, node_hash, range_nodes
+from accord.core.merkle import (
+    HASH_SIZE,
+    NodeHasher,
+    NodeId,
+    empty_root,
+    fold_range,
+    node_hash,
+    range_nodes,
+)
 from accord.core.tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -31,9 +39,10 @@ def _empty_rows() -> list[list[bytes]]:
 class TreeEdge:
     """Partial tiles of every level of a tree of ``size`` leaves."""
 
-    __slots__ = ("_rows", "_size")
+    __slots__ = ("_hash", "_rows", "_size")
 
-    def __init__(self) -> None:
+    def __init__(self, hasher: NodeHasher = node_hash) -> None:
+        self._hash = hasher  # RFC 9162 by default; CCF's tree uses prefix-free hashing
         self._size = 0
         self._rows: list[list[list[bytes]]] = []  # per tile level: rows 0..7 of its partial tile
 
@@ -56,9 +65,11 @@ class TreeEdge:
         return out
 
     @classmethod
-    def restore(cls, size: int, tiles: Mapping[TileKey, bytes]) -> TreeEdge:
+    def restore(
+        cls, size: int, tiles: Mapping[TileKey, bytes], hasher: NodeHasher = node_hash
+    ) -> TreeEdge:
         """Rebuild the edge from stored packed tiles (which may be wider than needed)."""
-        edge = cls()
+        edge = cls(hasher)
         edge._size = size
         levels = 0
         s = size
@@ -86,7 +97,7 @@ class TreeEdge:
         return edge
 
     def copy(self) -> TreeEdge:
-        other = TreeEdge()
+        other = TreeEdge(self._hash)
         other._size = self._size
         other._rows = [[list(row) for row in rows] for rows in self._rows]
         return other
@@ -124,13 +135,13 @@ class TreeEdge:
             rows[0].append(h)
             r = 0
             while r < TILE_HEIGHT - 1 and not len(rows[r]) & 1:
-                rows[r + 1].append(node_hash(rows[r][-2], rows[r][-1]))
+                rows[r + 1].append(self._hash(rows[r][-2], rows[r][-1]))
                 r += 1
             if len(rows[0]) < TILE_WIDTH:
                 dirty.add(level)
                 return
             writes[(level, position // TILE_WIDTH)] = b"".join(b"".join(row) for row in rows)
-            h = node_hash(rows[TILE_HEIGHT - 1][0], rows[TILE_HEIGHT - 1][1])
+            h = self._hash(rows[TILE_HEIGHT - 1][0], rows[TILE_HEIGHT - 1][1])
             self._rows[level] = _empty_rows()
             dirty.discard(level)
             level += 1
@@ -157,7 +168,8 @@ class TreeEdge:
     def root(self) -> bytes:
         if self._size == 0:
             return empty_root()
-        return fold_range([self.node(n.level, n.index) for n in range_nodes(0, self._size)])
+        nodes = [self.node(n.level, n.index) for n in range_nodes(0, self._size)]
+        return fold_range(nodes, self._hash)
 
 
 def tile_of_node_tuple(level: int, index: int) -> tuple[int, int, int, int]:

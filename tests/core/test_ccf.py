@@ -1,0 +1,742 @@
+"""CCF tree, leaves, claims and JSON receipts, cross-checked with the Azure SDK's own verifier.
+
+Every receipt made here must pass both ``azure.confidentialledger.receipt.verify_receipt`` (the
+verifier Azure Confidential Ledger customers run) and :func:`accord.core.ccf.verify_ccf_receipt`;
+every broken variant must be rejected by both. The tree shape is checked against a literal model
+of CCF's ``merklecpp`` insertion, and the verifier against two receipts issued by real Azure
+Confidential Ledger instances.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime
+import hashlib
+import json
+import random
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import pytest
+from azure.confidentialledger.receipt import compute_claims_digest, verify_receipt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accord.core.ccf import (
+    NO_CLAIMS_DIGEST,
+    LeafComponents,
+    build_ccf_receipt,
+    ccf_inclusion_proof_elements,
+    ccf_leaf,
+    ccf_node_hash,
+    ccf_root,
+    ccf_root_from_proof,
+    claims_digest,
+    commit_evidence,
+    entry_claims,
+    entry_leaf_components,
+    node_id,
+    parse_commit_evidence,
+    receipt_response,
+    sign_ccf_root,
+    verify_ccf_receipt,
+)
+from accord.core.entry import EntryMetadata, TransactionId
+from accord.errors import (
+    AccordError,
+    ConfigurationError,
+    InvalidRequest,
+    MalformedInput,
+    SignatureError,
+    VerificationError,
+)
+from accord.identity import KeyAndCert, make_node_identity, make_service_identity
+
+COMMIT_SECRET = bytes(range(32))
+
+
+# --- a literal model of merklecpp's tree (CCF src/libmerklecpp/merklecpp.h) ---------------------
+# A node's size counts nodes, not leaves; a node is "full" when it is a perfect tree. A new leaf
+# becomes the right sibling of the tree if it is full, else goes into the left child if that is not
+# full, else into the right child. Written from that description, sharing no code with accord.
+class _Node:
+    def __init__(self, digest: bytes | None, left: _Node | None, right: _Node | None) -> None:
+        self.digest, self.left, self.right = digest, left, right
+        self.update()
+
+    def update(self) -> None:
+        if self.left and self.right:
+            self.size = self.left.size + self.right.size + 1
+            self.height = max(self.left.height, self.right.height) + 1
+        else:
+            self.size = self.height = 1
+
+    def is_full(self) -> bool:
+        return self.size == (1 << self.height) - 1
+
+    def leaves(self) -> int:
+        return (self.size + 1) // 2
+
+    def hash(self) -> bytes:
+        if self.left and self.right:
+            return hashlib.sha256(self.left.hash() + self.right.hash()).digest()
+        assert self.digest is not None
+        return self.digest
+
+
+def _insert(node: _Node | None, leaf: _Node) -> _Node:
+    if node is None:
+        return leaf
+    if node.is_full():
+        return _Node(None, node, leaf)
+    assert node.left and node.right
+    if not node.left.is_full():
+        node.left = _insert(node.left, leaf)
+    else:
+        node.right = _insert(node.right, leaf)
+    node.update()
+    return node
+
+
+def _model_tree(leaves: list[bytes]) -> _Node:
+    root: _Node | None = None
+    for leaf in leaves:
+        root = _insert(root, _Node(leaf, None, None))
+    assert root is not None
+    return root
+
+
+def _model_path(root: _Node, index: int) -> list[dict[str, str]]:
+    path: list[dict[str, str]] = []
+    node = root
+    while node.left and node.right:
+        if index < node.left.leaves():
+            path.append({"right": node.right.hash().hex()})
+            node = node.left
+        else:
+            path.append({"left": node.left.hash().hex()})
+            index -= node.left.leaves()
+            node = node.right
+    return path[::-1]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _get_node(leaves: list[bytes]) -> Callable[[int, int], bytes]:
+    @cache
+    def get(level: int, index: int) -> bytes:
+        if level == 0:
+            return leaves[index]
+        return ccf_node_hash(get(level - 1, 2 * index), get(level - 1, 2 * index + 1))
+
+    return get
+
+
+def _metadata(seqno: int, rng: random.Random) -> tuple[EntryMetadata, str]:
+    contents = f"entry {seqno} " + "".join(
+        rng.choice("abcé€😀\n\"'") for _ in range(rng.randrange(20))
+    )
+    meta = EntryMetadata(
+        transaction_id=TransactionId(2, seqno),
+        collection_id=rng.choice(["subledger:0", "orders", "a.b-c"]),
+        tags=(),
+        contents_sha256=hashlib.sha256(contents.encode()).digest(),
+        user_id="user",
+        timestamp_ms=1_700_000_000_000 + seqno,
+    )
+    return meta, contents
+
+
+class _Ledger:
+    """``size`` entries with application claims, their CCF tree and its signed root."""
+
+    def __init__(self, size: int, node: KeyAndCert, seed: int) -> None:
+        rng = random.Random(seed)
+        self.metadata: list[EntryMetadata] = []
+        self.claims: list[list[dict[str, object]]] = []
+        self.components: list[LeafComponents] = []
+        for seqno in range(1, size + 1):
+            meta, contents = _metadata(seqno, rng)
+            claims = entry_claims(meta.collection_id, contents, rng.randbytes(32))
+            self.metadata.append(meta)
+            self.claims.append(claims)
+            self.components.append(entry_leaf_components(meta, COMMIT_SECRET, claims))
+        self.leaves = [c.leaf() for c in self.components]
+        self.size = size
+        self.root = ccf_root(self.leaves)
+        self.node = node
+        self.signature = sign_ccf_root(self.root, node.key)
+        self.get_node = _get_node(self.leaves)
+
+    def receipt(self, index: int) -> dict[str, Any]:
+        proof = ccf_inclusion_proof_elements(index, self.size, self.get_node)
+        return build_ccf_receipt(
+            components=self.components[index],
+            proof=proof,
+            signature=self.signature,
+            node_cert=self.node.cert,
+        )
+
+
+def _pem(identity: KeyAndCert) -> str:
+    return identity.cert_pem().decode()
+
+
+def _sdk_accepts(receipt: dict[str, Any], service_pem: str, claims: Any = None) -> None:
+    verify_receipt(copy.deepcopy(receipt), service_pem, application_claims=copy.deepcopy(claims))
+
+
+def _both_reject(receipt: dict[str, Any], service_pem: str, claims: Any = None) -> None:
+    with pytest.raises(ValueError):
+        _sdk_accepts(receipt, service_pem, claims)
+    with pytest.raises(VerificationError):
+        verify_ccf_receipt(receipt, service_pem, application_claims=claims)
+
+
+@pytest.fixture(scope="module")
+def service() -> KeyAndCert:
+    return make_service_identity("test")
+
+
+@pytest.fixture(scope="module")
+def node(service: KeyAndCert) -> KeyAndCert:
+    return make_node_identity(service, ["localhost", "127.0.0.1"])
+
+
+# --- the tree ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("size", range(1, 71))
+def test_tree_shape_matches_merklecpp(size: int) -> None:
+    rng = random.Random(size)
+    leaves = [rng.randbytes(32) for _ in range(size)]
+    model = _model_tree(leaves)
+    assert ccf_root(leaves) == model.hash()
+    get_node = _get_node(leaves)
+    for index in range(size):
+        proof = ccf_inclusion_proof_elements(index, size, get_node)
+        assert proof == _model_path(model, index)
+        assert ccf_root_from_proof(leaves[index], proof) == model.hash()
+
+
+def test_tree_hashing_has_no_prefixes() -> None:
+    a, b, c = (bytes([i]) * 32 for i in range(3))
+    assert ccf_node_hash(a, b) == hashlib.sha256(a + b).digest()
+    assert ccf_root([a]) == a
+    assert ccf_root([a, b, c]) == hashlib.sha256(hashlib.sha256(a + b).digest() + c).digest()
+
+
+def test_tree_edge_cases() -> None:
+    with pytest.raises(InvalidRequest):
+        ccf_root([])
+    with pytest.raises(VerificationError):
+        ccf_inclusion_proof_elements(3, 3, lambda level, index: bytes(32))
+
+
+# --- leaves and claims ---------------------------------------------------------------------------
+def test_leaf_is_what_the_sdk_hashes() -> None:
+    wsd, claims = hashlib.sha256(b"w").digest(), hashlib.sha256(b"c").digest()
+    ce = commit_evidence(TransactionId(3, 9), COMMIT_SECRET)
+    expected = hashlib.sha256(wsd + hashlib.sha256(ce.encode()).digest() + claims).digest()
+    assert ccf_leaf(wsd, ce, claims) == expected
+    with pytest.raises(MalformedInput):
+        ccf_leaf(wsd[:31], ce, claims)
+
+
+def test_commit_evidence() -> None:
+    ce = commit_evidence(TransactionId(4, 1234), COMMIT_SECRET)
+    assert ce == commit_evidence(TransactionId(4, 1234), COMMIT_SECRET)
+    assert ce != commit_evidence(TransactionId(4, 1235), COMMIT_SECRET)
+    assert ce != commit_evidence(TransactionId(4, 1234), bytes(32))
+    assert ce.startswith("ce:4.1234:") and len(ce) == len("ce:4.1234:") + 64
+    assert parse_commit_evidence(ce) == TransactionId(4, 1234)
+    for bad in ["ce:4.1234", "ce:0.1:" + "a" * 64, "ce:4.1:" + "A" * 64, "x:4.1:" + "a" * 64]:
+        with pytest.raises(MalformedInput):
+            parse_commit_evidence(bad)
+    with pytest.raises(ConfigurationError):
+        commit_evidence(TransactionId(1, 1), b"short")
+
+
+def test_entry_leaf_components() -> None:
+    meta, _ = _metadata(5, random.Random(5))
+    comps = entry_leaf_components(meta, COMMIT_SECRET)
+    assert comps.write_set_digest == hashlib.sha256(meta.leaf()).digest()
+    assert comps.claims_digest == NO_CLAIMS_DIGEST == bytes(32)
+    assert comps.transaction_id == meta.transaction_id
+    assert LeafComponents.from_json(comps.to_json()) == comps
+
+
+@pytest.mark.parametrize("n_claims", [1, 2, 3])
+def test_claims_digest_matches_sdk(n_claims: int) -> None:
+    rng = random.Random(n_claims)
+    claims: list[dict[str, object]] = []
+    for i in range(n_claims):
+        claims += entry_claims(f"c{i}", f"contents {i} é😀", rng.randbytes(32))
+    claims.append(
+        {"kind": "ClaimDigest", "digest": {"protocol": "LedgerEntryV1", "value": "ab" * 32}}
+    )
+    assert claims_digest(claims).hex() == compute_claims_digest(copy.deepcopy(claims))
+    assert claims_digest(claims[:1]).hex() == compute_claims_digest(copy.deepcopy(claims[:1]))
+
+
+def test_claims_digest_of_azure_example() -> None:
+    # The LedgerEntryV1 claim of the Azure SDK's own tests; the digest is the SDK's output.
+    claims = [
+        {
+            "kind": "LedgerEntry",
+            "ledgerEntry": {
+                "collectionId": "subledger:0",
+                "contents": "Hello world",
+                "protocol": "LedgerEntryV1",
+                "secretKey": "Jde/VvaIfyrjQ/B19P+UJCBwmcrgN7sERStoyHnYO0M=",
+            },
+        }
+    ]
+    assert claims_digest(claims).hex() == compute_claims_digest(copy.deepcopy(claims))
+    assert (
+        entry_claims(
+            "subledger:0",
+            "Hello world",
+            base64.b64decode("Jde/VvaIfyrjQ/B19P+UJCBwmcrgN7sERStoyHnYO0M="),
+        )
+        == claims
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not a list",
+        [1],
+        [{"kind": "LedgerEntry"}],
+        [{"kind": "Other", "ledgerEntry": {}}],
+        [{"kind": "LedgerEntry", "ledgerEntry": {"collectionId": "a", "contents": "b"}}],
+        [
+            {
+                "kind": "LedgerEntry",
+                "ledgerEntry": {
+                    "collectionId": "a",
+                    "contents": "b",
+                    "protocol": "LedgerEntryV2",
+                    "secretKey": "AAAA",
+                },
+            }
+        ],
+        [
+            {
+                "kind": "LedgerEntry",
+                "ledgerEntry": {
+                    "collectionId": "a",
+                    "contents": "b",
+                    "protocol": "LedgerEntryV1",
+                    "secretKey": "not base64!",
+                },
+            }
+        ],
+        [
+            {
+                "kind": "LedgerEntry",
+                "ledgerEntry": {
+                    "collectionId": "a",
+                    "contents": "\ud800",
+                    "protocol": "LedgerEntryV1",
+                    "secretKey": "AAAA",
+                },
+            }
+        ],
+        [{"kind": "ClaimDigest", "digest": {"protocol": "p", "value": "xyz"}}],
+        [{"kind": "ClaimDigest", "digest": {"protocol": "p", "value": 5}}],
+    ],
+)
+def test_malformed_claims_rejected(bad: Any) -> None:
+    with pytest.raises(MalformedInput):
+        claims_digest(bad)
+
+
+def test_entry_claims_key_size() -> None:
+    with pytest.raises(ConfigurationError):
+        entry_claims("c", "x", bytes(16))
+
+
+# --- receipts: every leaf of trees of sizes 1..70, accepted by the SDK and by accord -------------
+@pytest.mark.parametrize("size", range(1, 71))
+def test_every_receipt_verifies_with_sdk_and_accord(
+    size: int, service: KeyAndCert, node: KeyAndCert
+) -> None:
+    ledger = _Ledger(size, node, seed=size)
+    service_pem = _pem(service)
+    for index in range(size):
+        receipt = ledger.receipt(index)
+        json.dumps(receipt)  # plain JSON values only
+        claims = ledger.claims[index]
+        _sdk_accepts(receipt, service_pem, claims)
+        verified = verify_ccf_receipt(
+            receipt,
+            service_pem,
+            application_claims=claims,
+            entry_leaf=ledger.metadata[index].leaf(),
+            commit_secret=COMMIT_SECRET,
+        )
+        assert verified.root == ledger.root
+        assert verified.transaction_id == TransactionId(2, index + 1)
+        assert verified.components == ledger.components[index]
+
+
+def test_receipt_fields(service: KeyAndCert, node: KeyAndCert) -> None:
+    ledger = _Ledger(5, node, seed=1)
+    receipt = ledger.receipt(2)
+    assert set(receipt) == {
+        "cert",
+        "leafComponents",
+        "nodeId",
+        "proof",
+        "serviceEndorsements",
+        "signature",
+    }
+    assert set(receipt["leafComponents"]) == {"claimsDigest", "commitEvidence", "writeSetDigest"}
+    assert receipt["cert"] == _pem(node)
+    assert receipt["nodeId"] == node_id(node.cert)
+    assert receipt["serviceEndorsements"] == []
+    # JSON text, as served, verifies too.
+    verify_ccf_receipt(json.dumps(receipt), service.cert_pem())
+    verify_ccf_receipt(json.dumps(receipt).encode(), service.cert)
+
+
+def test_receipt_response_as_the_sdk_reads_it(service: KeyAndCert, node: KeyAndCert) -> None:
+    ledger = _Ledger(3, node, seed=2)
+    body = json.loads(
+        json.dumps(receipt_response(ledger.receipt(1), TransactionId(2, 2), ledger.claims[1]))
+    )
+    assert body["state"] == "Ready" and body["transactionId"] == "2.2"
+    # The SDK README's recipe, verbatim in spirit.
+    verify_receipt(
+        body["receipt"], _pem(service), application_claims=body.get("applicationClaims", None)
+    )
+    verify_ccf_receipt(body["receipt"], _pem(service), application_claims=body["applicationClaims"])
+    assert "applicationClaims" not in receipt_response(ledger.receipt(1), TransactionId(2, 2))
+
+
+def test_receipt_without_claims(service: KeyAndCert, node: KeyAndCert) -> None:
+    meta, _ = _metadata(1, random.Random(0))
+    comps = entry_leaf_components(meta, COMMIT_SECRET)
+    leaf = comps.leaf()
+    receipt = build_ccf_receipt(
+        components=comps, proof=[], signature=sign_ccf_root(leaf, node.key), node_cert=node.cert
+    )
+    _sdk_accepts(receipt, _pem(service))
+    verify_ccf_receipt(receipt, _pem(service))
+    verify_ccf_receipt(receipt, _pem(service), application_claims=[])
+    some_claims = entry_claims("subledger:0", "x", bytes(32))
+    _both_reject(receipt, _pem(service), some_claims)
+
+
+# --- broken variants: rejected by both -----------------------------------------------------------
+BROKEN_CASES = [(2, 0), (2, 1), (3, 2), (5, 4), (7, 3), (8, 5), (13, 12), (64, 17), (70, 69)]
+
+
+@pytest.mark.parametrize(("size", "index"), BROKEN_CASES)
+def test_broken_variants_rejected(
+    size: int, index: int, service: KeyAndCert, node: KeyAndCert
+) -> None:
+    ledger = _Ledger(size, node, seed=100 + size)
+    pem = _pem(service)
+    good = ledger.receipt(index)
+    claims = ledger.claims[index]
+    _sdk_accepts(good, pem, claims)
+
+    for i, element in enumerate(good["proof"]):
+        ((side, value),) = element.items()
+        flipped = copy.deepcopy(good)
+        raw = bytearray(bytes.fromhex(value))
+        raw[i % 32] ^= 0x01
+        flipped["proof"][i] = {side: raw.hex()}
+        _both_reject(flipped, pem, claims)
+
+        swapped = copy.deepcopy(good)
+        swapped["proof"][i] = {"right" if side == "left" else "left": value}
+        _both_reject(swapped, pem, claims)
+
+    # Wrong claims: another entry's claims, and this entry's claims with other contents.
+    other = ledger.claims[(index + 1) % size] if size > 1 else entry_claims("x", "y", bytes(32))
+    _both_reject(good, pem, other)
+    tampered_claims = copy.deepcopy(claims)
+    tampered_claims[0]["ledgerEntry"]["contents"] += "!"  # type: ignore[index]
+    _both_reject(good, pem, tampered_claims)
+
+    # Wrong service certificate: another service that did not issue the node certificate.
+    _both_reject(good, _pem(make_service_identity("other")), claims)
+
+    # Wrong signature: over another root, by another key, or one bit flipped.
+    for signature in [
+        sign_ccf_root(hashlib.sha256(ledger.root).digest(), node.key),
+        sign_ccf_root(ledger.root, make_node_identity(service, ["x"]).key),
+    ]:
+        bad = dict(good, signature=base64.b64encode(signature).decode())
+        _both_reject(bad, pem, claims)
+    sig = bytearray(base64.b64decode(good["signature"]))
+    sig[-1] ^= 0x01
+    _both_reject(dict(good, signature=base64.b64encode(bytes(sig)).decode()), pem, claims)
+
+    # A truncated or extended proof, a dropped leaf component change.
+    if good["proof"]:
+        _both_reject(dict(good, proof=good["proof"][:-1]), pem, claims)
+    _both_reject(dict(good, proof=[*good["proof"], {"left": "00" * 32}]), pem, claims)
+    for field in ["writeSetDigest", "claimsDigest"]:
+        bad = copy.deepcopy(good)
+        bad["leafComponents"][field] = "11" * 32
+        _both_reject(bad, pem)
+    bad = copy.deepcopy(good)
+    bad["leafComponents"]["commitEvidence"] = commit_evidence(TransactionId(2, 999), COMMIT_SECRET)
+    _both_reject(bad, pem)
+
+    # A node certificate issued by someone else, but signing correctly with its own key.
+    rogue_service = make_service_identity("rogue")
+    rogue_node = make_node_identity(rogue_service, ["localhost"])
+    rogue = build_ccf_receipt(
+        components=ledger.components[index],
+        proof=good["proof"],
+        signature=sign_ccf_root(ledger.root, rogue_node.key),
+        node_cert=rogue_node.cert,
+    )
+    _sdk_accepts(rogue, _pem(rogue_service), claims)  # the proof itself is fine
+    _both_reject(rogue, pem, claims)
+
+    # nodeId naming another key.
+    _both_reject(dict(good, nodeId=node_id(rogue_node.cert)), pem, claims)
+
+
+def test_accord_checks_entry_and_commit_secret(service: KeyAndCert, node: KeyAndCert) -> None:
+    ledger = _Ledger(4, node, seed=7)
+    receipt = ledger.receipt(1)
+    with pytest.raises(VerificationError):
+        verify_ccf_receipt(receipt, service.cert, entry_leaf=ledger.metadata[2].leaf())
+    with pytest.raises(VerificationError):
+        verify_ccf_receipt(receipt, service.cert, commit_secret=bytes(32))
+
+
+# --- endorsement chains (a service whose identity changed) ---------------------------------------
+def _endorse(subject: KeyAndCert, endorser: KeyAndCert) -> x509.Certificate:
+    """A certificate for ``subject``'s key issued by ``endorser``, as CCF endorses old identities."""
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject.cert.subject)
+        .issuer_name(endorser.cert.subject)
+        .public_key(subject.key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(endorser.key, hashes.SHA384())
+    )
+
+
+def test_service_endorsements(service: KeyAndCert) -> None:
+    old_service = make_service_identity("old")
+    old_node = make_node_identity(old_service, ["localhost"])
+    ledger = _Ledger(6, old_node, seed=9)
+    comps = ledger.components[3]
+    proof = ccf_inclusion_proof_elements(3, 6, ledger.get_node)
+    receipt = build_ccf_receipt(
+        components=comps,
+        proof=proof,
+        signature=ledger.signature,
+        node_cert=old_node.cert,
+        service_endorsements=[_endorse(old_service, service)],
+    )
+    _sdk_accepts(receipt, _pem(service), ledger.claims[3])
+    verify_ccf_receipt(receipt, _pem(service), application_claims=ledger.claims[3])
+    _both_reject(dict(receipt, serviceEndorsements=[]), _pem(service))
+    wrong = [_endorse(make_service_identity("x"), service)]
+    _both_reject(dict(receipt, serviceEndorsements=[_pem_cert(c) for c in wrong]), _pem(service))
+
+
+def _pem_cert(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+# --- receipts issued by real Azure Confidential Ledger instances ---------------------------------
+# Known-answer vectors: two receipts and their service certificates from the Azure SDK for Python's
+# tests (sdk/confidentialledger/azure-confidentialledger/tests/receipt/_shared/receipt_constants.py,
+# Copyright (c) Microsoft Corporation, MIT License). P-256 keys; certificates long expired (neither
+# verifier checks validity periods). The first uses the older snake_case keys.
+ACL_SERVICE_CERT_1 = """-----BEGIN CERTIFICATE-----
+MIIBejCCASCgAwIBAgIQcmv2rRjksVYvqdOOHxp5UjAKBggqhkjOPQQDAjAWMRQw
+EgYDVQQDDAtDQ0YgTmV0d29yazAeFw0yMjExMDExODU0MzNaFw0yMzAxMzAxODU0
+MzJaMBYxFDASBgNVBAMMC0NDRiBOZXR3b3JrMFkwEwYHKoZIzj0CAQYIKoZIzj0D
+AQcDQgAEEFi2//FtAFoJvS+4jzQte+hjhhtBee8yjZ28ntukjeqWbG8XCncx4e0j
+eoQbFmGC9BnMb+t3t6FskQZkvgobrqNQME4wDAYDVR0TBAUwAwEB/zAdBgNVHQ4E
+FgQUQgzYFOQLy0vDkm3wqLSlcJsbQm8wHwYDVR0jBBgwFoAUQgzYFOQLy0vDkm3w
+qLSlcJsbQm8wCgYIKoZIzj0EAwIDSAAwRQIhAN/DrvHLpwRa7PeuN7q4ZztPjEY6
+R8r2IuT+wd5lMe7UAiAu7FftNooRjWIJ6pVFQO1xPtjCI5/JyvBUcJqfWT+Q2g==
+-----END CERTIFICATE-----
+"""
+ACL_RECEIPT_1 = {
+    "is_signature_transaction": False,
+    "cert": """-----BEGIN CERTIFICATE-----
+MIIB0zCCAXqgAwIBAgIRALXhnOIN/WoLnD69pfR2rvQwCgYIKoZIzj0EAwIwFjEU
+MBIGA1UEAwwLQ0NGIE5ldHdvcmswHhcNMjIxMTAxMTg1NDM2WhcNMjMwMTMwMTg1
+NDM1WjATMREwDwYDVQQDDAhDQ0YgTm9kZTBZMBMGByqGSM49AgEGCCqGSM49AwEH
+A0IABAUkp7vj54d1qr51leVMEwn/GXFozJQ1Ycx+AYoCb++0a6lrekGEgN91dR6D
+YdaBRKbYPMphAf4vDQEcVIjpFwKjgaswgagwCQYDVR0TBAIwADAdBgNVHQ4EFgQU
+54/ExTbNk7ZnZWImu6xq+8vOngEwHwYDVR0jBBgwFoAUQgzYFOQLy0vDkm3wqLSl
+cJsbQm8wWwYDVR0RBFQwUocECvACNYIRYXAtc3RhZ2luZy1sZWRnZXKCN2FwLXN0
+YWdpbmctbGVkZ2VyLmNvbmZpZGVudGlhbC1sZWRnZXItc3RhZ2luZy5henVyZS5j
+b20wCgYIKoZIzj0EAwIDRwAwRAIgBkB5XGxiiB5hhyWuHrM5TDlLfDUNR4GV1vie
+tpmGmLsCIF76tqizqk+s5Wuoa8ePLvGxUXIy3Q+H2rfRFi2LIB0B
+-----END CERTIFICATE-----
+""",
+    "node_id": "708c2e71b2533e5eb38e05cc344390d133c8fb336cb80481ab4e5e902e6131a5",
+    "service_endorsements": [],
+    "leaf_components": {
+        "claims_digest": "00" * 32,
+        "commit_evidence": "ce:2.35:fa08b4eae4a034971b97f0b21810951ec64b06fb2f4b5a1e80f6f4b83a23c719",
+        "write_set_digest": "fef1aa22972daba05864a7e986c1bb94aa6b8fea43781cb48907c972e9761e71",
+    },
+    "proof": [
+        {"left": "5e949d6d17b88900aeb8fb292f041075272d3b58108f2016a3ceea2a47ffad8f"},
+        {"left": "fb199f029ed1e7886ca95f8ecb4f9a56edede5f15fb425874c2a34861a9765ee"},
+        {"left": "efe9c61961fc189e292edeadb4317040ea4a6e5abc8cf349dc74295930ed7435"},
+    ],
+    "signature": "MEYCIQC05OyTn/a5ZKphfY4AsnnBF2Rfj0j0pNrfPtHHO5JvnwIhAPItujuzkC8enmxIsG2X82hBgHCaNoFHL9GC3XfejOUI",
+}
+ACL_SERVICE_CERT_2 = """-----BEGIN CERTIFICATE-----
+MIIBezCCASGgAwIBAgIRAL1K5p7mE+zOdNn4Po05mDcwCgYIKoZIzj0EAwIwFjEU
+MBIGA1UEAwwLQ0NGIE5ldHdvcmswHhcNMjIxMDI1MTIzMDU3WhcNMjMwMTIzMTIz
+MDU2WjAWMRQwEgYDVQQDDAtDQ0YgTmV0d29yazBZMBMGByqGSM49AgEGCCqGSM49
+AwEHA0IABGd51KunQeso9Y/6oA2p9Vh8Wf5eYCNPm8MTwE+1hVYX51U/LqdoVxZB
+JvcWNbDkToOyxPdmFC19QmSb49pjfLGjUDBOMAwGA1UdEwQFMAMBAf8wHQYDVR0O
+BBYEFErYKi5W20k63JsLMj3ZG/f/PaZwMB8GA1UdIwQYMBaAFErYKi5W20k63JsL
+Mj3ZG/f/PaZwMAoGCCqGSM49BAMCA0gAMEUCIQC215NRdXWKaVNH9Rp2VJzMHHwN
+qsUPm+U8mwLeOOk7TgIgL7JFqyJmnigevF2Ju/k4QkkBMZm4McuywM1f2n8+8Qk=
+-----END CERTIFICATE-----
+"""
+ACL_RECEIPT_2 = {
+    "cert": """-----BEGIN CERTIFICATE-----
+MIIBzzCCAXWgAwIBAgIQIqJhTJJl+Oxf8Fl0oH622TAKBggqhkjOPQQDAjAWMRQw
+EgYDVQQDDAtDQ0YgTmV0d29yazAeFw0yMjEwMjUxMjMwNTZaFw0yMzAxMjMxMjMw
+NTVaMBMxETAPBgNVBAMMCENDRiBOb2RlMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcD
+QgAEqmsG0x22ZuFBjDItZruC+jVJza8qpXh/HKeX5yG/0/HKyjMOEce2g/C7Z/fi
+bf/bYXiCbz4WP/YbU3crQUtc7qOBpzCBpDAJBgNVHRMEAjAAMB0GA1UdDgQWBBSY
+w8oZLUv/qjpB/u0uaJyEGsMM9zAfBgNVHSMEGDAWgBRK2CouVttJOtybCzI92Rv3
+/z2mcDBXBgNVHREEUDBOghNhcC10ZXN0LWxlZGdlci1wcml2gjFhcC10ZXN0LWxl
+ZGdlci1wcml2LmNvbmZpZGVudGlhbC1sZWRnZXIuYXp1cmUuY29thwQK8Eq3MAoG
+CCqGSM49BAMCA0gAMEUCIQCbokInYEKX7ItmjJDlnG/0EbIwgcCCGnRubIzHYhiX
+8gIgbqhPG68pxR43ZhJy6y6JeWuB+kSXsqRmQdYP3UMkzXg=
+-----END CERTIFICATE-----
+""",
+    "leafComponents": {
+        "claimsDigest": "00" * 32,
+        "commitEvidence": "ce:16.7415:e718636e480d0ea56650406cece0abf6c010f58e6635dce8f404e2d2779fbc9d",
+        "writeSetDigest": "4242b251a0800c9b6857b5da503d92a152e43da79f3da20758f9c5db65d8dd4c",
+    },
+    "nodeId": "a16d14661618d220365594fc4986f4401ff74785b70818b00e6590bb3c1a1a5d",
+    "proof": [
+        {"left": "113d89bdcb5282bf773ca12ba97a7baa1b2515a5ffecdb9feaae67bddc89c639"},
+        {"left": "5f8edd797d0146b76e0ebfa6ee9d5e34a8f8b9795f3957202b3f92817b991918"},
+        {"left": "7e00bfbb86030ac74e8db5b08af1a9dbe15659c083cdcedc78fc915ecd57ab3e"},
+        {"left": "842e1dd9cb8768f9c158e61a51041d94c5a52c7a905068c85b6c5cc165010417"},
+        {"left": "2921ba478d7cbfb8964b1b0221a6909ef8793738045d24c095200fa88396fa1b"},
+        {"left": "65fa347e5392b4a1b399194321446ff7e0b25fc44609c9ddff2558674cc8b8fe"},
+        {"left": "96736d241bfd0890cdbefdca97633f13cb345e18d62464ca4d3aeb4c4e2acc05"},
+        {"left": "75fdb2b7f6589d7f38218dcdf09ad06d1873cc11692ac11ca099956c4d0df2c6"},
+        {"left": "7cb66ee49ecb284ad967be5ae9f735e9046ebe5fb49bd093e29b851932afcac7"},
+        {"left": "b5acc41d51ebc21112882d9e444dffcddc1135a6a1edd9b287ec6927e7baac84"},
+    ],
+    "serviceEndorsements": [],
+    "signature": "MEUCIBehRsSl0CyNwMHiObY3Kxw9cV5e/rSQKmCrEJooxWvmAiEAnYwaT5yVGFkSFuJ8JdbW0ZolbDHzRrfl+fm6jIrDzxw=",
+}
+
+
+@pytest.mark.parametrize(
+    ("receipt", "service_pem", "txid"),
+    [
+        (ACL_RECEIPT_1, ACL_SERVICE_CERT_1, TransactionId(2, 35)),
+        (ACL_RECEIPT_2, ACL_SERVICE_CERT_2, TransactionId(16, 7415)),
+    ],
+)
+def test_real_azure_receipts(
+    receipt: dict[str, Any], service_pem: str, txid: TransactionId
+) -> None:
+    _sdk_accepts(receipt, service_pem)
+    verified = verify_ccf_receipt(receipt, service_pem, application_claims=[])
+    assert verified.transaction_id == txid
+    other = ACL_SERVICE_CERT_2 if service_pem == ACL_SERVICE_CERT_1 else ACL_SERVICE_CERT_1
+    _both_reject(receipt, other)
+    bad = json.loads(json.dumps(receipt).replace('"left"', '"right"', 1))
+    _both_reject(bad, service_pem)
+
+
+# --- malformed input raises accord errors only ---------------------------------------------------
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: "not an object",
+        lambda r: {k: v for k, v in r.items() if k != "cert"},
+        lambda r: {k: v for k, v in r.items() if k != "signature"},
+        lambda r: {k: v for k, v in r.items() if k != "proof"},
+        lambda r: {k: v for k, v in r.items() if k != "leafComponents"},
+        lambda r: dict(r, cert="-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+        lambda r: dict(r, cert=5),
+        lambda r: dict(r, signature="***"),
+        lambda r: dict(r, nodeId="zz"),
+        lambda r: dict(r, proof="abc"),
+        lambda r: dict(r, proof=[{"left": "00" * 32, "right": "00" * 32}]),
+        lambda r: dict(r, proof=[{"up": "00" * 32}]),
+        lambda r: dict(r, proof=[{"left": "00" * 31}]),
+        lambda r: dict(r, proof=[{"left": "00" * 32}] * 65),
+        lambda r: dict(r, serviceEndorsements="x"),
+        lambda r: dict(r, serviceEndorsements=["not a cert"]),
+        lambda r: dict(r, leafComponents={"claimsDigest": "00" * 32}),
+        lambda r: dict(r, leafComponents=dict(r["leafComponents"], writeSetDigest="00")),
+        lambda r: dict(r, leafComponents=dict(r["leafComponents"], commitEvidence="ce:1")),
+        lambda r: dict(r, node_id=r["nodeId"]),  # both spellings of one key
+    ],
+)
+def test_malformed_receipts_raise_malformed_input(
+    mutate: Callable[[dict[str, Any]], Any], service: KeyAndCert, node: KeyAndCert
+) -> None:
+    receipt = _Ledger(3, node, seed=3).receipt(0)
+    with pytest.raises(MalformedInput):
+        verify_ccf_receipt(mutate(receipt), service.cert)
+
+
+def test_non_ecdsa_or_bad_service_cert(service: KeyAndCert, node: KeyAndCert) -> None:
+    receipt = _Ledger(2, node, seed=4).receipt(0)
+    with pytest.raises(MalformedInput):
+        verify_ccf_receipt(receipt, "not a certificate")
+    with pytest.raises(SignatureError):
+        verify_ccf_receipt(receipt, make_service_identity("z").cert)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_fuzzed_receipts_raise_only_accord_errors(data: st.DataObject) -> None:
+    receipt = _FUZZ_BASE
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=70),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=6,
+    )
+    mutated = copy.deepcopy(receipt)
+    key = data.draw(st.sampled_from([*mutated, "extra"]))
+    mutated[key] = data.draw(json_values)
+    try:
+        verify_ccf_receipt(mutated, _FUZZ_SERVICE.cert)
+    except AccordError:
+        pass
+
+
+_FUZZ_SERVICE = make_service_identity("fuzz")
+_FUZZ_NODE = make_node_identity(_FUZZ_SERVICE, ["localhost"])
+_FUZZ_BASE = _Ledger(3, _FUZZ_NODE, seed=11).receipt(1)
+
+
+def test_sign_root_uses_prehashed_sha256(node: KeyAndCert) -> None:
+    root = hashlib.sha256(b"root").digest()
+    signature = sign_ccf_root(root, node.key)
+    node.key.public_key().verify(signature, root, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    with pytest.raises(MalformedInput):
+        sign_ccf_root(root[:16], node.key)
