@@ -47,6 +47,8 @@ from accord.core.ccf import (
     verify_ccf_receipt,
 )
 from accord.core.entry import EntryMetadata, TransactionId
+from accord.core.tiles import TILE_WIDTH, pack_tile
+from accord.core.treestate import TreeEdge, node_from_tiles
 from accord.errors import (
     AccordError,
     ConfigurationError,
@@ -740,3 +742,38 @@ def test_sign_root_uses_prehashed_sha256(node: KeyAndCert) -> None:
     node.key.public_key().verify(signature, root, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
     with pytest.raises(MalformedInput):
         sign_ccf_root(root[:16], node.key)
+
+
+# --- the stored-tile machinery with CCF hashing --------------------------------------------------
+@pytest.mark.parametrize("size", [1, 70, 255, 256, 257, 513, 70_000])
+def test_ccf_tree_from_stored_tiles(size: int, service: KeyAndCert, node: KeyAndCert) -> None:
+    rng = random.Random(size)
+    components = [
+        LeafComponents(
+            rng.randbytes(32), commit_evidence(TransactionId(1, i + 1), COMMIT_SECRET), bytes(32)
+        )
+        for i in range(size)
+    ]
+    leaves = [c.leaf() for c in components]
+    edge = TreeEdge(ccf_node_hash)
+    tiles: dict[tuple[int, int], bytes] = {}
+    for start in range(0, size, 1000):
+        tiles.update(edge.append(leaves[start : start + 1000]))
+    root = ccf_root(leaves)
+    assert edge.root() == root
+    assert TreeEdge.restore(size, tiles, ccf_node_hash).root() == root
+    if size <= TILE_WIDTH:
+        assert tiles[(0, 0)] == pack_tile(leaves, ccf_node_hash)
+    model = _model_tree(leaves) if size <= 600 else None
+    signature = sign_ccf_root(root, node.key)
+    for index in sorted({0, size // 3, size // 2, size - 1}):
+        proof = ccf_inclusion_proof_elements(
+            index, size, lambda level, i: node_from_tiles(tiles, level, i)
+        )
+        if model is not None:
+            assert proof == _model_path(model, index)
+        receipt = build_ccf_receipt(
+            components=components[index], proof=proof, signature=signature, node_cert=node.cert
+        )
+        _sdk_accepts(receipt, _pem(service))
+        assert verify_ccf_receipt(receipt, service.cert_pem()).root == root

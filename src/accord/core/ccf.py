@@ -13,7 +13,9 @@ The CCF tree differs from RFC 9162 only in its hashing:
 Its *shape* is RFC 9162's: CCF's tree (``merklecpp``) hangs each new leaf under the first perfect
 subtree on the right edge, which is the same as splitting every range at the largest power of two
 below its size. So :func:`accord.core.merkle.inclusion_plan` and ``range_nodes`` name the nodes of
-a CCF proof too; only the hash that combines them changes. A CCF tree has no empty root.
+a CCF proof too; only the hash that combines them changes, and the stored-tile machinery serves
+this tree when given :func:`ccf_node_hash` (``TreeEdge(ccf_node_hash)``,
+``pack_tile(row, ccf_node_hash)``). A CCF tree has no empty root.
 
 An accord entry's leaf components:
 
@@ -51,7 +53,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from accord.core.canonical import parse_json
 from accord.core.entry import EntryMetadata, TransactionId
-from accord.core.merkle import inclusion_plan, range_nodes
+from accord.core.merkle import fold_range, inclusion_plan, range_nodes
 from accord.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -104,12 +106,7 @@ def ccf_node_hash(left: bytes, right: bytes) -> bytes:
 
 def ccf_fold_range(hashes: Sequence[bytes]) -> bytes:
     """Combine the CCF hashes of ``merkle.range_nodes(begin, end)`` into the range's CCF hash."""
-    if not hashes:
-        raise InvalidRequest("cannot fold an empty list of hashes")
-    result = hashes[-1]
-    for h in reversed(hashes[:-1]):
-        result = ccf_node_hash(h, result)
-    return result
+    return fold_range(hashes, ccf_node_hash)
 
 
 def ccf_root(leaf_digests: Sequence[bytes]) -> bytes:

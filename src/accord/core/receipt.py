@@ -112,6 +112,38 @@ def verify_receipt(
     """
     receipt = data if isinstance(data, Receipt) else parse_receipt(data)
     checkpoint = open_checkpoint(receipt.checkpoint_note, verifier)
+    return _check_receipt(receipt, checkpoint, contents)
+
+
+class ReceiptVerifier:
+    """Verifies many receipts with one key, checking each distinct checkpoint signature once.
+
+    Receipts issued together usually share their checkpoint; the signature check dominates the
+    cost of verifying a receipt, so a verified checkpoint note is remembered (keyed by its exact
+    text, at most ``cache_size`` of them). Everything else is checked for every receipt.
+    """
+
+    def __init__(self, verifier: Verifier, cache_size: int = 1024) -> None:
+        self.verifier = verifier
+        self._cache: dict[str, Checkpoint] = {}
+        self._cache_size = cache_size
+
+    def verify(
+        self, data: bytes | str | dict[str, object] | Receipt, *, contents: bytes | None = None
+    ) -> VerifiedReceipt:
+        receipt = data if isinstance(data, Receipt) else parse_receipt(data)
+        checkpoint = self._cache.get(receipt.checkpoint_note)
+        if checkpoint is None:
+            checkpoint = open_checkpoint(receipt.checkpoint_note, self.verifier)
+            if len(self._cache) >= self._cache_size:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[receipt.checkpoint_note] = checkpoint
+        return _check_receipt(receipt, checkpoint, contents)
+
+
+def _check_receipt(
+    receipt: Receipt, checkpoint: Checkpoint, contents: bytes | None
+) -> VerifiedReceipt:
     if receipt.tree_size != checkpoint.size:
         raise VerificationError(
             f"receipt claims tree size {receipt.tree_size}, its checkpoint has {checkpoint.size}"
