@@ -79,7 +79,7 @@ ProofElement = dict[str, str]
 """One step of a CCF proof: ``{"left": hex}`` (sibling on the left) or ``{"right": hex}``."""
 GetNode = Callable[[int, int], bytes]
 """``get_node(level, index)``: CCF hash of the perfect subtree ``NodeId(level, index)``, e.g.
-``TreeEdge.node`` or a read from stored CCF tiles."""
+``lambda level, index: node_from_tiles(ccf_tiles, level, index)``."""
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
@@ -131,7 +131,7 @@ def ccf_inclusion_proof_elements(index: int, size: int, get_node: GetNode) -> li
     """The receipt ``proof`` of leaf ``index`` in the CCF tree of ``size`` leaves, leaf to root.
 
     Each element holds the sibling subtree's hash and its side. ``get_node`` is asked only for the
-    perfect subtrees that RFC 9162's ``inclusion_plan`` names (at most two tile reads per level).
+    perfect subtrees that make up the ranges of RFC 9162's ``inclusion_plan``.
     """
     elements: list[ProofElement] = []
     for begin, end in inclusion_plan(index, size):

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from accord.core.canonical import canonicalize, parse_canonical
+from accord.core.canonical import canonicalize, parse_canonical, parse_json
 from accord.errors import InvalidRequest, MalformedInput
 
 ENTRY_FORMAT = "accord.entry.v1"
@@ -170,6 +170,15 @@ class EntryMetadata:
         if not isinstance(ts, int) or isinstance(ts, bool) or not 0 <= ts < 1 << 53:
             raise MalformedInput("timestamp must be a non-negative integer of milliseconds")
         return cls(txid, collection, tags, bytes.fromhex(digest), user, ts)
+
+    @classmethod
+    def from_stored_leaf(cls, leaf: bytes) -> EntryMetadata:
+        """Parse and validate leaf bytes without re-checking canonical form.
+
+        For serving reads from the ledger's own storage, whose canonical form the audit checks;
+        untrusted leaves go through :meth:`from_leaf`.
+        """
+        return cls.from_json(parse_json(leaf))
 
     @classmethod
     def from_leaf(cls, leaf: bytes) -> EntryMetadata:

@@ -185,7 +185,7 @@ class LedgerReader:
 
     def _to_entry(self, stored: StoredEntry, committed: int) -> LedgerEntry:
         try:
-            metadata = EntryMetadata.from_leaf(stored.leaf)
+            metadata = EntryMetadata.from_stored_leaf(stored.leaf)
             contents = stored.contents.decode("utf-8")
         except (MalformedInput, UnicodeDecodeError) as exc:
             raise StorageError(f"stored entry {stored.seqno} is corrupt: {exc}") from exc
@@ -320,8 +320,11 @@ class Ledger(LedgerReader):
             raise ConfigurationError(
                 f"the checkpoint key is for {signer.name!r} but the ledger is {self.origin!r}"
             )
+        self._latest: tuple[str, Checkpoint] | None = None
+        self._signed: tuple[str, Checkpoint] | None = None
         self._edge = self._restore_edge()
-        self._committed = self.committed_size()
+        self._durable_size = self._edge.size
+        self._committed = super().committed_size()
         self._last_timestamp = 0
         self._last_signature = 0.0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -493,7 +496,9 @@ class Ledger(LedgerReader):
                     request.future.set_exception(error)
             try:
                 self._edge = self._restore_edge()
-                self._committed = self.committed_size()
+                self._durable_size = self._edge.size
+                self._committed = LedgerReader.committed_size(self)
+                self._latest = None
             except AccordError as restore_error:
                 self._failed = restore_error
                 log.error("ledger cannot continue: %s", restore_error)
@@ -503,8 +508,10 @@ class Ledger(LedgerReader):
         return interval <= 0 or time.monotonic() - self._last_signature >= interval
 
     def _sign(self, size: int, root: bytes) -> StoredCheckpoint:
-        note = sign_checkpoint(Checkpoint(self.origin, size, root), self.signer)
+        checkpoint = Checkpoint(self.origin, size, root)
+        note = sign_checkpoint(checkpoint, self.signer)
         self._last_signature = time.monotonic()
+        self._signed = (note, checkpoint)  # becomes the latest once it is durable
         return StoredCheckpoint(size, note)
 
     def _write_requests(self, requests: list[_Request]) -> None:
@@ -536,17 +543,32 @@ class Ledger(LedgerReader):
             self._sign(self._edge.size, self._edge.root()) if self._checkpoint_due() else None
         )
         self.storage.write_batch(stored, tiles, checkpoint)
-        for request, ids in zip(requests, results, strict=True):
-            request.future.set_result(ids)
+        self._durable_size = self._edge.size
         if checkpoint is not None:
             self._mark_committed(checkpoint.size)
+        for request, ids in zip(requests, results, strict=True):
+            request.future.set_result(ids)
 
     def _write_checkpoint(self) -> None:
         checkpoint = self._sign(self._edge.size, self._edge.root())
         self.storage.write_batch([], [], checkpoint)
         self._mark_committed(checkpoint.size)
 
+    # The writer knows its own state: answer from memory instead of asking the database.
+    def committed_size(self) -> int:
+        return self._committed
+
+    def size(self) -> int:
+        return self._durable_size
+
+    def latest_checkpoint(self) -> tuple[str, Checkpoint]:
+        latest = self._latest
+        if latest is None:
+            return super().latest_checkpoint()
+        return latest
+
     def _mark_committed(self, size: int) -> None:
+        self._latest = self._signed
         with self._state_lock:
             self._committed = size
             waiters = self._commit_waiters
