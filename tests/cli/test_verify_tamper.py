@@ -10,8 +10,10 @@ import psycopg
 import pytest
 
 from accord.cli.main import main
+from accord.core.ccf import ccf_node_hash, entry_ccf_leaf
+from accord.core.entry import TransactionId
 from accord.core.merkle import leaf_hash
-from accord.core.tiles import pack_tile, width_from_packed_size
+from accord.core.tiles import width_from_packed_size
 from accord.core.treestate import TreeEdge
 from accord.datadir import DataDir, init_data_dir
 from accord.log.ledger import Ledger, NewEntry
@@ -23,7 +25,7 @@ ENTRIES = 600
 def ledger_dir(request: pytest.FixtureRequest, tmp_path: Path) -> DataDir:
     storage = None if request.param == "sqlite" else request.getfixturevalue("pg_dsn")
     data = init_data_dir(tmp_path / "data", name="tamper.test/ledger", storage=storage)
-    with Ledger.create_or_open(data.storage_location(), data.signer()) as ledger:
+    with Ledger.create_or_open(data.storage_location(), data.signer(), node=data.node()) as ledger:
         for start in range(0, ENTRIES, 150):
             ledger.append_batch(
                 [NewEntry(f"entry {i}", tags=["t"]) for i in range(start, start + 150)],
@@ -125,30 +127,59 @@ def rewrite_consistently(data: DataDir) -> int:
     """An operator rewrites entry 200 and recomputes every stored hash; only signatures stop it."""
     leaf = _leaf(data, 200).replace(b'"userId":"local"', b'"userId":"lokal"')
     execute(data, "UPDATE entries SET leaf = ? WHERE seqno = 200", (leaf,))
-    leaves = [bytes(r[0]) for r in execute(data, "SELECT leaf FROM entries ORDER BY seqno")]  # type: ignore[arg-type]
-    edge = TreeEdge()
-    tiles = edge.append([leaf_hash(x) for x in leaves])
-    for (level, index), packed in tiles.items():
-        execute(
-            data, "UPDATE tiles SET hashes = ? WHERE level = ? AND idx = ?", (packed, level, index)
-        )
-    assert pack_tile  # the recomputation uses the same packed layout as the ledger
+    rewrite_all_tiles(data)
     return 151  # the first checkpoint covering the change (150 entries per batch)
+
+
+def rewrite_all_tiles(data: DataDir) -> None:
+    """Recompute and store both trees from the entries as they now are (the operator knows the
+    commit secret: it is in the database)."""
+    rows = execute(data, "SELECT seqno, collection_id, leaf, contents FROM entries ORDER BY seqno")
+    secret = bytes.fromhex(
+        str(execute(data, "SELECT value FROM meta WHERE key = 'commit_secret'")[0][0])
+    )
+    edge, ccf_edge = TreeEdge(), TreeEdge(ccf_node_hash)
+    tiles = {(0, k): v for k, v in edge.append([leaf_hash(bytes(r[2])) for r in rows]).items()}  # type: ignore[arg-type]
+    ccf_leaves = [
+        entry_ccf_leaf(bytes(r[2]), TransactionId(1, int(r[0])), str(r[1]), bytes(r[3]), secret)  # type: ignore[arg-type,call-overload]
+        for r in rows
+    ]
+    tiles.update({(1, k): v for k, v in ccf_edge.append(ccf_leaves).items()})
+    execute(data, "DELETE FROM tiles")
+    for (tree, (level, index)), packed in tiles.items():
+        execute(
+            data,
+            "INSERT INTO tiles (tree, level, idx, width, hashes) VALUES (?, ?, ?, ?, ?)",
+            (tree, level, index, width_from_packed_size(len(packed)), packed),
+        )
+
+
+def edit_ccf_tree_hash(data: DataDir) -> int:
+    packed = bytes(
+        execute(data, "SELECT hashes FROM tiles WHERE tree = 1 AND level = 0 AND idx = 0")[0][0]
+    )  # type: ignore[arg-type]
+    position = 99  # the CCF leaf of seqno 100
+    tampered = packed[: position * 32] + bytes(32) + packed[(position + 1) * 32 :]
+    execute(
+        data, "UPDATE tiles SET hashes = ? WHERE tree = 1 AND level = 0 AND idx = 0", (tampered,)
+    )
+    return 100
+
+
+def edit_ccf_signature(data: DataDir) -> int:
+    size = execute(data, "SELECT size FROM checkpoints ORDER BY size LIMIT 1 OFFSET 2")[0][0]
+    other = execute(data, "SELECT ccf_signature FROM checkpoints ORDER BY size LIMIT 1 OFFSET 3")[
+        0
+    ][0]
+    execute(data, "UPDATE checkpoints SET ccf_signature = ? WHERE size = ?", (other, size))
+    return 151
 
 
 def truncate_with_checkpoints(data: DataDir) -> int:
     execute(data, "DELETE FROM entries WHERE seqno > 450")
     execute(data, "DELETE FROM checkpoints WHERE size > 450")
-    # ...and rewrites the stored tree so that it is exactly the tree of 450 entries.
-    leaves = [bytes(r[0]) for r in execute(data, "SELECT leaf FROM entries ORDER BY seqno")]  # type: ignore[arg-type]
-    execute(data, "DELETE FROM tiles")
-    edge = TreeEdge()
-    for (level, index), packed in edge.append([leaf_hash(x) for x in leaves]).items():
-        execute(
-            data,
-            "INSERT INTO tiles (level, idx, width, hashes) VALUES (?, ?, ?, ?)",
-            (level, index, width_from_packed_size(len(packed)), packed),
-        )
+    # ...and rewrites the stored trees so that they are exactly the trees of 450 entries.
+    rewrite_all_tiles(data)
     return 451
 
 
@@ -162,6 +193,8 @@ TAMPERINGS: list[Callable[[DataDir], int]] = [
     reorder_rows,
     edit_checkpoint,
     rewrite_consistently,
+    edit_ccf_tree_hash,
+    edit_ccf_signature,
 ]
 
 

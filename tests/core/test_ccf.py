@@ -777,3 +777,26 @@ def test_ccf_tree_from_stored_tiles(size: int, service: KeyAndCert, node: KeyAnd
         )
         _sdk_accepts(receipt, _pem(service))
         assert verify_ccf_receipt(receipt, service.cert_pem()).root == root
+
+
+def test_sequencer_fast_path_matches_claims_rules() -> None:
+    from accord.core.ccf import (
+        entry_ccf_leaf,
+        entry_claim_key,
+        entry_claims,
+        ledger_entry_claims_digest,
+    )
+    from accord.core.entry import TransactionId
+
+    secret = bytes(range(32))
+    txid = TransactionId(1, 42)
+    key = entry_claim_key(txid, secret)
+    assert key != entry_claim_key(TransactionId(1, 43), secret)
+    contents = "caf\u00e9 \U0001f600"
+    claims = entry_claims("orders", contents, key)
+    assert ledger_entry_claims_digest("orders", contents.encode(), key) == claims_digest(claims)
+    leaf = b'{"example":"leaf"}'
+    expected = ccf_leaf(
+        hashlib.sha256(leaf).digest(), commit_evidence(txid, secret), claims_digest(claims)
+    )
+    assert entry_ccf_leaf(leaf, txid, "orders", contents.encode(), secret) == expected

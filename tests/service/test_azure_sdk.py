@@ -153,3 +153,36 @@ def test_governance_enclave_and_identity(service: Service, admin: ConfidentialLe
     assert identity["ledgerTlsCertificate"] == (service.data / "service.crt").read_text()
     with pytest.raises(ResourceNotFoundError):
         identity_client.get_ledger_identity("some-other-ledger")
+
+
+def test_receipts_verify_with_the_sdks_own_verifier(
+    service: Service, admin: ConfidentialLedgerClient
+) -> None:
+    from azure.confidentialledger.receipt import verify_receipt as sdk_verify_receipt
+
+    from accord.core.ccf import verify_ccf_receipt
+
+    service_cert = (service.data / "service.crt").read_text()
+    txids = []
+    for i in range(40):
+        result = admin.begin_create_ledger_entry(
+            {"contents": f"shipment {i}"}, collection_id="shipments", polling_interval=0.05
+        ).result()
+        txids.append(result["transactionId"])
+    for txid in txids[:3] + txids[-3:]:
+        response = admin.begin_get_receipt(txid, polling_interval=0.05).result()
+        assert response["state"] == "Ready"
+        assert response["transactionId"] == txid
+        claims = response["applicationClaims"]
+        assert claims[0]["ledgerEntry"]["contents"].startswith("shipment ")
+        sdk_verify_receipt(response["receipt"], service_cert, application_claims=claims)
+        verify_ccf_receipt(response["receipt"], service_cert, application_claims=claims)
+        # The SDK's verifier rejects the receipt with tampered claims or another service cert.
+        forged = [dict(claims[0], ledgerEntry=dict(claims[0]["ledgerEntry"], contents="forged"))]
+        with pytest.raises(ValueError):
+            sdk_verify_receipt(response["receipt"], service_cert, application_claims=forged)
+        other = make_user_identity("another service").cert_pem().decode()
+        with pytest.raises(ValueError):
+            sdk_verify_receipt(response["receipt"], other, application_claims=claims)
+    with pytest.raises(ResourceNotFoundError):
+        admin.get_receipt("1.99999")

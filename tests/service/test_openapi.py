@@ -17,6 +17,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -26,15 +27,13 @@ from schemathesis.specs.openapi.checks import (
 from schemathesis.specs.openapi.definitions import OPENAPI_30
 
 from accord.datadir import init_data_dir, load_governance
+from accord.identity import make_user_identity, write_private
 from accord.log.ledger import Ledger
 from accord.service.app import ServiceState, build_app
 from accord.service.openapi import OPENAPI
 from accord.service.users import UserStore
-from tests.service.conftest import Service
+from tests.service.conftest import Service, start_service, stop_service
 
-# Documented before its handler lands; remove once the router has it (the test below then
-# still passes, but the entry is dead weight).
-NOT_YET_ROUTED = {("GET", "/app/transactions/{}/receipt")}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
@@ -68,7 +67,7 @@ def test_document_names_exactly_the_routes_of_the_router(tmp_path: Path) -> None
         ledger.close()
     documented = _documented()
     assert routed - documented == set(), "routes missing from the OpenAPI document"
-    assert documented - routed <= NOT_YET_ROUTED, "documented operations that are not routed"
+    assert documented - routed == set(), "documented operations that are not routed"
 
 
 def test_document_is_valid_openapi_3_0() -> None:
@@ -103,58 +102,191 @@ CHECKS = [
     response_schema_conformance,
 ]
 
-
-@pytest.fixture
-def tls_session(service: Service) -> Iterator[requests.Session]:
-    """One keep-alive session: the admin's client certificate, the service certificate pinned."""
-    session = requests.Session()
-    session.verify = str(service.data / "service.crt")
-    session.cert = (str(service.data / "admin.crt"), str(service.data / "admin.key"))
-    yield session
-    session.close()
-
-
-@pytest.fixture
-def served_schema(service: Service, tls_session: requests.Session) -> schemathesis.BaseSchema:
-    # A few entries, so that reads of existing transactions and proofs over a non-empty tree
-    # are possible, not only 404s.
-    client = service.client()
-    for i in range(3):
-        client.append(f"seed entry {i}", "orders")
-    config = schemathesis.Config.from_dict(
+# schemathesis.pytest.from_fixture would fetch the served document, but its lazy runner writes
+# `Node._nodeid`, which pytest 9.2 no longer has; so the module's document is fuzzed, and
+# test_served_document_is_the_module_document shows the server serves exactly that.
+api = schemathesis.openapi.from_dict(
+    OPENAPI,
+    config=schemathesis.Config.from_dict(
         {
             "seed": 20240126,
-            "tls-verify": str(service.data / "service.crt"),
-            "request-cert": str(service.data / "admin.crt"),
-            "request-cert-key": str(service.data / "admin.key"),
             "generation": {
                 "max-examples": FUZZ_EXAMPLES,
                 # Random bearer tokens would make almost every request a 401; authenticate by
-                # client certificate instead (401 conformance is covered by test_service.py).
+                # client certificate instead (401s are covered by test_service.py).
                 "with-security-parameters": False,
             },
             "phases": {"stateful": {"enabled": False}},
         }
-    )
-    # Fetched without a client certificate: the document is public.
-    return schemathesis.openapi.from_url(
-        service.url + "/app/openapi.json", config=config, verify=str(service.data / "service.crt")
-    )
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def fuzzed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """One `accord serve` for every fuzzed operation (as conftest's `service`, module-scoped)."""
+    tmp = tmp_path_factory.mktemp("openapi")
+    data = init_data_dir(tmp / "data", name="service.test/ledger", max_contents=4096)
+    reader = make_user_identity("a reader")
+    reader_cert, reader_key = tmp / "reader.crt", tmp / "reader.key"
+    reader_cert.write_bytes(reader.cert_pem())
+    write_private(reader_key, reader.key_pem())
+    UserStore(data / "users.json").add_certificate(reader.cert_pem().decode(), "Reader")
+    proc, url = start_service(data)
+    service = Service(data, url, proc, reader_cert, reader_key)
+    # A few entries, so that reads of existing transactions and proofs over a non-empty tree
+    # happen, not only 404s.
+    client = service.client()
+    for i in range(3):
+        client.append(f"seed entry {i}", "orders")
+    yield service
+    if proc.poll() is None:
+        stop_service(proc)
+
+
+@pytest.fixture(scope="module")
+def tls_session(fuzzed_service: Service) -> Iterator[requests.Session]:
+    """One keep-alive session for all cases."""
+    session = requests.Session()
+    yield session
+    session.close()
 
 
 def test_served_document_is_the_module_document(service: Service) -> None:
+    # No client certificate: the document is public.
     ctx = ssl.create_default_context(cafile=str(service.data / "service.crt"))
     with urllib.request.urlopen(service.url + "/app/openapi.json", context=ctx) as resp:
         assert resp.status == 200
         assert json.loads(resp.read()) == OPENAPI
 
 
-api = schemathesis.pytest.from_fixture("served_schema")
+def _call(service: Service, session: requests.Session, case: schemathesis.Case) -> int:
+    """Send one case as the admin, check it against the document, return its status."""
+    data = service.data
+    response = case.call_and_validate(
+        base_url=service.url,
+        session=session,
+        checks=CHECKS,
+        # The service certificate pinned; the admin's client certificate.
+        verify=str(data / "service.crt"),
+        cert=(str(data / "admin.crt"), str(data / "admin.key")),
+        timeout=30,
+    )
+    return response.status_code
+
+
+# Successful reads that random inputs rarely hit (they need ids and sizes of the seeded ledger).
+KNOWN_GOOD = [
+    ("/tile/{path}", {"path_parameters": {"path": "0/000.p/3"}}),
+    ("/tile/{path}", {"path_parameters": {"path": "entries/000.p/3"}}),
+    ("/proofs/inclusion", {"query": {"index": 1, "size": 3}}),
+    ("/proofs/consistency", {"query": {"from": 1, "to": 3}}),
+    ("/receipts/{transactionId}", {"path_parameters": {"transactionId": "1.1"}}),
+    ("/app/transactions/{transactionId}", {"path_parameters": {"transactionId": "1.2"}}),
+    ("/app/transactions/{transactionId}/status", {"path_parameters": {"transactionId": "1.2"}}),
+    ("/app/transactions/{transactionId}/receipt", {"path_parameters": {"transactionId": "1.3"}}),
+    ("/app/transactions/current", {"query": {"collectionId": "orders"}}),
+]
+
+
+@pytest.mark.parametrize(("path", "case_data"), KNOWN_GOOD, ids=[p for p, _ in KNOWN_GOOD])
+def test_successful_reads_conform(
+    path: str,
+    case_data: dict[str, dict[str, object]],
+    fuzzed_service: Service,
+    tls_session: requests.Session,
+) -> None:
+    case = api[path]["GET"].Case(**case_data)
+    assert _call(fuzzed_service, tls_session, case) == 200
+
+
+# Known handler bugs (see the report to the lead): strict, so a fix shows up as XPASS and the
+# mark must go. A 500 fails schemathesis' not_a_server_error check (a FailureGroup); a wrongly
+# accepted input fails the status assertion below.
+ISDIGIT_BUG = pytest.mark.xfail(
+    reason="app.py _int_param: str.isdigit() accepts '²', which int() rejects: a 500",
+    raises=FailureGroup,
+    strict=True,
+)
+DOLLAR_BUG = pytest.mark.xfail(
+    reason="core/entry.py: re.match with '$' accepts a trailing newline",
+    raises=AssertionError,
+    strict=True,
+)
+MALFORMED = [
+    pytest.param(
+        "GET",
+        "/proofs/inclusion",
+        {"query": {"index": "\u00b2", "size": "1"}},
+        id="inclusion-superscript-digit",
+        marks=ISDIGIT_BUG,
+    ),
+    pytest.param(
+        "GET",
+        "/proofs/consistency",
+        {"query": {"from": "1", "to": "\u00b2"}},
+        id="consistency-superscript-digit",
+        marks=ISDIGIT_BUG,
+    ),
+    pytest.param(
+        "GET",
+        "/proofs/inclusion",
+        {"query": {"index": "-1", "size": "1"}},
+        id="inclusion-negative-index",
+    ),
+    pytest.param(
+        "GET", "/tile/{path}", {"path_parameters": {"path": "0/7"}}, id="tile-non-canonical"
+    ),
+    pytest.param(
+        "GET",
+        "/app/transactions/{transactionId}",
+        {"path_parameters": {"transactionId": "1.1\n"}},
+        id="transaction-id-trailing-newline",
+        marks=DOLLAR_BUG,
+    ),
+    pytest.param(
+        "POST",
+        "/app/transactions",
+        {"query": {"collectionId": "abc\n"}, "body": {"contents": "x"}},
+        id="collection-id-trailing-newline",
+        marks=DOLLAR_BUG,
+    ),
+    pytest.param(
+        "POST",
+        "/app/transactions",
+        {"query": {"tags": "t\n"}, "body": {"contents": "x"}},
+        id="tag-trailing-newline",
+        marks=DOLLAR_BUG,
+    ),
+    pytest.param(
+        "POST", "/app/transactions", {"body": {"contents": "\ud800"}}, id="lone-surrogate"
+    ),
+    pytest.param(
+        "PATCH",
+        "/app/users/{userId}",
+        {"path_parameters": {"userId": "new-user"}, "body": {}},
+        id="new-user-without-role",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "case_data"), MALFORMED)
+def test_malformed_inputs_get_400(
+    method: str,
+    path: str,
+    case_data: dict[str, object],
+    fuzzed_service: Service,
+    tls_session: requests.Session,
+) -> None:
+    """Inputs the document rules out, which the fuzzer is unlikely to build, get a 400."""
+    case = api[path][method].Case(**case_data)  # type: ignore[arg-type]
+    assert _call(fuzzed_service, tls_session, case) == 400
 
 
 @api.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_service_conforms_to_its_openapi_document(
-    case: schemathesis.Case, service: Service, tls_session: requests.Session
+    case: schemathesis.Case, fuzzed_service: Service, tls_session: requests.Session
 ) -> None:
-    case.call_and_validate(base_url=service.url, session=tls_session, checks=CHECKS)
+    status = _call(fuzzed_service, tls_session, case)
+    assert status < 500

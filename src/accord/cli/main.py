@@ -104,13 +104,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     storage = open_storage(data.storage_location())
     try:
         report = audit_storage(
-            storage, verifier, trusted_checkpoints=trusted, progress=_progress("verify")
+            storage,
+            verifier,
+            trusted_checkpoints=trusted,
+            node_cert=data.node().cert,
+            progress=_progress("verify"),
         )
     finally:
         storage.close()
     print(
         f"OK: {report.entries} entries, {report.checkpoints} signed checkpoints and "
-        f"{report.tiles} tiles verified; root {report.root.hex()}"
+        f"{report.tiles} tiles of the RFC 9162 and CCF trees verified; root {report.root.hex()}"
     )
     return EXIT_OK
 

@@ -240,6 +240,43 @@ def entry_leaf_components(
 # --- application claims --------------------------------------------------------------------------
 
 
+ENTRY_CLAIM_KEY_LABEL = b"accord.ccf.entry-claim-key.v1:"
+
+
+def entry_claim_key(transaction_id: TransactionId, commit_secret: bytes) -> bytes:
+    """The 32-byte ``secretKey`` of an entry's application claim, derived from the ledger secret."""
+    if len(commit_secret) < MIN_COMMIT_SECRET:
+        raise ConfigurationError(f"the commit secret must be at least {MIN_COMMIT_SECRET} bytes")
+    message = ENTRY_CLAIM_KEY_LABEL + str(transaction_id).encode("ascii")
+    return hmac.new(commit_secret, message, hashlib.sha256).digest()
+
+
+def ledger_entry_claims_digest(collection_id: str, contents: bytes, secret_key: bytes) -> bytes:
+    """``claims_digest(entry_claims(...))`` computed straight from bytes (the sequencer's path)."""
+    inner = hashlib.sha256(
+        hmac.new(secret_key, collection_id.encode("utf-8"), hashlib.sha256).digest()
+        + hmac.new(secret_key, contents, hashlib.sha256).digest()
+    ).digest()
+    claim = hashlib.sha256(LEDGER_ENTRY_V1.encode("ascii") + inner).digest()
+    return hashlib.sha256((1).to_bytes(4, "little") + claim).digest()
+
+
+def entry_ccf_leaf(
+    entry_leaf: bytes,
+    transaction_id: TransactionId,
+    collection_id: str,
+    contents: bytes,
+    commit_secret: bytes,
+) -> bytes:
+    """The CCF leaf of an accord entry with its ``LedgerEntryV1`` application claim."""
+    key = entry_claim_key(transaction_id, commit_secret)
+    return ccf_leaf(
+        write_set_digest(entry_leaf),
+        commit_evidence(transaction_id, commit_secret),
+        ledger_entry_claims_digest(collection_id, contents, key),
+    )
+
+
 def entry_claims(collection_id: str, contents: str, secret_key: bytes) -> list[dict[str, object]]:
     """Azure's application claims of a ledger entry: one ``LedgerEntryV1`` claim.
 

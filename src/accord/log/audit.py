@@ -18,6 +18,13 @@ import hmac
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from accord.core.ccf import ccf_node_hash, entry_ccf_leaf
 from accord.core.checkpoint import Checkpoint, open_checkpoint
 from accord.core.entry import ENTRY_FORMAT, EntryMetadata
 from accord.core.merkle import HASH_SIZE, leaf_hash
@@ -36,7 +43,7 @@ from accord.errors import (
     TamperingDetected,
     VerificationError,
 )
-from accord.log.storage import LogStorage, StoredCheckpoint
+from accord.log.storage import CCF_TREE, RFC9162_TREE, LogStorage, StoredCheckpoint
 
 CHUNK = 2048
 FULL_TILE_BYTES = packed_size(TILE_WIDTH)
@@ -57,10 +64,13 @@ def _first_leaf_of(level: int, index: int, row: int, position: int) -> int:
     return (node_index << node_level) + 1
 
 
-def _compare_tile(level: int, index: int, expected: bytes, stored: bytes | None) -> None:
+def _compare_tile(
+    level: int, index: int, expected: bytes, stored: bytes | None, tree: int = RFC9162_TREE
+) -> None:
+    name = "CCF tree tile" if tree == CCF_TREE else "tile"
     if stored is None:
         raise TamperingDetected(
-            f"tile {level}/{index} is missing",
+            f"{name} {level}/{index} is missing",
             seqno=_first_leaf_of(level, index, 0, 0),
         )
     if hmac.compare_digest(expected, stored):
@@ -72,7 +82,7 @@ def _compare_tile(level: int, index: int, expected: bytes, stored: bytes | None)
         stored_width = -1
     if stored_width != width:
         raise TamperingDetected(
-            f"tile {level}/{index} has width {stored_width}, the recomputed tree has {width}",
+            f"{name} {level}/{index} has width {stored_width}, the recomputed tree has {width}",
             seqno=_first_leaf_of(level, index, 0, 0),
         )
     offsets = packed_row_offsets(width)
@@ -82,7 +92,7 @@ def _compare_tile(level: int, index: int, expected: bytes, stored: bytes | None)
             if expected[start : start + HASH_SIZE] != stored[start : start + HASH_SIZE]:
                 seqno = _first_leaf_of(level, index, row, position)
                 raise TamperingDetected(
-                    f"stored hash at tree level {TILE_HEIGHT * level + row} (tile {level}/{index}) "
+                    f"stored hash at tree level {TILE_HEIGHT * level + row} ({name} {level}/{index}) "
                     f"differs from the hash recomputed from the entries, first seqno {seqno}",
                     seqno=seqno,
                 )
@@ -91,7 +101,13 @@ def _compare_tile(level: int, index: int, expected: bytes, stored: bytes | None)
 class _Checkpoints:
     """Streams stored checkpoints in size order, verifying each signature as it is reached."""
 
-    def __init__(self, stored: Iterator[StoredCheckpoint], verifier: Verifier) -> None:
+    def __init__(
+        self,
+        stored: Iterator[StoredCheckpoint],
+        verifier: Verifier,
+        node_key: ec.EllipticCurvePublicKey | None,
+    ) -> None:
+        self.node_key = node_key
         self._iter = stored
         self._verifier = verifier
         self.count = 0
@@ -119,15 +135,31 @@ class _Checkpoints:
         self.current = (nxt, cp)
         self.count += 1
 
-    def check_at(self, size: int, root: bytes) -> None:
+    def check_at(self, size: int, root: bytes, ccf_root: bytes | None = None) -> None:
         while self.current is not None and self.current[1].size == size:
-            cp = self.current[1]
+            stored, cp = self.current
             if not hmac.compare_digest(cp.root_hash, root):
                 raise TamperingDetected(
                     f"the signed checkpoint of size {size} does not match the recomputed tree: "
                     f"entries {self.previous_size + 1}..{size} were changed or reordered",
                     seqno=self.previous_size + 1,
                 )
+            if stored.ccf_signature is not None and self.node_key is not None:
+                if ccf_root is None:
+                    raise TamperingDetected(
+                        f"a CCF root signature is stored for the empty tree (size {size})",
+                        seqno=self.previous_size + 1,
+                    )
+                try:
+                    self.node_key.verify(
+                        stored.ccf_signature, ccf_root, ec.ECDSA(Prehashed(hashes.SHA256()))
+                    )
+                except InvalidSignature:
+                    raise TamperingDetected(
+                        f"the node's signature over the CCF root of size {size} does not match "
+                        f"the CCF tree recomputed from entries {self.previous_size + 1}..{size}",
+                        seqno=self.previous_size + 1,
+                    ) from None
             self.previous_size = size
             self._advance()
 
@@ -140,9 +172,14 @@ def audit_storage(
     verifier: Verifier,
     *,
     trusted_checkpoints: Sequence[str] = (),
+    node_cert: x509.Certificate | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> AuditReport:
-    """Audit everything in ``storage``; raises TamperingDetected (or another VerificationError)."""
+    """Audit everything in ``storage``; raises TamperingDetected (or another VerificationError).
+
+    Both trees are recomputed: the RFC 9162 tree and the CCF tree behind Azure-format receipts.
+    With ``node_cert``, the node's signatures over CCF roots are checked too.
+    """
     meta = storage.read_meta()
     if meta.get("format") != ENTRY_FORMAT:
         raise VerificationError("the storage does not hold an accord ledger")
@@ -163,7 +200,19 @@ def audit_storage(
             )
         trusted[cp.size] = cp.root_hash
 
-    checkpoints = _Checkpoints(storage.iter_checkpoints(), verifier)
+    secret_hex = meta.get("commit_secret")
+    if not secret_hex:
+        raise VerificationError("the ledger has no commit secret; cannot recompute its CCF tree")
+    commit_secret = bytes.fromhex(secret_hex)
+    node_key = None
+    if node_cert is not None:
+        public_key = node_cert.public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey):
+            raise VerificationError("the node certificate does not hold an EC key")
+        node_key = public_key
+    checkpoints = _Checkpoints(storage.iter_checkpoints(), verifier, node_key)
+    ccf_edge = TreeEdge(ccf_node_hash)
+    ccf_pending: list[bytes] = []
     edge = TreeEdge()
     checkpoints.check_at(0, edge.root())
     tiles_checked = 0
@@ -186,13 +235,17 @@ def audit_storage(
 
     def flush() -> None:
         nonlocal tiles_checked
-        writes = edge.append(pending)
-        pending.clear()
-        full = [key for key, packed in writes.items() if len(packed) == FULL_TILE_BYTES]
-        stored = storage.get_tiles(full) if full else {}
-        for key in full:
-            _compare_tile(key[0], key[1], writes[key], stored.get(key))
-            tiles_checked += 1
+        for tree, tree_edge, leaves in (
+            (RFC9162_TREE, edge, pending),
+            (CCF_TREE, ccf_edge, ccf_pending),
+        ):
+            writes = tree_edge.append(leaves)
+            leaves.clear()
+            full = [key for key, packed in writes.items() if len(packed) == FULL_TILE_BYTES]
+            stored = storage.get_tiles(full, tree) if full else {}
+            for key in full:
+                _compare_tile(key[0], key[1], writes[key], stored.get(key), tree)
+                tiles_checked += 1
 
     for entry in storage.iter_entries(1, CHUNK):
         seqno = entry.seqno
@@ -234,12 +287,21 @@ def audit_storage(
                 f"entry {seqno}: its leaf hash differs from the stored tree", seqno=seqno
             )
         pending.append(h)
+        ccf_pending.append(
+            entry_ccf_leaf(
+                entry.leaf,
+                metadata.transaction_id,
+                entry.collection_id,
+                entry.contents,
+                commit_secret,
+            )
+        )
         if len(pending) >= CHUNK:
             flush()
         if checkpoints.next_size() == seqno or seqno in trusted:
             flush()
             root = edge.root()
-            checkpoints.check_at(seqno, root)
+            checkpoints.check_at(seqno, root, ccf_edge.root())
             if seqno in trusted and not hmac.compare_digest(trusted[seqno], root):
                 raise TamperingDetected(
                     f"the trusted checkpoint of size {seqno} does not match the stored log",
@@ -254,12 +316,12 @@ def audit_storage(
     if size != total:
         raise TamperingDetected(f"entry {size + 1} is missing", seqno=size + 1)
     # The right edge: every partial tile must match exactly.
-    for level, index, _width in TreeEdge.partial_tiles(size):
-        expected = edge.packed_partial(level)
-        _compare_tile(
-            level, index, expected, storage.get_tiles([(level, index)]).get((level, index))
-        )
-        tiles_checked += 1
+    for tree, tree_edge in ((RFC9162_TREE, edge), (CCF_TREE, ccf_edge)):
+        for level, index, _width in TreeEdge.partial_tiles(size):
+            expected = tree_edge.packed_partial(level)
+            stored_tile = storage.get_tiles([(level, index)], tree).get((level, index))
+            _compare_tile(level, index, expected, stored_tile, tree)
+            tiles_checked += 1
     next_size = checkpoints.next_size()
     if next_size is not None:
         raise TamperingDetected(

@@ -19,12 +19,28 @@ import hashlib
 import heapq
 import logging
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from cryptography import x509
+
+from accord.core.ccf import (
+    LeafComponents,
+    build_ccf_receipt,
+    ccf_node_hash,
+    claims_digest,
+    commit_evidence,
+    entry_ccf_leaf,
+    entry_claim_key,
+    entry_claims,
+    receipt_response,
+    sign_ccf_root,
+    write_set_digest,
+)
 from accord.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from accord.core.entry import (
     DEFAULT_COLLECTION,
@@ -38,6 +54,7 @@ from accord.core.entry import (
     validate_user_id,
 )
 from accord.core.merkle import (
+    NodeHasher,
     consistency_plan,
     empty_root,
     fold_range,
@@ -64,7 +81,16 @@ from accord.errors import (
     StorageError,
     VerificationError,
 )
-from accord.log.storage import LogStorage, StoredCheckpoint, StoredEntry, StoredTile, open_storage
+from accord.identity import KeyAndCert
+from accord.log.storage import (
+    CCF_TREE,
+    RFC9162_TREE,
+    LogStorage,
+    StoredCheckpoint,
+    StoredEntry,
+    StoredTile,
+    open_storage,
+)
 
 log = logging.getLogger("accord.ledger")
 
@@ -124,6 +150,8 @@ class LedgerReader:
             raise ConfigurationError("the storage does not hold an accord ledger (not initialized)")
         self.origin = meta["origin"]
         self.view = int(meta.get("view", "1"))
+        secret = meta.get("commit_secret")
+        self.commit_secret = bytes.fromhex(secret) if secret else None
         self.verifier = verifier
         self._checkpoint_cache: tuple[StoredCheckpoint, Checkpoint] | None = None
 
@@ -226,17 +254,22 @@ class LedgerReader:
                 f"tree size {size} is beyond the latest checkpoint (size {committed})"
             )
 
-    def _range_hashes(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+    def _range_hashes(
+        self,
+        ranges: Sequence[tuple[int, int]],
+        tree: int = RFC9162_TREE,
+        hasher: NodeHasher | None = None,
+    ) -> list[bytes]:
         per_range = [range_nodes(b, e) for b, e in ranges]
         keys = set()
         for nodes in per_range:
             for node in nodes:
                 tile_level, tile_index, _, _ = tile_of_node(node)
                 keys.add((tile_level, tile_index))
-        tiles = self.storage.get_tiles(sorted(keys))
+        tiles = self.storage.get_tiles(sorted(keys), tree)
         try:
             return [
-                fold_range([node_from_tiles(tiles, n.level, n.index) for n in nodes])
+                fold_range([node_from_tiles(tiles, n.level, n.index) for n in nodes], hasher)
                 for nodes in per_range
             ]
         except MalformedInput as exc:
@@ -281,6 +314,49 @@ class LedgerReader:
         proof = self._range_hashes(inclusion_plan(seqno - 1, checkpoint.size))
         return Receipt(entry.metadata, seqno - 1, checkpoint.size, tuple(proof), note)
 
+    def ccf_receipt(
+        self, txid: TransactionId | str | int, node_cert: x509.Certificate
+    ) -> dict[str, object] | None:
+        """The Azure/CCF receipt response for a committed entry; None while not yet signed.
+
+        The proof is in the CCF tree up to the first checkpoint that covers the entry and carries
+        the node's signature over that tree's root.
+        """
+        seqno = self._seqno(txid)
+        if self.commit_secret is None:
+            raise ConfigurationError("the ledger has no commit secret")
+        stored = self.storage.ccf_checkpoint_covering(seqno)
+        if stored is None or stored.ccf_signature is None or seqno > self.committed_size():
+            if seqno > self.size():
+                raise NotFound(f"transaction {self.view}.{seqno} does not exist")
+            return None
+        rows = self.storage.get_entries(seqno, seqno)
+        if not rows:
+            raise NotFound(f"transaction {self.view}.{seqno} does not exist")
+        row = rows[0]
+        transaction_id = TransactionId(self.view, seqno)
+        key = entry_claim_key(transaction_id, self.commit_secret)
+        claims = entry_claims(row.collection_id, row.contents.decode("utf-8"), key)
+        components = LeafComponents(
+            write_set_digest=write_set_digest(row.leaf),
+            commit_evidence=commit_evidence(transaction_id, self.commit_secret),
+            claims_digest=claims_digest(claims),
+        )
+        index = seqno - 1
+        plan = inclusion_plan(index, stored.size)
+        hashes = self._range_hashes(plan, CCF_TREE, ccf_node_hash)
+        proof: list[dict[str, object]] = [
+            {"left": h.hex()} if end <= index else {"right": h.hex()}
+            for (_, end), h in zip(plan, hashes, strict=True)
+        ]
+        receipt = build_ccf_receipt(
+            components=components,
+            proof=proof,
+            signature=stored.ccf_signature,
+            node_cert=node_cert,
+        )
+        return receipt_response(receipt, transaction_id, claims)
+
     # --- tiles ----------------------------------------------------------------------------------
     def tile(self, level: int, index: int, width: int) -> bytes:
         """C2SP tile body; only what the latest checkpoint covers is served."""
@@ -311,9 +387,11 @@ class Ledger(LedgerReader):
         storage: LogStorage,
         signer: Signer,
         options: LedgerOptions | None = None,
+        node: KeyAndCert | None = None,
     ) -> None:
         self.options = options or LedgerOptions()
         self.signer = signer
+        self.node = node  # signs CCF roots for Azure-compatible receipts; optional
         storage.acquire_writer_lock()
         super().__init__(storage, signer.verifier())
         if self.origin != signer.name:
@@ -322,7 +400,9 @@ class Ledger(LedgerReader):
             )
         self._latest: tuple[str, Checkpoint] | None = None
         self._signed: tuple[str, Checkpoint] | None = None
-        self._edge = self._restore_edge()
+        if self.commit_secret is None:
+            raise ConfigurationError("the ledger has no commit secret (created by an old version)")
+        self._edge, self._ccf_edge = self._restore_edges()
         self._durable_size = self._edge.size
         self._committed = super().committed_size()
         self._last_timestamp = 0
@@ -344,22 +424,31 @@ class Ledger(LedgerReader):
         location: str,
         signer: Signer,
         options: LedgerOptions | None = None,
+        node: KeyAndCert | None = None,
     ) -> Ledger:
         """Open the ledger at ``location`` (SQLite path or PostgreSQL DSN), creating it if new."""
         storage = open_storage(location)
         try:
-            storage.initialize({"format": ENTRY_FORMAT, "origin": signer.name, "view": "1"})
-            return cls(storage, signer, options)
+            storage.initialize(
+                {
+                    "format": ENTRY_FORMAT,
+                    "origin": signer.name,
+                    "view": "1",
+                    "commit_secret": secrets.token_hex(32),
+                }
+            )
+            return cls(storage, signer, options, node)
         except BaseException:
             storage.close()
             raise
 
     # --- start-up -------------------------------------------------------------------------------
-    def _restore_edge(self) -> TreeEdge:
+    def _restore_edges(self) -> tuple[TreeEdge, TreeEdge]:
         size = self.storage.entry_count()
         keys = [(level, index) for level, index, _ in TreeEdge.partial_tiles(size)]
         try:
             edge = TreeEdge.restore(size, self.storage.get_tiles(keys))
+            ccf_edge = TreeEdge.restore(size, self.storage.get_tiles(keys, CCF_TREE), ccf_node_hash)
         except MalformedInput as exc:
             raise StorageError(f"cannot restore the tree at size {size}: {exc}") from exc
         stored = self.storage.latest_checkpoint()
@@ -378,7 +467,7 @@ class Ledger(LedgerReader):
                     f"the stored tree does not match the signed checkpoint of size {cp.size}; "
                     "refusing to sign anything (run `accord verify`)"
                 )
-        return edge
+        return edge, ccf_edge
 
     # --- appends --------------------------------------------------------------------------------
     def _prepare(self, entry: NewEntry) -> tuple[str, tuple[str, ...], bytes]:
@@ -495,7 +584,7 @@ class Ledger(LedgerReader):
                 if not request.future.done():
                     request.future.set_exception(error)
             try:
-                self._edge = self._restore_edge()
+                self._edge, self._ccf_edge = self._restore_edges()
                 self._durable_size = self._edge.size
                 self._committed = LedgerReader.committed_size(self)
                 self._latest = None
@@ -507,12 +596,17 @@ class Ledger(LedgerReader):
         interval = self.options.checkpoint_interval
         return interval <= 0 or time.monotonic() - self._last_signature >= interval
 
-    def _sign(self, size: int, root: bytes) -> StoredCheckpoint:
-        checkpoint = Checkpoint(self.origin, size, root)
+    def _sign(self) -> StoredCheckpoint:
+        """Sign the current tree: the C2SP checkpoint and, with a node key, the CCF root."""
+        size = self._edge.size
+        checkpoint = Checkpoint(self.origin, size, self._edge.root())
         note = sign_checkpoint(checkpoint, self.signer)
+        ccf_signature = None
+        if self.node is not None and size > 0:
+            ccf_signature = sign_ccf_root(self._ccf_edge.root(), self.node.key)
         self._last_signature = time.monotonic()
         self._signed = (note, checkpoint)  # becomes the latest once it is durable
-        return StoredCheckpoint(size, note)
+        return StoredCheckpoint(size, note, ccf_signature)
 
     def _write_requests(self, requests: list[_Request]) -> None:
         now = int(self.options.clock() * 1000)
@@ -522,8 +616,12 @@ class Ledger(LedgerReader):
         seqno = self._edge.size + 1
         stored: list[StoredEntry] = []
         hashes: list[bytes] = []
+        ccf_leaves: list[bytes] = []
         results: list[list[TransactionId]] = []
         sha256 = hashlib.sha256
+        secret = self.commit_secret
+        if secret is None:
+            raise ConfigurationError("the ledger has no commit secret")
         for request in requests:
             ids = []
             for collection_id, tags, data in request.items:
@@ -534,14 +632,18 @@ class Ledger(LedgerReader):
                 leaf = metadata.leaf()
                 stored.append(StoredEntry(seqno, collection_id, leaf, data))
                 hashes.append(leaf_hash(leaf))
+                ccf_leaves.append(entry_ccf_leaf(leaf, txid, collection_id, data, secret))
                 ids.append(txid)
                 seqno += 1
             results.append(ids)
         writes = self._edge.append(hashes)
         tiles = [StoredTile(level, index, packed) for (level, index), packed in writes.items()]
-        checkpoint = (
-            self._sign(self._edge.size, self._edge.root()) if self._checkpoint_due() else None
-        )
+        ccf_writes = self._ccf_edge.append(ccf_leaves)
+        tiles += [
+            StoredTile(level, index, packed, CCF_TREE)
+            for (level, index), packed in ccf_writes.items()
+        ]
+        checkpoint = self._sign() if self._checkpoint_due() else None
         self.storage.write_batch(stored, tiles, checkpoint)
         self._durable_size = self._edge.size
         if checkpoint is not None:
@@ -550,7 +652,7 @@ class Ledger(LedgerReader):
             request.future.set_result(ids)
 
     def _write_checkpoint(self) -> None:
-        checkpoint = self._sign(self._edge.size, self._edge.root())
+        checkpoint = self._sign()
         self.storage.write_batch([], [], checkpoint)
         self._mark_committed(checkpoint.size)
 

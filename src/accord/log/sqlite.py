@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from accord.errors import LedgerLocked, StorageError
-from accord.log.storage import LogStorage, StoredCheckpoint, StoredEntry, StoredTile
+from accord.log.storage import (
+    RFC9162_TREE,
+    LogStorage,
+    StoredCheckpoint,
+    StoredEntry,
+    StoredTile,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,13 +34,18 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_by_collection ON entries (collection_id, seqno);
 CREATE TABLE IF NOT EXISTS tiles (
+    tree INTEGER NOT NULL,
     level INTEGER NOT NULL,
     idx INTEGER NOT NULL,
     width INTEGER NOT NULL,
     hashes BLOB NOT NULL,
-    PRIMARY KEY (level, idx)
+    PRIMARY KEY (tree, level, idx)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size INTEGER PRIMARY KEY,
+    note TEXT NOT NULL,
+    ccf_signature BLOB
+);
 """
 
 
@@ -138,16 +149,17 @@ class SqliteStorage(LogStorage):
                 )
             if tiles:
                 conn.executemany(
-                    "INSERT OR REPLACE INTO tiles (level, idx, width, hashes) VALUES (?,?,?,?)",
+                    "INSERT OR REPLACE INTO tiles (tree, level, idx, width, hashes) "
+                    "VALUES (?,?,?,?,?)",
                     [
-                        (t.level, t.index, width_from_packed_size(len(t.packed)), t.packed)
+                        (t.tree, t.level, t.index, width_from_packed_size(len(t.packed)), t.packed)
                         for t in tiles
                     ],
                 )
             if checkpoint is not None:
                 conn.execute(
-                    "INSERT INTO checkpoints (size, note) VALUES (?, ?)",
-                    (checkpoint.size, checkpoint.note),
+                    "INSERT INTO checkpoints (size, note, ccf_signature) VALUES (?, ?, ?)",
+                    (checkpoint.size, checkpoint.note, checkpoint.ccf_signature),
                 )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -196,49 +208,53 @@ class SqliteStorage(LogStorage):
         rows = self._query("SELECT DISTINCT collection_id FROM entries ORDER BY collection_id")
         return [str(r[0]) for r in rows]
 
-    def get_tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    def get_tiles(
+        self, keys: Sequence[tuple[int, int]], tree: int = RFC9162_TREE
+    ) -> dict[tuple[int, int], bytes]:
         out: dict[tuple[int, int], bytes] = {}
         unique = sorted(set(keys))
         for i in range(0, len(unique), 200):
             chunk = unique[i : i + 200]
             where = " OR ".join("(level = ? AND idx = ?)" for _ in chunk)
-            params = [v for key in chunk for v in key]
+            params = [tree, *(v for key in chunk for v in key)]
             for level, idx, hashes in self._query(
-                f"SELECT level, idx, hashes FROM tiles WHERE {where}",  # noqa: S608 - placeholders only
+                f"SELECT level, idx, hashes FROM tiles WHERE tree = ? AND ({where})",  # noqa: S608 - placeholders only
                 params,
             ):
                 out[(int(level), int(idx))] = bytes(hashes)
         return out
 
-    def iter_tiles(self, level: int) -> Iterator[StoredTile]:
-        last = -1
-        while True:
-            rows = self._query(
-                "SELECT idx, hashes FROM tiles WHERE level = ? AND idx > ? ORDER BY idx LIMIT 500",
-                (level, last),
-            )
-            for idx, hashes in rows:
-                yield StoredTile(level, int(idx), bytes(hashes))
-            if len(rows) < 500:
-                return
-            last = int(rows[-1][0])
-
     @staticmethod
     def _checkpoint(rows: list[tuple[Any, ...]]) -> StoredCheckpoint | None:
         if not rows:
             return None
-        size, note = rows[0]
-        return StoredCheckpoint(int(size), str(note))
+        size, note, signature = rows[0]
+        return StoredCheckpoint(
+            int(size), str(note), None if signature is None else bytes(signature)
+        )
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         return self._checkpoint(
-            self._query("SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+            self._query(
+                "SELECT size, note, ccf_signature FROM checkpoints ORDER BY size DESC LIMIT 1"
+            )
         )
 
     def checkpoint_covering(self, size: int) -> StoredCheckpoint | None:
         return self._checkpoint(
             self._query(
-                "SELECT size, note FROM checkpoints WHERE size >= ? ORDER BY size LIMIT 1", (size,)
+                "SELECT size, note, ccf_signature FROM checkpoints WHERE size >= ? "
+                "ORDER BY size LIMIT 1",
+                (size,),
+            )
+        )
+
+    def ccf_checkpoint_covering(self, size: int) -> StoredCheckpoint | None:
+        return self._checkpoint(
+            self._query(
+                "SELECT size, note, ccf_signature FROM checkpoints "
+                "WHERE size >= ? AND ccf_signature IS NOT NULL ORDER BY size LIMIT 1",
+                (size,),
             )
         )
 
@@ -246,10 +262,14 @@ class SqliteStorage(LogStorage):
         last = -1
         while True:
             rows = self._query(
-                "SELECT size, note FROM checkpoints WHERE size > ? ORDER BY size LIMIT 500", (last,)
+                "SELECT size, note, ccf_signature FROM checkpoints WHERE size > ? "
+                "ORDER BY size LIMIT 500",
+                (last,),
             )
-            for size, note in rows:
-                yield StoredCheckpoint(int(size), str(note))
+            for size, note, signature in rows:
+                yield StoredCheckpoint(
+                    int(size), str(note), None if signature is None else bytes(signature)
+                )
             if len(rows) < 500:
                 return
             last = int(rows[-1][0])

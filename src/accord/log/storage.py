@@ -8,8 +8,9 @@ Tables every backend keeps (the names are part of the tamper tests and ``docs/fo
 
 * ``meta``        key → value (origin, view, entry format)
 * ``entries``     seqno → collection id, canonical leaf bytes, contents bytes
-* ``tiles``       (level, index) → width, packed tile hashes
-* ``checkpoints`` tree size → signed checkpoint note
+* ``tiles``       (tree, level, index) → width, packed tile hashes; tree 0 is the RFC 9162 tree,
+                  tree 1 the CCF tree over the same entries (for Azure-compatible receipts)
+* ``checkpoints`` tree size → signed checkpoint note, and the node's signature over the CCF root
 """
 
 from __future__ import annotations
@@ -27,17 +28,23 @@ class StoredEntry:
     contents: bytes
 
 
+RFC9162_TREE = 0
+CCF_TREE = 1
+
+
 @dataclass(frozen=True, slots=True)
 class StoredTile:
     level: int
     index: int
     packed: bytes
+    tree: int = RFC9162_TREE
 
 
 @dataclass(frozen=True, slots=True)
 class StoredCheckpoint:
     size: int
     note: str
+    ccf_signature: bytes | None = None
 
 
 class LogStorage(abc.ABC):
@@ -94,12 +101,10 @@ class LogStorage(abc.ABC):
         """Distinct collection ids."""
 
     @abc.abstractmethod
-    def get_tiles(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """Packed tiles by ``(level, index)``; absent keys are left out."""
-
-    @abc.abstractmethod
-    def iter_tiles(self, level: int) -> Iterator[StoredTile]:
-        """Every stored tile of one level in index order (for audits)."""
+    def get_tiles(
+        self, keys: Sequence[tuple[int, int]], tree: int = RFC9162_TREE
+    ) -> dict[tuple[int, int], bytes]:
+        """Packed tiles of one tree by ``(level, index)``; absent keys are left out."""
 
     @abc.abstractmethod
     def latest_checkpoint(self) -> StoredCheckpoint | None: ...
@@ -107,6 +112,10 @@ class LogStorage(abc.ABC):
     @abc.abstractmethod
     def checkpoint_covering(self, size: int) -> StoredCheckpoint | None:
         """The oldest checkpoint of a tree of at least ``size`` entries."""
+
+    @abc.abstractmethod
+    def ccf_checkpoint_covering(self, size: int) -> StoredCheckpoint | None:
+        """The oldest checkpoint of at least ``size`` entries that has a CCF root signature."""
 
     @abc.abstractmethod
     def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:

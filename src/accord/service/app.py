@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from cryptography import x509
 
 from accord.core.entry import DEFAULT_COLLECTION, TransactionId
 from accord.core.tiles import parse_tile_path
@@ -69,6 +70,7 @@ class ServiceState:
     governance: Governance
     ssl_context: ssl.SSLContext | None = None
     tokens: TokenVerifier | None = None
+    node_cert: x509.Certificate | None = None
 
 
 STATE = web.AppKey("state", ServiceState)
@@ -315,6 +317,19 @@ async def get_current(request: web.Request) -> web.Response:
     )
 
 
+async def get_ccf_receipt(request: web.Request) -> web.Response:
+    """Azure/CCF-format receipt; ``Loading`` until a signed CCF root covers the entry."""
+    require(request, READ_ROLES)
+    state = request.app[STATE]
+    txid = TransactionId.parse(request.match_info["txid"])
+    if state.node_cert is None:
+        raise NotFound("this node has no identity to sign CCF receipts with")
+    body = await _in_thread(state.ledger.ccf_receipt, txid, state.node_cert)
+    if body is None:
+        return web.json_response({"state": "Loading", "transactionId": str(txid)})
+    return web.json_response(body)
+
+
 def build_app(state: ServiceState) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024 * 1024)
     app[STATE] = state
@@ -327,6 +342,7 @@ def build_app(state: ServiceState) -> web.Application:
     app.router.add_get("/app/transactions/current", get_current)
     app.router.add_get("/app/transactions/{txid}", get_transaction)
     app.router.add_get("/app/transactions/{txid}/status", get_transaction_status)
+    app.router.add_get("/app/transactions/{txid}/receipt", get_ccf_receipt)
     from accord.service.acl import add_acl_routes
     from accord.service.openapi import add_openapi_route
 

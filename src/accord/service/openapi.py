@@ -120,10 +120,11 @@ _LOG_READER_DESCRIPTION = (
     "verification endpoints to anyone."
 )
 
+_HEX32 = "^[0-9a-f]{64}$"
 _ENTRY_METADATA = _obj(
     {
         "collectionId": _string(pattern=COLLECTION_ID_PATTERN),
-        "contentsSha256": _string(pattern="^[0-9a-f]{64}$"),
+        "contentsSha256": _string(pattern=_HEX32),
         "format": _string(enum=["accord.entry.v1"]),
         "tags": {"type": "array", "items": _string(), "maxItems": MAX_TAGS},
         "timestamp": {"type": "integer", "minimum": 0, "description": "Milliseconds since 1970."},
@@ -161,6 +162,45 @@ _SCHEMAS: dict[str, Any] = {
             "inclusionProof": _schema("Proof"),
             "checkpoint": _string(description="The signed checkpoint note the proof leads to."),
         }
+    ),
+    "CcfReceipt": _obj(
+        {
+            "cert": _string(description="The signing node's certificate (PEM)."),
+            "leafComponents": _obj(
+                {
+                    "claimsDigest": _string(pattern=_HEX32),
+                    "commitEvidence": _string(),
+                    "writeSetDigest": _string(pattern=_HEX32),
+                }
+            ),
+            "nodeId": _string(),
+            "proof": {
+                "type": "array",
+                "items": {
+                    "oneOf": [
+                        _obj({"left": _string(pattern=_HEX32)}),
+                        _obj({"right": _string(pattern=_HEX32)}),
+                    ]
+                },
+            },
+            "serviceEndorsements": {"type": "array", "items": _string()},
+            "signature": _string(format="byte"),
+        }
+    ),
+    "ApplicationClaim": _obj(
+        {
+            "kind": _string(enum=["LedgerEntry", "ClaimDigest"]),
+            "ledgerEntry": _obj(
+                {
+                    "collectionId": _string(),
+                    "contents": _string(),
+                    "protocol": _string(),
+                    "secretKey": _string(format="byte"),
+                }
+            ),
+        },
+        optional=("ledgerEntry",),
+        closed=False,
     ),
     "LedgerEntry": _obj(
         {
@@ -295,9 +335,7 @@ _PATHS: dict[str, Any] = {
                             "schema": _string(enum=["public, max-age=31536000, immutable"])
                         }
                     },
-                    "content": {
-                        "application/octet-stream": {"schema": _string(format="binary")}
-                    },
+                    "content": {"application/octet-stream": {"schema": _string(format="binary")}},
                 }
             },
             (*_READ, 404),
@@ -477,25 +515,29 @@ _PATHS: dict[str, Any] = {
     "/app/transactions/{transactionId}/receipt": {
         "get": _operation(
             "getReceipt",
-            "The CCF-style receipt of an entry, once it can be issued.",
+            "The Azure/CCF receipt of an entry, as the azure-confidentialledger SDK verifies it.",
             "entries",
             {
                 "200": _ok(
-                    "'Loading' until the receipt can be issued, then 'Ready' with the receipt.",
+                    "'Loading' until a signed CCF root covers the entry, then 'Ready' with the "
+                    "receipt and the entry's application claims.",
                     _obj(
                         {
                             "state": _string(enum=["Loading", "Ready"]),
                             "transactionId": _schema("TransactionId"),
-                            "receipt": {"type": "object"},
-                            "applicationClaims": {"type": "array"},
+                            "receipt": _schema("CcfReceipt"),
+                            "applicationClaims": {
+                                "type": "array",
+                                "items": _schema("ApplicationClaim"),
+                            },
                         },
                         optional=("receipt", "applicationClaims"),
-                        closed=False,
                     ),
                 )
             },
             (*_READ, 404),
             path_parameters=("TransactionIdPath",),
+            description="404 also when the node has no identity to sign CCF receipts with.",
         )
     },
     "/app/collections": {
@@ -588,7 +630,7 @@ _PATHS: dict[str, Any] = {
             {
                 "200": _ok(
                     "The constitution.",
-                    _obj({"digest": _string(pattern="^[0-9a-f]{64}$"), "script": _string()}),
+                    _obj({"digest": _string(pattern=_HEX32), "script": _string()}),
                 )
             },
             (400, 401),
@@ -685,8 +727,7 @@ OPENAPI: dict[str, Any] = {
         "Every error is {'error': {'code', 'message'}}. Every GET also answers HEAD.",
     },
     "tags": [
-        {"name": name}
-        for name in ("verification", "entries", "users", "governance", "identity")
+        {"name": name} for name in ("verification", "entries", "users", "governance", "identity")
     ],
     "security": AUTHENTICATED,
     "paths": _PATHS,

@@ -34,12 +34,14 @@ async def serve(
     data = DataDir(data_dir)
     config = data.load_config()
     users = UserStore(data / "users.json")
+    node = data.node()
     ledger = Ledger.create_or_open(
         data.storage_location(config),
         data.signer(),
         LedgerOptions(
             max_contents=config.max_contents, checkpoint_interval=config.checkpoint_interval
         ),
+        node,
     )
     try:
         token_config = load_token_config(config.jwt)
@@ -54,6 +56,7 @@ async def serve(
             load_governance(data),
             ctx,
             tokens,
+            node.cert,
         )
         runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
         await runner.setup()
