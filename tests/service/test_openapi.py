@@ -10,6 +10,7 @@ import ssl
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema_rs
 import pytest
@@ -17,7 +18,6 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -160,7 +160,7 @@ def test_served_document_is_the_module_document(service: Service) -> None:
         assert json.loads(resp.read()) == OPENAPI
 
 
-def _call(service: Service, session: requests.Session, case: schemathesis.Case) -> int:
+def _call(service: Service, session: requests.Session, case: schemathesis.Case[Any]) -> int:
     """Send one case as the admin, check it against the document, return its status."""
     data = service.data
     response = case.call_and_validate(
@@ -192,7 +192,7 @@ KNOWN_GOOD = [
 @pytest.mark.parametrize(("path", "case_data"), KNOWN_GOOD, ids=[p for p, _ in KNOWN_GOOD])
 def test_successful_reads_conform(
     path: str,
-    case_data: dict[str, dict[str, object]],
+    case_data: dict[str, Any],
     fuzzed_service: Service,
     tls_session: requests.Session,
 ) -> None:
@@ -200,33 +200,18 @@ def test_successful_reads_conform(
     assert _call(fuzzed_service, tls_session, case) == 200
 
 
-# Known handler bugs (see the report to the lead): strict, so a fix shows up as XPASS and the
-# mark must go. A 500 fails schemathesis' not_a_server_error check (a FailureGroup); a wrongly
-# accepted input fails the status assertion below.
-ISDIGIT_BUG = pytest.mark.xfail(
-    reason="app.py _int_param: str.isdigit() accepts '²', which int() rejects: a 500",
-    raises=FailureGroup,
-    strict=True,
-)
-DOLLAR_BUG = pytest.mark.xfail(
-    reason="core/entry.py: re.match with '$' accepts a trailing newline",
-    raises=AssertionError,
-    strict=True,
-)
 MALFORMED = [
     pytest.param(
         "GET",
         "/proofs/inclusion",
         {"query": {"index": "\u00b2", "size": "1"}},
         id="inclusion-superscript-digit",
-        marks=ISDIGIT_BUG,
     ),
     pytest.param(
         "GET",
         "/proofs/consistency",
         {"query": {"from": "1", "to": "\u00b2"}},
         id="consistency-superscript-digit",
-        marks=ISDIGIT_BUG,
     ),
     pytest.param(
         "GET",
@@ -242,21 +227,18 @@ MALFORMED = [
         "/app/transactions/{transactionId}",
         {"path_parameters": {"transactionId": "1.1\n"}},
         id="transaction-id-trailing-newline",
-        marks=DOLLAR_BUG,
     ),
     pytest.param(
         "POST",
         "/app/transactions",
         {"query": {"collectionId": "abc\n"}, "body": {"contents": "x"}},
         id="collection-id-trailing-newline",
-        marks=DOLLAR_BUG,
     ),
     pytest.param(
         "POST",
         "/app/transactions",
         {"query": {"tags": "t\n"}, "body": {"contents": "x"}},
         id="tag-trailing-newline",
-        marks=DOLLAR_BUG,
     ),
     pytest.param(
         "POST", "/app/transactions", {"body": {"contents": "\ud800"}}, id="lone-surrogate"
@@ -267,6 +249,12 @@ MALFORMED = [
         {"path_parameters": {"userId": "new-user"}, "body": {}},
         id="new-user-without-role",
     ),
+    pytest.param(
+        "PATCH",
+        "/app/users/{userId}",
+        {"path_parameters": {"userId": "bad\nid"}, "body": {"assignedRole": "Reader"}},
+        id="user-id-with-control-character",
+    ),
 ]
 
 
@@ -274,19 +262,19 @@ MALFORMED = [
 def test_malformed_inputs_get_400(
     method: str,
     path: str,
-    case_data: dict[str, object],
+    case_data: dict[str, Any],
     fuzzed_service: Service,
     tls_session: requests.Session,
 ) -> None:
     """Inputs the document rules out, which the fuzzer is unlikely to build, get a 400."""
-    case = api[path][method].Case(**case_data)  # type: ignore[arg-type]
+    case = api[path][method].Case(**case_data)
     assert _call(fuzzed_service, tls_session, case) == 400
 
 
 @api.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
 def test_service_conforms_to_its_openapi_document(
-    case: schemathesis.Case, fuzzed_service: Service, tls_session: requests.Session
+    case: schemathesis.Case[Any], fuzzed_service: Service, tls_session: requests.Session
 ) -> None:
     status = _call(fuzzed_service, tls_session, case)
     assert status < 500

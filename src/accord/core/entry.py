@@ -46,7 +46,7 @@ class TransactionId:
 
     @classmethod
     def parse(cls, text: str) -> TransactionId:
-        m = _TXID_RE.match(text) if isinstance(text, str) else None
+        m = _TXID_RE.fullmatch(text) if isinstance(text, str) else None
         if not m:
             raise InvalidRequest(
                 f"malformed transaction id {text!r}: expected '<view>.<seqno>', e.g. '1.42'"
@@ -59,7 +59,7 @@ class TransactionId:
 
 @functools.lru_cache(maxsize=4096)
 def _valid_collection(collection_id: str) -> bool:
-    return _COLLECTION_RE.match(collection_id) is not None
+    return _COLLECTION_RE.fullmatch(collection_id) is not None
 
 
 def validate_collection_id(collection_id: str) -> str:
@@ -80,7 +80,7 @@ def validate_tags(tags: Sequence[str]) -> tuple[str, ...]:
     if len(out) > MAX_TAGS:
         raise InvalidRequest(f"at most {MAX_TAGS} tags per entry, got {len(out)}")
     for tag in out:
-        if not isinstance(tag, str) or not _TAG_RE.match(tag):
+        if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
             raise InvalidRequest(
                 f"invalid tag {tag!r}: 1-64 characters from A-Z a-z 0-9 _ . : - =, "
                 "starting with a letter or digit"
@@ -91,7 +91,7 @@ def validate_tags(tags: Sequence[str]) -> tuple[str, ...]:
 
 
 def validate_user_id(user_id: str) -> str:
-    if not isinstance(user_id, str) or not _USER_RE.match(user_id):
+    if not isinstance(user_id, str) or not _USER_RE.fullmatch(user_id):
         raise InvalidRequest("invalid user id: 1-256 characters, no control characters")
     return user_id
 

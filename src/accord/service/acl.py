@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from accord.core.entry import TransactionId
+from accord.core.entry import TransactionId, validate_user_id
 from accord.errors import InvalidRequest, NotFound
 from accord.service.app import (
     STATE,
@@ -97,8 +97,7 @@ async def patch_user(request: web.Request) -> web.Response:
     require(request, ADMIN_ROLES)
     users = request.app[STATE].users
     user_id = UserStore.canonical_id(request.match_info["user_id"])
-    if not user_id or len(user_id) > 256:
-        raise InvalidRequest("a user id is 1-256 characters")
+    validate_user_id(user_id)
     body = await _json_body(request)
     if not isinstance(body, dict):
         raise InvalidRequest("body must be a JSON object")

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ API_VERSION = "2022-05-13"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+_DECIMAL = re.compile(r"[0-9]{1,19}")
 SUPPORTED_API_VERSIONS = frozenset({"2022-05-13", "2022-04-20-preview", "2024-01-26-preview"})
 
 
@@ -108,6 +110,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.content_type == "application/json" and exc.text:
             return web.Response(status=exc.status, text=exc.text, content_type="application/json")
         return error_response(exc.status, exc.reason.replace(" ", ""), exc.reason)
+    except ConfigurationError:
+        log.exception("configuration error on %s %s", request.method, request.path)
+        return error_response(
+            503, "ServiceMisconfigured", "the service is misconfigured; see its log"
+        )
     except AccordError as exc:
         status, code = _status_for(exc)
         return error_response(status, code, str(exc))
@@ -179,7 +186,7 @@ def _int_param(request: web.Request, name: str) -> int:
     raw = request.query.get(name)
     if raw is None:
         raise InvalidRequest(f"query parameter {name!r} is required")
-    if not raw.isdigit() or len(raw) > 19:
+    if not _DECIMAL.fullmatch(raw):
         raise InvalidRequest(f"query parameter {name!r} must be a non-negative integer")
     return int(raw)
 
