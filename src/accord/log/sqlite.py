@@ -140,6 +140,10 @@ class SqliteStorage(LogStorage):
         from accord.core.tiles import width_from_packed_size
 
         conn = self._conn()
+        tile_rows = [
+            (t.tree, t.level, t.index, width_from_packed_size(len(t.packed)), t.packed)
+            for t in tiles
+        ]  # computed before BEGIN: a malformed tile must not leave a transaction open
         try:
             conn.execute("BEGIN IMMEDIATE")
             if entries:
@@ -147,14 +151,11 @@ class SqliteStorage(LogStorage):
                     "INSERT INTO entries (seqno, collection_id, leaf, contents) VALUES (?,?,?,?)",
                     [(e.seqno, e.collection_id, e.leaf, e.contents) for e in entries],
                 )
-            if tiles:
+            if tile_rows:
                 conn.executemany(
                     "INSERT OR REPLACE INTO tiles (tree, level, idx, width, hashes) "
                     "VALUES (?,?,?,?,?)",
-                    [
-                        (t.tree, t.level, t.index, width_from_packed_size(len(t.packed)), t.packed)
-                        for t in tiles
-                    ],
+                    tile_rows,
                 )
             if checkpoint is not None:
                 conn.execute(
