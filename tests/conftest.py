@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,12 @@ def pg_dsn(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> I
     dsn = postgres_server.create_database(name)
     yield dsn
     postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh ledger location on each backend: an SQLite path, or a PostgreSQL DSN."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.db")
+    dsn: str = request.getfixturevalue("pg_dsn")
+    return dsn

@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from accord.core.checkpoint import open_checkpoint
 from accord.core.note import Signer
 from accord.log.audit import audit_storage
@@ -21,14 +19,6 @@ from accord.log.ledger import Ledger, LedgerReader
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 ROUNDS = 3
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "ledger.db")
-    dsn: str = request.getfixturevalue("pg_dsn")
-    return dsn
 
 
 def run_writer_and_kill(location: str, skey: Path, seconds: float) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -26,14 +25,6 @@ from accord.log.audit import audit_storage
 from accord.log.ledger import Ledger, LedgerOptions, LedgerReader, NewEntry
 
 ORIGIN = "example.test/ledger"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "ledger.db")
-    dsn: str = request.getfixturevalue("pg_dsn")
-    return dsn
 
 
 @pytest.fixture

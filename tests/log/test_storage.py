@@ -6,7 +6,6 @@ import random
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,14 +22,6 @@ from accord.log.storage import (
 from accord.testing.pgserver import PostgresServer
 
 META = {"origin": "example.test/ledger", "view": "1", "format": "test"}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "ledger.db")
-    dsn: str = request.getfixturevalue("pg_dsn")
-    return dsn
 
 
 @pytest.fixture

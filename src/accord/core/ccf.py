@@ -53,7 +53,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from accord.core.canonical import parse_json
 from accord.core.entry import EntryMetadata, TransactionId
-from accord.core.merkle import fold_range, inclusion_plan, range_nodes
+from accord.core.merkle import fold_range, inclusion_plan, range_nodes, root_from_leaf_hashes
 from accord.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -118,13 +118,7 @@ def ccf_root(leaf_digests: Sequence[bytes]) -> bytes:
     """
     if not leaf_digests:
         raise InvalidRequest("a CCF tree of no entries has no root")
-    level = list(leaf_digests)
-    while len(level) > 1:
-        nxt = [ccf_node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
+    return root_from_leaf_hashes(leaf_digests, ccf_node_hash)
 
 
 def ccf_inclusion_proof_elements(index: int, size: int, get_node: GetNode) -> list[ProofElement]:

@@ -19,12 +19,17 @@ Not handled here: witness cosignatures, consistency between checkpoints (see
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 
-from accord.core.note import Signer, Verifier, open_note, sign_note
+from accord.core.note import (
+    Signer,
+    Verifier,
+    b64decode_canonical,
+    b64encode,
+    open_note,
+    sign_note,
+)
 from accord.errors import MalformedInput, VerificationError
 
 ROOT_HASH_SIZE = 32
@@ -32,21 +37,6 @@ MAX_TREE_SIZE = 2**64 - 1
 """Sizes are uint64 in every other checkpoint implementation; larger ones are refused."""
 
 _SIZE_RE = re.compile(r"0|[1-9][0-9]{0,19}")
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _b64decode_canonical(text: str, what: str) -> bytes:
-    """Strict standard base64 with padding, in its one canonical spelling."""
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
-        raise MalformedInput(f"{what}: invalid base64") from exc
-    if _b64encode(raw) != text:
-        raise MalformedInput(f"{what}: non-canonical base64")
-    return raw
 
 
 def _check_line(line: object, what: str) -> str:
@@ -85,7 +75,7 @@ class Checkpoint:
 
     def to_text(self) -> str:
         """The checkpoint note text, ending in a newline."""
-        lines = [self.origin, str(self.size), _b64encode(self.root_hash), *self.extensions]
+        lines = [self.origin, str(self.size), b64encode(self.root_hash), *self.extensions]
         return "".join(line + "\n" for line in lines)
 
     @classmethod
@@ -104,7 +94,7 @@ class Checkpoint:
         origin, size_text, root_text, *extensions = lines
         if not _SIZE_RE.fullmatch(size_text):
             raise MalformedInput("checkpoint size must be decimal without sign or leading zeros")
-        root_hash = _b64decode_canonical(root_text, "checkpoint root hash")
+        root_hash = b64decode_canonical(root_text, "checkpoint root hash")
         return cls(origin, int(size_text), root_hash, tuple(extensions))
 
 

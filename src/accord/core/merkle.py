@@ -155,13 +155,13 @@ def fold_range(hashes: Sequence[bytes], hasher: NodeHasher | None = None) -> byt
     return result
 
 
-def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
+def root_from_leaf_hashes(hashes: Sequence[bytes], hasher: NodeHasher = node_hash) -> bytes:
     """Merkle Tree Hash of a list of leaf hashes (for small trees, tests and tiles)."""
     if not hashes:
         return empty_root()
     level = list(hashes)
     while len(level) > 1:
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        nxt = [hasher(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt

@@ -76,11 +76,11 @@ def _check_key_name(name: object) -> str:
     return name
 
 
-def _b64encode(data: bytes) -> str:
+def b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _b64decode_canonical(text: str, what: str) -> bytes:
+def b64decode_canonical(text: str, what: str) -> bytes:
     """Strict standard base64 with padding; rejects non-canonical encodings too."""
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
@@ -88,7 +88,7 @@ def _b64decode_canonical(text: str, what: str) -> bytes:
         raise MalformedInput(f"{what}: invalid base64") from exc
     # Non-zero padding bits decode to the same bytes; accept only the one canonical spelling so
     # that the bytes of a note are a function of its content.
-    if _b64encode(raw) != text:
+    if b64encode(raw) != text:
         raise MalformedInput(f"{what}: non-canonical base64")
     return raw
 
@@ -119,7 +119,7 @@ def _split_key_text(text: str, what: str) -> tuple[str, str, bytes]:
     _check_key_name(name)
     if not _KEY_HASH_RE.fullmatch(hash_hex):
         raise MalformedInput(f"{what}: key hash must be 8 lowercase hex digits")
-    key = _b64decode_canonical(key_b64, what)
+    key = b64decode_canonical(key_b64, what)
     if not key:
         raise MalformedInput(f"{what}: empty key")
     return name, hash_hex, key
@@ -196,7 +196,7 @@ class Verifier:
     def to_vkey(self) -> str:
         """The verifier key text ``name+hash+base64(0x01 || public key)``."""
         key = bytes([ALG_ED25519]) + self.public_key_bytes
-        return f"{self.name}+{self.key_id.hex()}+{_b64encode(key)}"
+        return f"{self.name}+{self.key_id.hex()}+{b64encode(key)}"
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Check a raw Ed25519 ``signature`` (without key ID) of ``message``.
@@ -281,7 +281,7 @@ class Signer:
     def to_skey(self) -> str:
         """The secret signer key text ``PRIVATE+KEY+name+hash+base64(0x01 || seed)``."""
         seed = bytes([ALG_ED25519]) + self.private_key.private_bytes_raw()
-        return f"{_PRIVATE_KEY_PREFIX}{self.name}+{self.key_id.hex()}+{_b64encode(seed)}"
+        return f"{_PRIVATE_KEY_PREFIX}{self.name}+{self.key_id.hex()}+{b64encode(seed)}"
 
     def verifier(self) -> Verifier:
         """The matching :class:`Verifier`."""
@@ -302,7 +302,7 @@ class NoteSignature:
 
     def to_line(self) -> str:
         """The signature line, including its final newline."""
-        return f"{SIGNATURE_PREFIX}{self.name} {_b64encode(self.key_id + self.signature)}\n"
+        return f"{SIGNATURE_PREFIX}{self.name} {b64encode(self.key_id + self.signature)}\n"
 
 
 @dataclass(frozen=True)
@@ -376,7 +376,7 @@ def _parse_signature_line(line: str) -> NoteSignature:
     name, sep, sig_b64 = line[len(SIGNATURE_PREFIX) :].partition(" ")
     if not sep or not _is_valid_key_name(name) or not sig_b64:
         raise MalformedInput("malformed signature line")
-    raw = _b64decode_canonical(sig_b64, "signature")
+    raw = b64decode_canonical(sig_b64, "signature")
     if len(raw) < KEY_ID_SIZE + 1:
         raise MalformedInput("signature too short")
     return NoteSignature(name, raw[:KEY_ID_SIZE], raw[KEY_ID_SIZE:])
