@@ -83,7 +83,12 @@ def main() -> None:
     p.add_argument("--size", type=int, default=100, help="contents bytes per append")
     p.add_argument("--read-path", default="/app/transactions/1.1")
     args = p.parse_args()
-    print(json.dumps(asyncio.run(run(args))))
+    try:
+        import uvloop
+    except ImportError:
+        print(json.dumps(asyncio.run(run(args))))
+    else:
+        print(json.dumps(uvloop.run(run(args))))
 
 
 if __name__ == "__main__":

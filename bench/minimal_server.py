@@ -44,7 +44,23 @@ def main() -> None:
     app.router.add_post("/app/transactions", append)
     app.router.add_get("/app/transactions/{txid}", read)
     print("ready", flush=True)
-    web.run_app(app, host="127.0.0.1", port=port, ssl_context=ctx, access_log=None, print=None)
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        import asyncio
+
+        loop = asyncio.new_event_loop()
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=port,
+        ssl_context=ctx,
+        access_log=None,
+        print=None,
+        loop=loop,
+    )
 
 
 if __name__ == "__main__":

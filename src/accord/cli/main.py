@@ -67,7 +67,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from accord.service.server import serve
 
-    asyncio.run(serve(args.data, args.host, args.port, public_log=args.public_log or None))
+    main_coro = serve(args.data, args.host, args.port, public_log=args.public_log or None)
+    try:
+        import uvloop  # a faster event loop where available; plain asyncio otherwise
+    except ImportError:
+        asyncio.run(main_coro)
+    else:
+        uvloop.run(main_coro)
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from accord.errors import ConfigurationError, InvalidRequest, NotFound
 from accord.identity import fingerprint, normalize_fingerprint
 
 ROLES = ("Administrator", "Contributor", "Reader")
+RELOAD_INTERVAL = 1.0
 READ_ROLES = frozenset(ROLES)
 WRITE_ROLES = frozenset({"Administrator", "Contributor"})
 ADMIN_ROLES = frozenset({"Administrator"})
@@ -52,9 +54,16 @@ class UserStore:
         self._lock = threading.Lock()
         self._users: dict[str, User] = {}
         self._mtime = -1.0
+        self._checked = -RELOAD_INTERVAL
         self._reload()
 
     def _reload(self) -> None:
+        # Changes made through this store are seen at once; edits to the file by another process
+        # are picked up within RELOAD_INTERVAL seconds (a stat per request would cost throughput).
+        now = time.monotonic()
+        if now - self._checked < RELOAD_INTERVAL:
+            return
+        self._checked = now
         try:
             stat = self.path.stat()
         except FileNotFoundError:
