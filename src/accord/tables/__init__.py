@@ -1,0 +1,1 @@
+"""Ledger tables: tamper-evident relational tables in the user's own database."""
