@@ -213,3 +213,32 @@ def test_remote_verify_and_graceful_shutdown(
     finally:
         reader.close()
     assert main(["verify", "--data", str(service.data.path)]) == 0
+
+
+def test_contents_over_azures_limit_are_accepted_with_a_warning(tmp_path: Path) -> None:
+    data = init_data_dir(tmp_path / "d", name="limits.test/ledger")  # default limit: 1 MiB
+    proc, url = start_service(data)
+    try:
+        ctx = ssl.create_default_context(cafile=str(data / "service.crt"))
+        ctx.load_cert_chain(str(data / "admin.crt"), str(data / "admin.key"))
+
+        def post(n: int) -> tuple[int, str | None]:
+            req = urllib.request.Request(
+                url + "/app/transactions",
+                data=json.dumps({"contents": "z" * n}).encode(),
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(req, context=ctx) as resp:
+                    return resp.status, resp.headers.get("x-accord-warning")
+            except urllib.error.HTTPError as exc:
+                return exc.code, None
+
+        assert post(8192) == (200, None)
+        status, warning = post(9000)
+        assert status == 200
+        assert warning is not None and "Azure Confidential Ledger refuses" in warning
+        assert post((1 << 20) + 1)[0] == 400  # this ledger's own limit
+    finally:
+        stop_service(proc)

@@ -45,6 +45,7 @@ API_VERSION = "2022-05-13"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+AZURE_MAX_CONTENTS = 8 * 1024
 _DECIMAL = re.compile(r"[0-9]{1,19}")
 SUPPORTED_API_VERSIONS = frozenset({"2022-05-13", "2022-04-20-preview", "2024-01-26-preview"})
 
@@ -271,10 +272,16 @@ async def post_transaction(request: web.Request) -> web.Response:
     future = ledger.submit([NewEntry(body["contents"], collection, tags)], user_id=user.user_id)
     txids = await asyncio.wrap_future(future)
     txid = str(txids[0])
-    return web.json_response(
-        {"collectionId": collection, "transactionId": txid},
-        headers={"x-ms-ccf-transaction-id": txid},
-    )
+    headers = {"x-ms-ccf-transaction-id": txid}
+    size = len(body["contents"].encode("utf-8", "surrogatepass"))
+    if size > AZURE_MAX_CONTENTS:
+        # Accepted here (the limit is configurable), but say what Azure would have answered, so
+        # that code meant to stay portable to Azure Confidential Ledger notices.
+        headers["x-accord-warning"] = (
+            f"contents are {size} bytes; Azure Confidential Ledger refuses entries over "
+            f"{AZURE_MAX_CONTENTS} bytes"
+        )
+    return web.json_response({"collectionId": collection, "transactionId": txid}, headers=headers)
 
 
 async def get_transaction(request: web.Request) -> web.Response:

@@ -417,7 +417,13 @@ _PATHS: dict[str, Any] = {
                         "x-ms-ccf-transaction-id": {
                             "required": True,
                             "schema": _schema("TransactionId"),
-                        }
+                        },
+                        "x-accord-warning": {
+                            "required": False,
+                            "description": "Set when the contents exceed Azure Confidential "
+                            "Ledger's 8 KiB entry limit (accepted here; Azure would refuse).",
+                            "schema": {"type": "string"},
+                        },
                     },
                 )
             },
