@@ -259,6 +259,214 @@ def cmd_users(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- ledger tables ----------------------------------------------------------------------------
+def _ledger_targets(args: argparse.Namespace) -> list[Any]:
+    from accord.tables.anchor import LedgerTarget
+
+    return [
+        LedgerTarget(location, args.cacert, args.cert, args.key, args.token)
+        for location in args.ledger or []
+    ]
+
+
+def cmd_tables_create(args: argparse.Namespace) -> int:
+    from accord.tables.database import create_ledger_table
+
+    ddl = args.ddl if args.ddl != "-" else sys.stdin.read()
+    columns = create_ledger_table(args.db, ddl, append_only=args.append_only)
+    kind = "append-only" if args.append_only else "updatable"
+    described = ", ".join(f"{c.name} {c.sql_type} [{c.type_tag}]" for c in columns)
+    print(f"Created {kind} ledger table with columns: {described}")
+    return EXIT_OK
+
+
+def cmd_tables_add_column(args: argparse.Namespace) -> int:
+    from accord.tables.database import add_ledger_column
+
+    column = add_ledger_column(args.db, args.table, args.column)
+    print(f"Added column {column.name} {column.sql_type} [{column.type_tag}] to {args.table}")
+    return EXIT_OK
+
+
+def cmd_tables_list(args: argparse.Namespace) -> int:
+    from accord.tables.database import list_ledger_tables
+
+    tables = list_ledger_tables(args.db)
+    if args.json:
+        print(json.dumps(tables))
+    else:
+        for t in tables:
+            print(f"{t['name']}\t{t['kind']}\t{t['rows']} rows\tcreated {t['created']}")
+    return EXIT_OK
+
+
+def cmd_tables_digest(args: argparse.Namespace) -> int:
+    from accord.tables.anchor import anchor_digest
+    from accord.tables.database import generate_digest
+
+    digest = generate_digest(args.db)
+    print(digest.to_bytes().decode())
+    for target in _ledger_targets(args):
+        txid = anchor_digest(digest, target)
+        print(f"anchored block {digest.block_id} in {target.location} as {txid}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_tables_verify(args: argparse.Namespace) -> int:
+    from accord.tables.anchor import fetch_digests
+    from accord.tables.database import verify_database
+
+    targets = _ledger_targets(args)
+    digests = [d for target in targets for d in fetch_digests(target)]
+    report = verify_database(args.db, digests)
+    print(
+        f"OK: {report.tables} ledger tables, {report.row_versions} row versions, "
+        f"{report.transactions} transactions ({report.unblocked_transactions} not yet in a "
+        f"block) and {report.blocks} blocks of database {report.database!r} verified; "
+        f"{report.digests_checked} anchored digests match"
+    )
+    if targets and report.digests_checked == 0:
+        print(
+            f"warning: no digest of database {report.database!r} is anchored in "
+            f"{', '.join(t.location for t in targets)}: a consistent rewrite would go unnoticed",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def cmd_tables_anchor(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from accord.tables.anchor import anchor_digest
+    from accord.tables.database import generate_digest
+
+    if args.interval <= 0:
+        raise ConfigurationError("--interval must be positive")
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    targets = _ledger_targets(args)
+    last: tuple[int, bytes] | None = None
+    try:
+        while not stop.is_set():
+            try:
+                digest = generate_digest(args.db)
+            except AccordError as exc:  # e.g. no transaction yet, database restarting
+                print(f"accord: warning: {exc}", file=sys.stderr)
+            else:
+                if last != (digest.block_id, digest.block_hash):
+                    for target in targets:
+                        txid = anchor_digest(digest, target)
+                        print(f"anchored block {digest.block_id} in {target.location} as {txid}")
+                    last = (digest.block_id, digest.block_hash)
+                    sys.stdout.flush()
+            stop.wait(args.interval)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    print("stopped", file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_tables_parser(sub: Any) -> None:
+    tables = sub.add_parser(
+        "tables",
+        help="tamper-evident ledger tables in your own PostgreSQL database",
+        description="Ledger tables: every change to a ledger table is hashed at commit, grouped "
+        "into chained blocks, and block digests are anchored in an accord ledger so that a "
+        "rewrite by the database administrator is detected. See docs/tables.md.",
+    )
+    tsub = tables.add_subparsers(dest="tables_command", required=True, metavar="ACTION")
+
+    def db_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--db",
+            required=True,
+            metavar="DSN",
+            help="database, e.g. postgresql://user@host/dbname",
+        )
+
+    def ledger_options(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+        p.add_argument(
+            "--ledger",
+            action="append",
+            required=required,
+            metavar="DIR_OR_URL",
+            help="accord ledger holding the digests: a data directory (not in use by a server) "
+            "or a service URL https://... (repeatable)",
+        )
+        p.add_argument("--cacert", help="service certificate to pin (with a URL)")
+        p.add_argument("--cert", help="client certificate (with a URL)")
+        p.add_argument("--key", help="client private key (with a URL)")
+        p.add_argument("--token", help="bearer token (with a URL)")
+
+    p = tsub.add_parser(
+        "create",
+        help="create a ledger table from a CREATE TABLE statement",
+        description="Create a ledger table: the table itself with four ledger columns, "
+        "NAME_history (updatable tables), the NAME_ledger view and the hashing triggers. "
+        "Accepts exactly one CREATE TABLE name (...) statement with supported column types.",
+    )
+    db_option(p)
+    p.add_argument("ddl", help='e.g. "CREATE TABLE accounts (id int PRIMARY KEY, owner text)"')
+    p.add_argument(
+        "--append-only", action="store_true", help="refuse UPDATE and DELETE (no history table)"
+    )
+    p.set_defaults(func=cmd_tables_create)
+
+    p = tsub.add_parser(
+        "add-column",
+        help="add a nullable column (no default) to a ledger table",
+        description="Add one nullable column without default to a ledger table and its history; "
+        "existing row hashes stay valid.",
+    )
+    db_option(p)
+    p.add_argument("table", help="ledger table name")
+    p.add_argument("column", help='column definition, e.g. "note text"')
+    p.set_defaults(func=cmd_tables_add_column)
+
+    p = tsub.add_parser("list", help="list the ledger tables of a database")
+    db_option(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_tables_list)
+
+    p = tsub.add_parser(
+        "digest",
+        help="close a block and print the database digest (anchor it with --ledger)",
+        description="Close a block with the transactions committed since the last one, print "
+        "the digest of the newest block as JSON, and append it to each --ledger.",
+    )
+    db_option(p)
+    ledger_options(p)
+    p.set_defaults(func=cmd_tables_digest)
+
+    p = tsub.add_parser(
+        "verify",
+        help="recompute every hash of the database ledger and check anchored digests",
+        description="Recompute every row version, table root, transaction, block and the "
+        "block chain, and compare each digest anchored in --ledger. Exits 1 naming the first "
+        "inconsistency.",
+    )
+    db_option(p)
+    ledger_options(p)
+    p.set_defaults(func=cmd_tables_verify)
+
+    p = tsub.add_parser(
+        "anchor",
+        help="keep anchoring digests every --interval seconds (Ctrl-C or SIGTERM stops)",
+        description="Long-running: every INTERVAL seconds close a block if transactions are "
+        "waiting and anchor the newest block's digest in each --ledger (only when it changed).",
+    )
+    db_option(p)
+    ledger_options(p, required=True)
+    p.add_argument("--interval", type=float, default=60.0, help="seconds between digests")
+    p.set_defaults(func=cmd_tables_anchor)
+
+
 def _add_client_options(p: argparse.ArgumentParser, *, url_required: bool = True) -> None:
     default_url = os.environ.get("ACCORD_URL")
     p.add_argument(
@@ -379,6 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("user", help="certificate fingerprint or token object id")
     _add_client_options(u)
     p.set_defaults(func=cmd_users)
+
+    _add_tables_parser(sub)
     return parser
 
 

@@ -1,0 +1,215 @@
+"""Verification of a ledger-table database from plain data: pure, no I/O.
+
+A backend reads a :class:`LedgerSnapshot` (every row version's canonical text and ledger ids, the
+``transactions`` and ``blocks`` rows) in one consistent snapshot; :func:`verify_snapshot` recomputes
+every row-version hash, table root, transaction hash, block root, block hash and the block chain
+with :mod:`accord.tables.core`, compares them with what is stored and with the anchored digests,
+and raises :class:`~accord.errors.TamperingDetected` naming the first inconsistency. It never
+returns a verdict of failure.
+
+It does not check who committed a transaction or when (``commit_time`` and ``principal`` are not
+covered by any hash in ``accord.tx.v1``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from accord.errors import TamperingDetected
+from accord.tables import core
+
+
+@dataclass(frozen=True)
+class RowVersion:
+    """One row version as stored: ``I`` (it appeared) or ``D`` (it disappeared)."""
+
+    table: str
+    operation: str
+    transaction_id: int | None
+    sequence: int | None
+    text: bytes
+    where: str
+    """Human description of the stored row, e.g. ``orders_history row id=7``."""
+
+
+@dataclass(frozen=True)
+class StoredTransaction:
+    transaction_id: int
+    block_id: int | None
+    table_hashes: dict[str, str]
+    transaction_hash: bytes
+
+
+@dataclass(frozen=True)
+class StoredBlock:
+    block_id: int
+    transaction_count: int
+    root_hash: bytes
+    previous_block_hash: bytes
+    block_hash: bytes
+
+
+@dataclass
+class LedgerSnapshot:
+    database: str
+    tables: list[str]
+    versions: list[RowVersion] = field(default_factory=list)
+    transactions: list[StoredTransaction] = field(default_factory=list)
+    blocks: list[StoredBlock] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    database: str
+    tables: int
+    row_versions: int
+    transactions: int
+    blocks: int
+    digests_checked: int
+    unblocked_transactions: int
+
+
+def _versions_by_transaction(
+    versions: Sequence[RowVersion],
+) -> dict[int, dict[str, list[RowVersion]]]:
+    grouped: dict[int, dict[str, list[RowVersion]]] = defaultdict(lambda: defaultdict(list))
+    seen: dict[tuple[int, int], RowVersion] = {}
+    for version in versions:
+        if version.transaction_id is None or version.sequence is None:
+            which = "start" if version.operation == core.INSERT else "end"
+            raise TamperingDetected(
+                f"table {version.table}: {version.where} has no ledger {which} transaction id or "
+                "sequence number (written with the ledger triggers disabled?)"
+            )
+        key = (version.transaction_id, version.sequence)
+        if key in seen:
+            raise TamperingDetected(
+                f"table {version.table}: {version.where} and {seen[key].where} both claim "
+                f"ledger transaction {key[0]} sequence {key[1]}"
+            )
+        seen[key] = version
+        grouped[version.transaction_id][version.table].append(version)
+    return grouped
+
+
+def _describe(versions: Sequence[RowVersion]) -> str:
+    shown = [f"{v.where} ({v.operation} seq {v.sequence})" for v in versions[:5]]
+    more = f" and {len(versions) - 5} more" if len(versions) > 5 else ""
+    return "; ".join(shown) + more
+
+
+def verify_snapshot(
+    snapshot: LedgerSnapshot, digests: Sequence[core.DatabaseDigest] = ()
+) -> VerificationReport:
+    """Recompute everything from the row versions up; raise on the first inconsistency."""
+    grouped = _versions_by_transaction(snapshot.versions)
+    stored = {t.transaction_id: t for t in snapshot.transactions}
+    recomputed: dict[int, bytes] = {}
+    for txid in sorted(set(grouped) | set(stored)):
+        tables = grouped.get(txid, {})
+        row = stored.get(txid)
+        if row is None:
+            table = sorted(tables)[0]
+            raise TamperingDetected(
+                f"table {table}: ledger transaction {txid} has no accord_ledger.transactions row; "
+                f"its row versions: {_describe(tables[table])}"
+            )
+        roots: dict[str, bytes] = {}
+        for table in sorted(set(tables) | set(row.table_hashes), key=str.encode):
+            versions = sorted(tables.get(table, []), key=lambda v: v.sequence or 0)
+            if not versions:
+                raise TamperingDetected(
+                    f"table {table}: ledger transaction {txid} recorded changes to it, but no row "
+                    "version of that transaction is left in the table or its history"
+                )
+            hashes = [
+                core.version_hash(table, v.operation, txid, v.sequence or 0, v.text)
+                for v in versions
+            ]
+            roots[table] = core.table_root(hashes)
+            if table not in row.table_hashes:
+                raise TamperingDetected(
+                    f"table {table}: row versions claim ledger transaction {txid}, which did not "
+                    f"record this table: {_describe(versions)}"
+                )
+            if row.table_hashes[table] != roots[table].hex():
+                raise TamperingDetected(
+                    f"table {table}: the row versions of ledger transaction {txid} do not match "
+                    f"its recorded table root; the transaction's versions: {_describe(versions)}"
+                )
+        tx_hash = core.transaction_hash(txid, roots)
+        if tx_hash != row.transaction_hash:
+            raise TamperingDetected(
+                f"accord_ledger.transactions row {txid}: stored transaction_hash does not match "
+                "the hash recomputed from its table roots"
+            )
+        recomputed[txid] = tx_hash
+
+    in_block: dict[int, list[int]] = defaultdict(list)
+    for txid in sorted(stored):
+        block_id = stored[txid].block_id
+        if block_id is not None:
+            in_block[block_id].append(txid)
+    blocks = sorted(snapshot.blocks, key=lambda b: b.block_id)
+    block_ids = {b.block_id for b in blocks}
+    for block_id in sorted(in_block):
+        if block_id not in block_ids:
+            raise TamperingDetected(
+                f"block {block_id}: transactions {in_block[block_id][:5]} belong to it, "
+                "but the block does not exist"
+            )
+    previous = core.ZERO_HASH
+    block_hashes: dict[int, bytes] = {}
+    for expected_id, block in enumerate(blocks):
+        if block.block_id != expected_id:
+            raise TamperingDetected(
+                f"block {expected_id}: missing (the next block is {block.block_id})"
+            )
+        txids = in_block.get(block.block_id, [])
+        if not txids or len(txids) != block.transaction_count:
+            raise TamperingDetected(
+                f"block {block.block_id}: records {block.transaction_count} transactions but "
+                f"{len(txids)} belong to it"
+            )
+        root = core.block_root([recomputed[t] for t in txids])
+        if root != block.root_hash:
+            raise TamperingDetected(
+                f"block {block.block_id}: root_hash does not match its transactions"
+            )
+        if block.previous_block_hash != previous:
+            raise TamperingDetected(
+                f"block {block.block_id}: previous_block_hash does not match block "
+                f"{block.block_id - 1}"
+            )
+        digest = core.block_hash(block.block_id, previous, root, len(txids))
+        if digest != block.block_hash:
+            raise TamperingDetected(f"block {block.block_id}: block_hash does not match")
+        block_hashes[block.block_id] = digest
+        previous = digest
+
+    checked = 0
+    for anchored in digests:
+        if anchored.database != snapshot.database:
+            continue
+        checked += 1
+        if anchored.block_id not in block_hashes:
+            raise TamperingDetected(
+                f"block {anchored.block_id}: anchored in a digest at {anchored.digest_time}, "
+                "but the database has no such block"
+            )
+        if block_hashes[anchored.block_id] != anchored.block_hash:
+            raise TamperingDetected(
+                f"block {anchored.block_id}: the recomputed block hash differs from the digest "
+                f"anchored at {anchored.digest_time} (the database was rewritten after it)"
+            )
+    return VerificationReport(
+        database=snapshot.database,
+        tables=len(snapshot.tables),
+        row_versions=len(snapshot.versions),
+        transactions=len(stored),
+        blocks=len(blocks),
+        digests_checked=checked,
+        unblocked_transactions=sum(1 for t in stored.values() if t.block_id is None),
+    )
