@@ -25,6 +25,8 @@ from accord.core.receipt import ReceiptVerifier, verify_receipt
 from accord.log.ledger import Ledger, LedgerOptions, LedgerReader, NewEntry
 from accord.log.sqlite import SCHEMA, connect
 from accord.testing.pgserver import PostgresServer
+from bench.tables import report_lines as tables_report_lines
+from bench.tables import tables_section
 
 SCALE = float(os.environ.get("ACCORD_BENCH_SCALE", "1.0"))
 ROOT = Path(__file__).resolve().parents[1]
@@ -452,7 +454,9 @@ def main() -> None:
         appends = append_section(tmp, pg)
         million = million_section(tmp)
         service = service_section(tmp)
+        tables = tables_section(pg, SCALE)
     report = write_report(appends, million, service, time.perf_counter() - started)
+    report += "\n" + "\n".join(tables_report_lines(tables)) + "\n"
     (ROOT / "BENCHMARKS.md").write_text(report)
     print(report)
 
