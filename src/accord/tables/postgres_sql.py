@@ -316,23 +316,15 @@ BEGIN
 END
 $accord$;
 
-CREATE OR REPLACE FUNCTION {SCHEMA}.move_to_history(old_version anyelement, schema_name text,
-                                                     table_name text) RETURNS void
-LANGUAGE plpgsql AS $accord$
-BEGIN
-    -- jsonb_populate_record keeps every other field of the old version exactly as stored.
-    EXECUTE format('INSERT INTO %I.%I SELECT (jsonb_populate_record($1, $2)).*',
-                   schema_name, table_name || '_history')
-        USING old_version, jsonb_build_object(
-            'ledger_end_transaction_id', txid_current(),
-            'ledger_end_sequence_number', {SCHEMA}.next_sequence());
-END
-$accord$;
-
 CREATE OR REPLACE FUNCTION {SCHEMA}.before_update() RETURNS trigger
 LANGUAGE plpgsql AS $accord$
 BEGIN
-    PERFORM {SCHEMA}.move_to_history(OLD, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    -- The old version goes to history whole (same columns in the same order: CREATE TABLE ...
+    -- LIKE, and add-column extends both alike), with its end stamped.
+    OLD.ledger_end_transaction_id := txid_current();
+    OLD.ledger_end_sequence_number := {SCHEMA}.next_sequence();
+    EXECUTE format('INSERT INTO %I.%I SELECT ($1).*', TG_TABLE_SCHEMA, TG_TABLE_NAME || '_history')
+        USING OLD;
     NEW.ledger_start_transaction_id := txid_current();
     NEW.ledger_start_sequence_number := {SCHEMA}.next_sequence();
     NEW.ledger_end_transaction_id := NULL;
@@ -345,7 +337,10 @@ $accord$;
 CREATE OR REPLACE FUNCTION {SCHEMA}.before_delete() RETURNS trigger
 LANGUAGE plpgsql AS $accord$
 BEGIN
-    PERFORM {SCHEMA}.move_to_history(OLD, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    OLD.ledger_end_transaction_id := txid_current();
+    OLD.ledger_end_sequence_number := {SCHEMA}.next_sequence();
+    EXECUTE format('INSERT INTO %I.%I SELECT ($1).*', TG_TABLE_SCHEMA, TG_TABLE_NAME || '_history')
+        USING OLD;
     PERFORM {SCHEMA}.touch(TG_TABLE_NAME);
     RETURN OLD;
 END
