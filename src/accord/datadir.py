@@ -16,6 +16,7 @@ Layout (created by ``accord init``; private keys are mode 0600)::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -189,28 +190,17 @@ def load_verifier(path: str | os.PathLike[str]) -> Verifier:
         raise ConfigurationError(f"cannot read verifier key {path}: {exc}") from exc
 
 
-def init_data_dir(
-    path: str | os.PathLike[str],
-    *,
+def _populate(
+    data: DataDir,
+    signer: Signer,
     name: str,
-    storage: str | None = None,
-    hosts: list[str] | None = None,
-    max_contents: int = DEFAULT_MAX_CONTENTS,
-    public_log: bool = False,
-) -> DataDir:
-    """Create a data directory with fresh keys and an initialized, empty ledger."""
+    storage: str | None,
+    hosts: list[str] | None,
+    max_contents: int,
+    public_log: bool,
+) -> None:
     from accord.log.ledger import Ledger, LedgerOptions
 
-    data = DataDir(path)
-    if data.exists():
-        raise ConfigurationError(f"{data.path} already holds a ledger; refusing to overwrite it")
-    try:
-        signer = Signer.generate(name)
-    except AccordError as exc:
-        raise ConfigurationError(f"invalid ledger name {name!r}: {exc}") from exc
-    if max_contents < 1:
-        raise ConfigurationError("max contents must be at least 1 byte")
-    data.path.mkdir(parents=True, exist_ok=True)
     os.chmod(data.path, 0o700)
     config = Config(
         name=name,
@@ -223,6 +213,11 @@ def init_data_dir(
     node = make_node_identity(service, config.hosts)
     admin = make_user_identity("accord administrator")
     member = make_user_identity("accord member 0")
+    # The ledger storage first: an unreachable database fails before any key is written.
+    ledger = Ledger.create_or_open(
+        data.storage_location(config), signer, LedgerOptions(max_contents=max_contents)
+    )
+    ledger.close()
     write_private(data / "checkpoint.key", (signer.to_skey() + "\n").encode())
     write_public(data / "checkpoint.vkey", (signer.verifier().to_vkey() + "\n").encode())
     identities = (("service", service), ("node", node), ("admin", admin), ("member0", member))
@@ -233,10 +228,40 @@ def init_data_dir(
     users = {"users": {fingerprint(admin.cert): admin_entry}}
     write_public(data / "constitution.md", CONSTITUTION.format(name=name).encode())
     write_public(data / "users.json", (json.dumps(users, indent=2) + "\n").encode())
-    ledger = Ledger.create_or_open(
-        data.storage_location(config), signer, LedgerOptions(max_contents=max_contents)
-    )
-    ledger.close()
     # config.json last: its presence marks a complete data directory.
     write_public(data.config_path, (json.dumps(config.to_json(), indent=2) + "\n").encode())
+
+
+def init_data_dir(
+    path: str | os.PathLike[str],
+    *,
+    name: str,
+    storage: str | None = None,
+    hosts: list[str] | None = None,
+    max_contents: int = DEFAULT_MAX_CONTENTS,
+    public_log: bool = False,
+) -> DataDir:
+    """Create a data directory with fresh keys and an initialized, empty ledger."""
+    data = DataDir(path)
+    if data.exists():
+        raise ConfigurationError(f"{data.path} already holds a ledger; refusing to overwrite it")
+    try:
+        signer = Signer.generate(name)
+    except AccordError as exc:
+        raise ConfigurationError(f"invalid ledger name {name!r}: {exc}") from exc
+    if max_contents < 1:
+        raise ConfigurationError("max contents must be at least 1 byte")
+    created_dir = not data.path.exists()
+    data.path.mkdir(parents=True, exist_ok=True)
+    before = set(data.path.iterdir())
+    try:
+        _populate(data, signer, name, storage, hosts, max_contents, public_log)
+    except BaseException:
+        # Leave nothing half-made: a failed init (say, an unreachable database) can be re-run.
+        for leftover in set(data.path.iterdir()) - before:
+            leftover.unlink(missing_ok=True)
+        if created_dir:
+            with contextlib.suppress(OSError):
+                data.path.rmdir()
+        raise
     return data

@@ -118,11 +118,12 @@ def make_node_identity(service: KeyAndCert, hosts: list[str], *, days: int = 365
     return KeyAndCert(key, cert)
 
 
-def make_user_identity(common_name: str, *, days: int = 825) -> KeyAndCert:
-    """A self-signed client certificate for a user."""
+def make_user_identity(
+    common_name: str, *, days: int = 825, now: datetime.datetime | None = None
+) -> KeyAndCert:
+    """A self-signed client certificate for a user, valid from ``now`` (default: the present)."""
     key = ec.generate_private_key(ec.SECP384R1())
-    now = datetime.datetime.now(datetime.UTC)
-    start, end = _validity(now, days)
+    start, end = _validity(now or datetime.datetime.now(datetime.UTC), days)
     subject = _name(common_name)
     cert = (
         x509.CertificateBuilder()

@@ -183,7 +183,20 @@ def truncate_with_checkpoints(data: DataDir) -> int:
     return 451
 
 
+def edit_contents_as_text(data: DataDir) -> int:
+    """The natural hand edit: a text value written where accord stores bytes."""
+    execute(data, "UPDATE entries SET contents = 'evil' WHERE seqno = 5")
+    return 5
+
+
+def delete_ccf_signatures(data: DataDir) -> int:
+    execute(data, "UPDATE checkpoints SET ccf_signature = NULL")
+    return 1  # the first non-empty checkpoint (size 150) has lost its node signature
+
+
 TAMPERINGS: list[Callable[[DataDir], int]] = [
+    edit_contents_as_text,
+    delete_ccf_signatures,
     edit_contents,
     edit_metadata,
     edit_collection_column,

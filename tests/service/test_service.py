@@ -93,6 +93,10 @@ def test_bad_requests_get_4xx_and_change_nothing(service: Service) -> None:
             "application/json",
         ),
         ("POST", "/app/transactions", b'{"contents": "\\ud800"}', "application/json"),
+        ("POST", "/app/transactions", b"[" * 100000 + b"]" * 100000, "application/json"),
+        ("POST", "/app/transactions", b'{"contents": "x", "y": NaN}', "application/json"),
+        ("POST", "/app/transactions", '{"contents": "x"}'.encode("utf-16"), "application/json"),
+        ("GET", "/app/transactions?fromTransactionId=2.1", None, ""),
         ("GET", "/app/transactions/abc", None, ""),
         ("GET", "/app/transactions/1.999", None, ""),
         ("GET", "/proofs/inclusion?index=5&size=5", None, ""),
@@ -242,3 +246,25 @@ def test_contents_over_azures_limit_are_accepted_with_a_warning(tmp_path: Path) 
         assert post((1 << 20) + 1)[0] == 400  # this ledger's own limit
     finally:
         stop_service(proc)
+
+
+def test_expired_client_certificate_is_refused(service: Service, tmp_path: Path) -> None:
+    from accord.service.users import UserStore
+
+    import datetime
+
+    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=30)
+    expired = make_user_identity("expired admin", days=10, now=long_ago)
+    UserStore(service.data / "users.json").add_certificate(
+        expired.cert_pem().decode(), "Administrator"
+    )
+    (tmp_path / "e.crt").write_bytes(expired.cert_pem())
+    write_private(tmp_path / "e.key", expired.key_pem())
+    client = AccordClient(
+        service.url,
+        service_cert=str(service.data / "service.crt"),
+        cert=str(tmp_path / "e.crt"),
+        key=str(tmp_path / "e.key"),
+    )
+    with pytest.raises(AuthError, match="expired"):
+        client.append("from an expired certificate")

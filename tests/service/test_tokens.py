@@ -81,6 +81,16 @@ def test_bearer_tokens(tmp_path: Path) -> None:
         )
         assert _call(url, ca, unsigned) == 401
         assert _call(url, ca, "garbage") == 401
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        rs256 = jwt.encode(
+            {"iss": ISSUER, "aud": AUDIENCE, "oid": "x", "exp": int(time.time()) + 60},
+            rsa_key,
+            algorithm="RS256",
+        )
+        assert _call(url, ca, rs256) == 401  # another algorithm family than the key's
+        assert _call(url, ca, "\u00e9") == 401  # not even ASCII
         # A Contributor token cannot manage users.
         assert _call(url, ca, _token(key), "GET", "/app/users/someone") == 403
     finally:

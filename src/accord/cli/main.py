@@ -482,6 +482,16 @@ def _add_client_options(p: argparse.ArgumentParser, *, url_required: bool = True
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="accord",
@@ -509,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve a ledger over HTTPS")
     p.add_argument("--data", required=True, help="data directory made by accord init")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8443, help="port (default 8443)")
+    p.add_argument("--port", type=_port, default=8443, help="port (default 8443; 0 picks one)")
     p.add_argument("--public-log", action="store_true", help="serve tlog endpoints without auth")
     p.set_defaults(func=cmd_serve)
 
@@ -608,6 +618,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"VERIFICATION FAILED: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except AccordError as exc:
+        print(f"accord: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:  # files, ports, host names: say what failed, in one line
         print(f"accord: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -144,6 +144,12 @@ class _Checkpoints:
                     f"entries {self.previous_size + 1}..{size} were changed or reordered",
                     seqno=self.previous_size + 1,
                 )
+            if stored.ccf_signature is None and self.node_key is not None and size > 0:
+                raise TamperingDetected(
+                    f"the checkpoint of size {size} has no node signature over its CCF root "
+                    "(every checkpoint written by a node with an identity has one)",
+                    seqno=self.previous_size + 1,
+                )
             if stored.ccf_signature is not None and self.node_key is not None:
                 if ccf_root is None:
                     raise TamperingDetected(
@@ -178,7 +184,8 @@ def audit_storage(
     """Audit everything in ``storage``; raises TamperingDetected (or another VerificationError).
 
     Both trees are recomputed: the RFC 9162 tree and the CCF tree behind Azure-format receipts.
-    With ``node_cert``, the node's signatures over CCF roots are checked too.
+    With ``node_cert`` (the ledger was always written by that node), every checkpoint of a
+    non-empty tree must carry the node's signature over the CCF root, and each is checked.
     """
     meta = storage.read_meta()
     if meta.get("format") != ENTRY_FORMAT:

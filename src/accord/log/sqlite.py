@@ -49,6 +49,19 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 """
 
 
+def _as_bytes(value: object) -> bytes:
+    """A BLOB column's value as bytes, even if someone stored another type in it by hand.
+
+    SQLite columns are not typed: a tampered row may hold TEXT or a number where accord wrote a
+    BLOB. Converting (not failing) lets the audit report the row as tampered.
+    """
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, memoryview | bytearray):
+        return bytes(value)
+    return str(value).encode("utf-8", "surrogatepass")
+
+
 def connect(path: str) -> sqlite3.Connection:
     """A connection with the durability settings every accord SQLite connection uses."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -175,7 +188,9 @@ class SqliteStorage(LogStorage):
 
     @staticmethod
     def _entries(rows: list[tuple[Any, ...]]) -> list[StoredEntry]:
-        return [StoredEntry(int(s), str(c), bytes(leaf), bytes(b)) for s, c, leaf, b in rows]
+        return [
+            StoredEntry(int(s), str(c), _as_bytes(leaf), _as_bytes(b)) for s, c, leaf, b in rows
+        ]
 
     def get_entries(self, first_seqno: int, last_seqno: int) -> list[StoredEntry]:
         return self._entries(
@@ -223,7 +238,7 @@ class SqliteStorage(LogStorage):
                     (tree, level, idx),
                 ).fetchone()
                 if row is not None:
-                    out[(level, idx)] = bytes(row[0])
+                    out[(level, idx)] = _as_bytes(row[0])
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite read failed: {exc}") from exc
         return out
@@ -234,7 +249,7 @@ class SqliteStorage(LogStorage):
             return None
         size, note, signature = rows[0]
         return StoredCheckpoint(
-            int(size), str(note), None if signature is None else bytes(signature)
+            int(size), str(note), None if signature is None else _as_bytes(signature)
         )
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
@@ -272,7 +287,7 @@ class SqliteStorage(LogStorage):
             )
             for size, note, signature in rows:
                 yield StoredCheckpoint(
-                    int(size), str(note), None if signature is None else bytes(signature)
+                    int(size), str(note), None if signature is None else _as_bytes(signature)
                 )
             if len(rows) < 500:
                 return

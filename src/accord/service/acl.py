@@ -37,6 +37,11 @@ async def list_transactions(request: web.Request) -> web.Response:
     collection = _collection_param(request)
     start = _txid_query(request, "fromTransactionId")
     end = _txid_query(request, "toTransactionId")
+    for given in (start, end):
+        if given is not None and given.view != ledger.view:
+            raise NotFound(
+                f"transaction {given} does not exist (this ledger is in view {ledger.view})"
+            )
     size = await _in_thread(ledger.size)
     first = start.seqno if start else 1
     last = min(end.seqno if end else size, size)

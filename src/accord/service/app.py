@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -22,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from cryptography import x509
 
+from accord.core.canonical import parse_json
 from accord.core.entry import DEFAULT_COLLECTION, TransactionId
 from accord.core.tiles import parse_tile_path
 from accord.errors import (
@@ -132,7 +135,24 @@ def peer_user_id(request: web.Request) -> str | None:
     if ssl_object is None:
         return None
     der = ssl_object.getpeercert(binary_form=True)
-    return fingerprint(der) if der else None
+    if not der:
+        return None
+    user_id, not_before, not_after = _certificate_facts(der)
+    now = datetime.datetime.now(datetime.UTC)
+    if not not_before <= now <= not_after:
+        # The TLS layer accepts any certificate (users are registered by fingerprint), so the
+        # validity period is enforced here.
+        raise _unauthorized("the client certificate is expired or not yet valid")
+    return user_id
+
+
+@functools.lru_cache(maxsize=1024)
+def _certificate_facts(der: bytes) -> tuple[str, datetime.datetime, datetime.datetime]:
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise _unauthorized("the client certificate cannot be parsed") from None
+    return fingerprint(der), cert.not_valid_before_utc, cert.not_valid_after_utc
 
 
 def authenticate(request: web.Request) -> User | None:
@@ -255,8 +275,9 @@ async def _json_body(request: web.Request) -> Any:
         raise InvalidRequest(f"request body of {request.content_length} bytes is too large")
     raw = await request.read()
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # Strict RFC 8259: UTF-8 only, no NaN/Infinity, no duplicate keys, bounded nesting.
+        return parse_json(raw)
+    except MalformedInput as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from exc
 
 

@@ -4,9 +4,9 @@ Users of a confidential ledger bring their own self-signed certificates and are 
 SHA-256 *fingerprint* only, at runtime. Python's :mod:`ssl` can request a client certificate only
 by also verifying it against trusted CAs, and it exposes no verification callback. So this module
 installs OpenSSL's ``SSL_CTX_set_verify`` callback on the context through ``ctypes``: the callback
-accepts any certificate whose *own* signature and validity are fine for the handshake (the TLS
-handshake already proves the client holds the private key), and authorization then happens in the
-application by fingerprint — exactly CCF's model.
+accepts any client certificate (the TLS handshake itself proves the client holds the private key);
+the application then checks the certificate's validity period and authorizes by fingerprint —
+exactly CCF's model.
 
 This touches CPython internals (the ``SSL_CTX *`` stored right after ``PyObject_HEAD`` in the
 ``_ssl._SSLContext`` object). :func:`accept_any_client_certificate` returns False when it cannot do

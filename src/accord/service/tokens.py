@@ -88,7 +88,7 @@ class TokenVerifier:
                 issuer=self.config.issuer,
                 options={"require": ["exp", "iss", "aud"]},
             )
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:  # UnicodeError is a ValueError
             raise AuthError(f"invalid bearer token: {exc}") from None
         user = claims.get("oid") or claims.get("sub")
         if not isinstance(user, str) or not user:

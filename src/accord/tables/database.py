@@ -1,9 +1,10 @@
 """Ledger tables in a user's database: the public entry points, one per backend.
 
 ``create_ledger_table``, ``close_block``, ``generate_digest`` and ``verify_database`` take a
-database DSN and dispatch to its backend. Only PostgreSQL (``postgresql://`` or ``key=value``
-DSNs) exists today; an SQLite backend plugs in by providing the same five functions of
-:class:`TablesBackend` (:mod:`accord.tables.postgres` is the model).
+database DSN and dispatch to its backend: PostgreSQL (``postgresql://`` or ``key=value`` DSNs,
+:mod:`accord.tables.postgres`) or SQLite (``sqlite:PATH``, or a path ending in ``.db``,
+``.sqlite``, ``.sqlite3``: :mod:`accord.tables.sqlite`, whose writes go through its connection
+wrapper). Each backend provides the same functions.
 """
 
 from __future__ import annotations
@@ -22,13 +23,22 @@ from accord.tables.verify import VerificationReport, verify_snapshot
 
 def _backend(dsn: str) -> ModuleType:
     """The backend module for a DSN. Backends hold no business logic, only I/O."""
+    if dsn.startswith("sqlite:"):
+        from accord.tables import sqlite
+
+        return sqlite
     if dsn.startswith(("postgresql://", "postgres://")) or "=" in dsn:
         from accord.tables import postgres
 
         return postgres
-    if dsn.startswith("sqlite:") or dsn.endswith((".db", ".sqlite", ".sqlite3")):
-        raise InvalidRequest("ledger tables in SQLite are not supported yet; use PostgreSQL")
-    raise InvalidRequest(f"not a database DSN: {dsn!r} (expected postgresql://...)")
+    if dsn.endswith((".db", ".sqlite", ".sqlite3")):
+        from accord.tables import sqlite
+
+        return sqlite
+    raise InvalidRequest(
+        f"not a database DSN: {dsn!r} (expected postgresql://..., or an SQLite file *.db, "
+        "*.sqlite, *.sqlite3 or sqlite:PATH)"
+    )
 
 
 def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[Column]:
