@@ -249,9 +249,9 @@ def test_contents_over_azures_limit_are_accepted_with_a_warning(tmp_path: Path) 
 
 
 def test_expired_client_certificate_is_refused(service: Service, tmp_path: Path) -> None:
-    from accord.service.users import UserStore
-
     import datetime
+
+    from accord.service.users import UserStore
 
     long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=30)
     expired = make_user_identity("expired admin", days=10, now=long_ago)
