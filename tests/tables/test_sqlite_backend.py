@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,9 +24,7 @@ ACCOUNTS = "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, 
 EVENTS = "CREATE TABLE events (id INTEGER PRIMARY KEY, what TEXT)"
 
 
-def raw(
-    path: str | Path, statement: str, params: tuple[object, ...] = ()
-) -> list[tuple[object, ...]]:
+def raw(path: str | Path, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Plain sqlite3, bypassing accord's wrapper: one statement, committed."""
     conn = sqlite3.connect(path)
     try:
@@ -71,7 +70,7 @@ def accounts_db(tmp_path: Path) -> str:
     return populated(tmp_path)
 
 
-def _objects(db: str) -> list[tuple[object, ...]]:
+def _objects(db: str) -> list[tuple[Any, ...]]:
     return raw(db, "SELECT type, name FROM sqlite_master ORDER BY type, name")
 
 
@@ -106,12 +105,12 @@ def test_create_refuses_existing_ledger_table_and_missing_database(tmp_path: Pat
     for ddl in ("CREATE TABLE t (id int)", "CREATE TABLE t_history (id int)"):
         with pytest.raises(InvalidRequest, match="already exists"):
             create_ledger_table(db, ddl)
-    with pytest.raises(InvalidRequest, match="directory .* does not exist"):
+    with pytest.raises(InvalidRequest, match=r"directory .* does not exist"):
         create_ledger_table(str(tmp_path / "nowhere" / "x.db"), "CREATE TABLE t (id int)")
-    with pytest.raises(InvalidRequest, match="directory .* does not exist"):
+    with pytest.raises(InvalidRequest, match=r"directory .* does not exist"):
         create_ledger_table(f"sqlite:{tmp_path}/nowhere/x.db", "CREATE TABLE t (id int)")
     # A bare path must name an existing file (a typo must not create a new, empty database)...
-    with pytest.raises(InvalidRequest, match="does not exist .*--db sqlite:"):
+    with pytest.raises(InvalidRequest, match=r"does not exist .*--db sqlite:"):
         create_ledger_table(str(tmp_path / "new.db"), "CREATE TABLE t (id int)")
     assert not (tmp_path / "new.db").exists()
     # ...while sqlite:PATH creates it.
@@ -208,7 +207,7 @@ def test_values_that_do_not_fit_their_column_are_refused_at_commit(
     with connect(db) as ok:
         ok.execute("INSERT INTO v (i) VALUES (1)")
     raw(db, f"UPDATE v SET {column} = ?", (value,))
-    with pytest.raises(TamperingDetected, match="table v: v row .* does not fit type"):
+    with pytest.raises(TamperingDetected, match=r"table v: v row .* does not fit type"):
         verify_database(db)
 
 
@@ -305,7 +304,7 @@ def test_uncaptured_write_through_a_raw_cursor_fails(accounts_db: str) -> None:
 def test_raw_sqlite3_update_makes_verify_fail_naming_the_row(accounts_db: str) -> None:
     raw(accounts_db, "UPDATE accounts SET balance = 1000000 WHERE id = 2")
     with pytest.raises(
-        TamperingDetected, match="table accounts: .* do not match .*accounts row id=2"
+        TamperingDetected, match=r"table accounts: .* do not match .*accounts row id=2"
     ):
         verify_database(accounts_db)
 

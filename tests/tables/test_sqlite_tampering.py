@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from accord.core.canonical import canonicalize
 from accord.datadir import init_data_dir
 from accord.errors import TamperingDetected
 from accord.tables import core
@@ -114,7 +115,7 @@ def rewrite_consistently(db: str) -> str:
             conn.execute(
                 "UPDATE accord_ledger_transactions SET table_hashes = ?, transaction_hash = ? "
                 "WHERE transaction_id = ?",
-                (core.canonicalize({t: r.hex() for t, r in roots.items()}).decode(),
+                (canonicalize({t: r.hex() for t, r in roots.items()}).decode(),
                  tx_hashes[txid], txid),
             )  # fmt: skip
         previous = core.ZERO_HASH

@@ -375,7 +375,7 @@ def cmd_tables_anchor(args: argparse.Namespace) -> int:
 def _add_tables_parser(sub: Any) -> None:
     tables = sub.add_parser(
         "tables",
-        help="tamper-evident ledger tables in your own PostgreSQL database",
+        help="tamper-evident ledger tables in your own PostgreSQL or SQLite database",
         description="Ledger tables: every change to a ledger table is hashed at commit, grouped "
         "into chained blocks, and block digests are anchored in an accord ledger so that a "
         "rewrite by the database administrator is detected. See docs/tables.md.",
@@ -387,7 +387,7 @@ def _add_tables_parser(sub: Any) -> None:
             "--db",
             required=True,
             metavar="DSN",
-            help="database, e.g. postgresql://user@host/dbname",
+            help="database: postgresql://user@host/dbname, or an SQLite file (sqlite:PATH creates it)",
         )
 
     def ledger_options(p: argparse.ArgumentParser, *, required: bool = False) -> None:
