@@ -456,7 +456,7 @@ _PATHS: dict[str, Any] = {
                     ),
                 )
             },
-            _READ,
+            (*_READ, 404),
             parameters=("CollectionIdQuery", "FromTransactionId", "ToTransactionId"),
         ),
     },
