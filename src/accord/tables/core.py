@@ -38,8 +38,9 @@ DELETE = "D"
 ZERO_HASH = bytes(32)
 
 
-def _field(data: bytes) -> bytes:
-    return str(len(data)).encode() + b":" + data
+def field(data: bytes) -> bytes:
+    """One length-prefixed field of the row text: ``<decimal byte length>:<bytes>``."""
+    return b"%d:%s" % (len(data), data)
 
 
 def row_text(columns: Iterable[tuple[str, str, str | None]]) -> bytes:
@@ -50,9 +51,10 @@ def row_text(columns: Iterable[tuple[str, str, str | None]]) -> bytes:
             raise MalformedInput(f"unknown column type tag {type_tag!r}")
         if value is None:
             continue
-        items.append((name.encode(), type_tag.encode(), value.encode()))
+        data = value.encode()
+        items.append((name.encode(), b"%d:%s" % (len(type_tag), type_tag.encode()), data))
     items.sort(key=lambda item: item[0])
-    return b"".join(_field(n) + _field(t) + _field(v) for n, t, v in items)
+    return b"".join(b"%d:%s%s%d:%s" % (len(n), n, t, len(v), v) for n, t, v in items)
 
 
 def version_hash(

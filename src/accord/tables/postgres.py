@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from accord.errors import InvalidRequest, NotFound, StorageError
+from accord.errors import InvalidRequest, MalformedInput, NotFound, StorageError
 from accord.tables import core
 from accord.tables.ddl import LEDGER_COLUMN_PREFIX, check_column_definition, parse_create_table
 from accord.tables.postgres_sql import (
@@ -416,28 +416,52 @@ def _read_versions(conn: psycopg.Connection[Any], table: str, kind: str) -> Iter
         if [c.name for c in history_columns] != [c.name for c in columns]:
             raise StorageError(f"{table}_history does not have the columns of {table}")
         sources.append((f"{table}_history", True))
+    for column in columns:
+        if column.type_tag not in core.TYPE_TAGS:
+            raise MalformedInput(f"unknown column type tag {column.type_tag!r}")
+    # accord.row.v1 (core.row_text), with the per-column work done once per table: the columns in
+    # ascending byte order of their names, each with its encoded ``<len>:<name><len>:<type>``.
+    order = sorted(range(len(columns)), key=lambda i: columns[i].name.encode())
+    layout = [
+        (i, core.field(columns[i].name.encode()) + core.field(columns[i].type_tag.encode()))
+        for i in order
+    ]
+    width = len(columns)
+    names = [c.name for c in columns]
+    key_at = [(k, names.index(k) if k in names else None) for k in key]
+    insert, delete = core.INSERT, core.DELETE
     for source, is_history in sources:
         cursor = conn.cursor(name=f"accord_verify_{source}")
+        cursor.itersize = 10_000
         cursor.execute(
             sql.SQL("SELECT {} FROM {}").format(select, sql.Identifier(TABLE_SCHEMA, source))
         )
+        row_prefix = f"{source} row "
         for record in cursor:
-            values = record[: len(columns)]
-            start_tx, start_seq, end_tx, end_seq = record[len(columns) :]
-            text = core.row_text(
-                (c.name, c.type_tag, v) for c, v in zip(columns, values, strict=True)
-            )
-            by_name = dict(zip((c.name for c in columns), values, strict=True))
-            if key:
-                label = ", ".join(f"{k}={by_name.get(k)}" for k in key)
+            parts: list[bytes] = []
+            append = parts.append
+            for i, prefix in layout:
+                value = record[i]
+                if value is not None:
+                    data = value.encode()
+                    append(prefix)
+                    append(b"%d:" % len(data))
+                    append(data)
+            text = b"".join(parts)
+            start_tx, start_seq, end_tx, end_seq = record[width:]
+            if len(key_at) == 1:
+                where = f"{row_prefix}{key_at[0][0]}={None if key_at[0][1] is None else record[key_at[0][1]]}"
+            elif key_at:
+                where = row_prefix + ", ".join(
+                    f"{k}={None if i is None else record[i]}" for k, i in key_at
+                )
             else:
-                label = f"ledger_start_transaction_id={start_tx}, sequence={start_seq}"
-            where = f"{source} row {label}"
-            yield RowVersion(table, core.INSERT, start_tx, start_seq, text, where)
+                where = f"{row_prefix}ledger_start_transaction_id={start_tx}, sequence={start_seq}"
+            yield RowVersion(table, insert, start_tx, start_seq, text, where)
             if is_history:
-                yield RowVersion(table, core.DELETE, end_tx, end_seq, text, where)
+                yield RowVersion(table, delete, end_tx, end_seq, text, where)
             elif end_tx is not None or end_seq is not None:
-                yield RowVersion(table, core.DELETE, None, None, text, where + " (ended in place)")
+                yield RowVersion(table, delete, None, None, text, where + " (ended in place)")
         cursor.close()
 
 

@@ -13,11 +13,12 @@ covered by any hash in ``accord.tx.v1``).
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from accord.errors import TamperingDetected
+from accord.errors import MalformedInput, TamperingDetected
 from accord.tables import core
 
 
@@ -100,6 +101,38 @@ def _describe(versions: Sequence[RowVersion]) -> str:
     return "; ".join(shown) + more
 
 
+def _table_root(table: str, txid: int, versions: Sequence[RowVersion]) -> bytes:
+    """``core.table_root`` of the ``core.version_hash`` of each version, computed inline."""
+    sha256 = hashlib.sha256
+    prefix = f"{core.ROW_FORMAT}\n{table}\n".encode()
+    inserted = prefix + f"{core.INSERT}\n{txid}\n".encode()
+    deleted = prefix + f"{core.DELETE}\n{txid}\n".encode()
+    level = []
+    for v in versions:
+        if v.operation == core.INSERT:
+            header = inserted
+        elif v.operation == core.DELETE:
+            header = deleted
+        else:
+            raise MalformedInput(f"operation must be I or D, not {v.operation!r}")
+        sequence = v.sequence or 0
+        if type(sequence) is int:
+            digest = sha256(b"%s%d\n%s" % (header, sequence, v.text)).digest()
+        else:  # as core.version_hash formats it
+            digest = sha256(header + f"{sequence}\n".encode() + v.text).digest()
+        level.append(sha256(b"\x00" + digest).digest())
+    if len(level) <= 1:
+        return core.table_root([]) if not level else level[0]
+    while len(level) > 1:
+        nxt = [
+            sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
+        ]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
 def verify_snapshot(
     snapshot: LedgerSnapshot, digests: Sequence[core.DatabaseDigest] = ()
 ) -> VerificationReport:
@@ -124,11 +157,7 @@ def verify_snapshot(
                     f"table {table}: ledger transaction {txid} recorded changes to it, but no row "
                     "version of that transaction is left in the table or its history"
                 )
-            hashes = [
-                core.version_hash(table, v.operation, txid, v.sequence or 0, v.text)
-                for v in versions
-            ]
-            roots[table] = core.table_root(hashes)
+            roots[table] = _table_root(table, txid, versions)
             if table not in row.table_hashes:
                 raise TamperingDetected(
                     f"table {table}: row versions claim ledger transaction {txid}, which did not "
