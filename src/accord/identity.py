@@ -50,6 +50,25 @@ def _validity(now: datetime.datetime, days: int) -> tuple[datetime.datetime, dat
     return now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
 
 
+def _builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    start: datetime.datetime,
+    end: datetime.datetime,
+) -> x509.CertificateBuilder:
+    """The part every accord certificate shares: names, key, a random serial, validity."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+    )
+
+
 def make_service_identity(ledger_name: str, *, days: int = 3650) -> KeyAndCert:
     """A self-signed CA certificate for the whole service."""
     key = ec.generate_private_key(ec.SECP384R1())
@@ -57,13 +76,7 @@ def make_service_identity(ledger_name: str, *, days: int = 3650) -> KeyAndCert:
     start, end = _validity(now, days)
     subject = _name(f"accord service {ledger_name}")
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
+        _builder(subject, subject, key, start, end)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -99,13 +112,7 @@ def make_node_identity(service: KeyAndCert, hosts: list[str], *, days: int = 365
         except ValueError:
             names.append(x509.DNSName(host))
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("accord node"))
-        .issuer_name(service.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
+        _builder(_name("accord node"), service.cert.subject, key, start, end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -126,13 +133,7 @@ def make_user_identity(
     start, end = _validity(now or datetime.datetime.now(datetime.UTC), days)
     subject = _name(common_name)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
+        _builder(subject, subject, key, start, end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(key, hashes.SHA384())

@@ -222,8 +222,8 @@ def _request_kwargs(call: _Call) -> dict[str, Any]:
     return kwargs
 
 
-class AccordClient:
-    """Synchronous client. Use as a context manager or call :meth:`close`."""
+class _ClientBase:
+    """Connection settings shared by the sync and async clients."""
 
     def __init__(
         self,
@@ -238,7 +238,22 @@ class AccordClient:
     ) -> None:
         self.url = url
         self.verifier = verifier
-        self._http = httpx.Client(**_client_kwargs(url, service_cert, cert, key, token, timeout))
+        self._open(_client_kwargs(url, service_cert, cert, key, token, timeout))
+
+    def _open(self, http_kwargs: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _verifier(self) -> Verifier:
+        if self.verifier is None:
+            raise ConfigurationError("this needs the ledger's verifier key (checkpoint.vkey)")
+        return self.verifier
+
+
+class AccordClient(_ClientBase):
+    """Synchronous client. Use as a context manager or call :meth:`close`."""
+
+    def _open(self, http_kwargs: dict[str, Any]) -> None:
+        self._http = httpx.Client(**http_kwargs)
 
     def close(self) -> None:
         self._http.close()
@@ -339,31 +354,12 @@ class AccordClient:
     def delete_user(self, user_id: str) -> None:
         self._run(_Calls.delete_user(user_id))
 
-    def _verifier(self) -> Verifier:
-        if self.verifier is None:
-            raise ConfigurationError("this needs the ledger's verifier key (checkpoint.vkey)")
-        return self.verifier
 
-
-class AsyncAccordClient:
+class AsyncAccordClient(_ClientBase):
     """The same API for asyncio callers."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        service_cert: str | None = None,
-        cert: str | None = None,
-        key: str | None = None,
-        token: str | None = None,
-        verifier: Verifier | None = None,
-        timeout: float = 60.0,
-    ) -> None:
-        self.url = url
-        self.verifier = verifier
-        self._http = httpx.AsyncClient(
-            **_client_kwargs(url, service_cert, cert, key, token, timeout)
-        )
+    def _open(self, http_kwargs: dict[str, Any]) -> None:
+        self._http = httpx.AsyncClient(**http_kwargs)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -413,12 +409,8 @@ class AsyncAccordClient:
         return result
 
     async def verified_receipt(self, txid: str, contents: bytes | None = None) -> VerifiedReceipt:
-        if self.verifier is None:
-            raise ConfigurationError("this needs the ledger's verifier key (checkpoint.vkey)")
         data = await self._run(_Calls.accord_receipt(txid))
-        return verify_receipt(data, self.verifier, contents=contents)
+        return verify_receipt(data, self._verifier(), contents=contents)
 
     async def verified_checkpoint(self) -> Checkpoint:
-        if self.verifier is None:
-            raise ConfigurationError("this needs the ledger's verifier key (checkpoint.vkey)")
-        return open_checkpoint(await self._run(_Calls.checkpoint()), self.verifier)
+        return open_checkpoint(await self._run(_Calls.checkpoint()), self._verifier())
