@@ -49,12 +49,12 @@ def insert_row_with_forged_ids(dsn: str) -> str:
 
 
 def edit_history_row(dsn: str) -> str:
-    sql(dsn, "UPDATE accounts_history SET balance = 1 WHERE id = 3")
+    tampered(dsn, "accounts_history", "UPDATE accounts_history SET balance = 1 WHERE id = 3")
     return "table accounts: the row versions of ledger transaction .*accounts_history row id=3"
 
 
 def delete_history_row(dsn: str) -> str:
-    sql(dsn, "DELETE FROM accounts_history WHERE id = 3")
+    tampered(dsn, "accounts_history", "DELETE FROM accounts_history WHERE id = 3")
     return "table accounts: the row versions of ledger transaction .* do not match"
 
 

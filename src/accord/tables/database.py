@@ -57,6 +57,21 @@ def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
     return column
 
 
+def drop_ledger_table(dsn: str, table: str) -> str:
+    """Drop a ledger table, keeping it and its history renamed, read-only and still verified.
+
+    Returns the new name. A new table of the old name can be created afterwards.
+    """
+    relation: str = _backend(dsn).drop_ledger_table(dsn, table)
+    return relation
+
+
+def drop_ledger_column(dsn: str, table: str, column: str) -> str:
+    """Drop a column, keeping its data under a reserved ``ledger_dropped_*`` name (returned)."""
+    renamed: str = _backend(dsn).drop_ledger_column(dsn, table, column)
+    return renamed
+
+
 def list_ledger_tables(dsn: str) -> list[dict[str, Any]]:
     tables: list[dict[str, Any]] = _backend(dsn).list_ledger_tables(dsn)
     return tables

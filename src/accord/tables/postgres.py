@@ -15,7 +15,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from accord.errors import InvalidRequest, MalformedInput, NotFound, StorageError
+from accord.errors import (
+    InvalidRequest,
+    MalformedInput,
+    NotFound,
+    StorageError,
+    TamperingDetected,
+)
 from accord.tables import core
 from accord.tables.ddl import LEDGER_COLUMN_PREFIX, check_column_definition, parse_create_table
 from accord.tables.postgres_sql import (
@@ -24,12 +30,18 @@ from accord.tables.postgres_sql import (
     SCHEMA,
     SHARED_OBJECTS,
     TABLE_SCHEMA,
+    TRIGGERS,
     TYPE_TAGS,
     Column,
+    TableSpec,
     canonical_expression,
+    dispatcher,
+    dropped_triggers,
+    function_name,
+    hashes_function,
     ledger_view,
+    row_functions,
     table_triggers,
-    versions_function,
 )
 from accord.tables.verify import (
     LedgerSnapshot,
@@ -74,8 +86,13 @@ def _relation_exists(conn: psycopg.Connection[Any], name: str) -> bool:
     return row is not None
 
 
-def _columns_of(conn: psycopg.Connection[Any], schema: str, table: str) -> list[Column]:
-    """User columns of a table from the catalog, refusing unsupported types."""
+def _columns_of(
+    conn: psycopg.Connection[Any], schema: str, table: str, renamed: dict[str, str] | None = None
+) -> list[Column]:
+    """User columns of a table from the catalog, refusing unsupported types.
+
+    ``renamed`` maps the current name of a dropped column to the name its hashes use.
+    """
     rows = conn.execute(
         "SELECT a.attname, t.typname, format_type(a.atttypid, a.atttypmod) "
         "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
@@ -84,6 +101,7 @@ def _columns_of(conn: psycopg.Connection[Any], schema: str, table: str) -> list[
         "ORDER BY a.attnum",
         (schema, table),
     ).fetchall()
+    renamed = renamed or {}
     columns = []
     for name, typname, formatted in rows:
         if name in LEDGER_COLUMNS:
@@ -94,7 +112,7 @@ def _columns_of(conn: psycopg.Connection[Any], schema: str, table: str) -> list[
                 f"column {name!r} has type {formatted}, which ledger tables do not support "
                 f"(supported: {', '.join(sorted(set(TYPE_TAGS)))}; see docs/tables.md)"
             )
-        columns.append(Column(name, tag, formatted))
+        columns.append(Column(name, tag, formatted, renamed.get(name)))
     return columns
 
 
@@ -142,6 +160,67 @@ def _try_in_scratch_schema(conn: psycopg.Connection[Any], ddl: str, name: str) -
     return columns
 
 
+_TABLES = sql.Identifier(SCHEMA, "tables")
+_DROPPED_COLUMNS = sql.Identifier(SCHEMA, "dropped_columns")
+
+
+def _specs(conn: psycopg.Connection[Any]) -> list[TableSpec]:
+    """Every registered ledger table, live and dropped, with its columns from the catalog."""
+    renamed: dict[int, dict[str, str]] = {}
+    for table_id, relation_column, name in conn.execute(
+        sql.SQL("SELECT table_id, relation_column, name FROM {}").format(_DROPPED_COLUMNS)
+    ):
+        renamed.setdefault(int(table_id), {})[str(relation_column)] = str(name)
+    specs = []
+    for table_id, name, relation, history, kind, dropped in conn.execute(
+        sql.SQL(
+            "SELECT id, name, relation, history, kind, dropped IS NOT NULL FROM {} ORDER BY id"
+        ).format(_TABLES)
+    ).fetchall():
+        columns = _columns_of(conn, TABLE_SCHEMA, relation, renamed.get(int(table_id)))
+        specs.append(
+            TableSpec(int(table_id), str(name), str(relation), history, str(kind),
+                      tuple(columns), bool(dropped))
+        )  # fmt: skip
+    return specs
+
+
+def _live_spec(conn: psycopg.Connection[Any], table: str) -> TableSpec:
+    if not _has_schema(conn):
+        raise NotFound("this database has no ledger tables")
+    for spec in _specs(conn):
+        if spec.name == table and not spec.dropped:
+            return spec
+    raise NotFound(f"{table!r} is not a ledger table")
+
+
+def _utf8(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT current_setting('server_encoding')").fetchone()
+    return row is not None and row[0] == "UTF8"
+
+
+def _view_name(spec: TableSpec) -> str:
+    return f"{spec.relation}_ledger"
+
+
+def _install_table(conn: psycopg.Connection[Any], spec: TableSpec, triggers: bool) -> None:
+    """(Re)generate a live table's functions and ledger view; its triggers too when asked."""
+    for statement in row_functions(spec):
+        conn.execute(statement)
+    conn.execute(hashes_function(spec, _utf8(conn)))
+    conn.execute(
+        sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(TABLE_SCHEMA, _view_name(spec)))
+    )
+    conn.execute(ledger_view(spec, _view_name(spec)))
+    if triggers:
+        for statement in table_triggers(spec):
+            conn.execute(statement)
+
+
+def _install_dispatcher(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(dispatcher(_specs(conn)))
+
+
 def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[Column]:
     """Create a ledger table from one ``CREATE TABLE`` statement; refuse with nothing changed."""
     name = parse_create_table(ddl)
@@ -152,7 +231,7 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
             if _relation_exists(conn, relation):
                 raise InvalidRequest(f"a table or view named {relation!r} already exists")
         known = conn.execute(
-            sql.SQL("SELECT 1 FROM {} WHERE name = %s").format(sql.Identifier(SCHEMA, "tables")),
+            sql.SQL("SELECT 1 FROM {} WHERE name = %s AND dropped IS NULL").format(_TABLES),
             (name,),
         ).fetchone()
         if known is not None:
@@ -160,7 +239,11 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
         columns = _try_in_scratch_schema(conn, ddl, name)
         _check_user_columns(columns)
         conn.execute("SELECT set_config('search_path', %s, true)", (TABLE_SCHEMA,))
-        conn.execute(ddl.encode())
+        try:
+            with conn.transaction():
+                conn.execute(ddl.encode())
+        except psycopg.Error as exc:
+            raise InvalidRequest(f"PostgreSQL refused the DDL: {exc}") from exc
         conn.execute("SELECT set_config('search_path', %s, true)", ("pg_catalog",))
         if [c.name for c in _columns_of(conn, TABLE_SCHEMA, name)] != [c.name for c in columns]:
             raise InvalidRequest("the DDL did not create the same table twice; refusing")
@@ -173,38 +256,39 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
                 "ADD COLUMN ledger_end_sequence_number bigint"
             ).format(main)
         )
+        history = None if append_only else f"{name}_history"
+        row = conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (name, relation, history, kind) VALUES (%s, %s, %s, %s) "
+                "RETURNING id"
+            ).format(_TABLES),
+            (name, name, history, "append_only" if append_only else "updatable"),
+        ).fetchone()
+        if row is None:
+            raise StorageError("could not register the ledger table")
+        table_id = int(row[0])
         conn.execute(
             sql.SQL("CREATE INDEX {} ON {} (ledger_start_transaction_id)").format(
-                sql.Identifier(f"{name}_ledger_start"), main
+                sql.Identifier(f"accord_t{table_id}_start"), main
             )
         )
-        if not append_only:
-            history = sql.Identifier(TABLE_SCHEMA, f"{name}_history")
-            conn.execute(sql.SQL("CREATE TABLE {} (LIKE {})").format(history, main))
+        if history is not None:
+            history_id = sql.Identifier(TABLE_SCHEMA, history)
+            conn.execute(sql.SQL("CREATE TABLE {} (LIKE {})").format(history_id, main))
             for side in ("start", "end"):
                 conn.execute(
                     sql.SQL("CREATE INDEX {} ON {} ({})").format(
-                        sql.Identifier(f"{name}_history_ledger_{side}"),
-                        history,
+                        sql.Identifier(f"accord_t{table_id}_history_{side}"),
+                        history_id,
                         sql.Identifier(f"ledger_{side}_transaction_id"),
                     )
                 )
-            conn.execute(
-                sql.SQL("CREATE TRIGGER accord_ledger_truncate BEFORE TRUNCATE ON {} "
-                        "FOR EACH STATEMENT EXECUTE FUNCTION {}()").format(
-                    history, sql.Identifier(SCHEMA, "refuse_truncate")
-                )
-            )  # fmt: skip
-        conn.execute(versions_function(name, columns, append_only))
-        conn.execute(ledger_view(name, columns, append_only))
-        for statement in table_triggers(name, append_only):
-            conn.execute(statement)
-        conn.execute(
-            sql.SQL("INSERT INTO {} (name, kind) VALUES (%s, %s)").format(
-                sql.Identifier(SCHEMA, "tables")
-            ),
-            (name, "append_only" if append_only else "updatable"),
-        )
+        spec = TableSpec(
+            table_id, name, name, history, "append_only" if append_only else "updatable",
+            tuple(columns),
+        )  # fmt: skip
+        _install_table(conn, spec, triggers=True)
+        _install_dispatcher(conn)
     return columns
 
 
@@ -216,9 +300,9 @@ def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
     check_column_definition(definition)
     with connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        kind = _table_kind(conn, table)
-        before = {c.name for c in _columns_of(conn, TABLE_SCHEMA, table)}
-        main = sql.Identifier(TABLE_SCHEMA, table)
+        spec = _live_spec(conn, table)
+        before = {c.name for c in spec.columns}
+        main = sql.Identifier(TABLE_SCHEMA, spec.relation)
         try:
             with conn.transaction():
                 conn.execute(
@@ -227,33 +311,180 @@ def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
                 )
         except psycopg.Error as exc:
             raise InvalidRequest(f"PostgreSQL refused the column: {exc}") from exc
-        columns = _columns_of(conn, TABLE_SCHEMA, table)
+        columns = _columns_of(conn, TABLE_SCHEMA, spec.relation)
         added = [c for c in columns if c.name not in before]
         if len(added) != 1:
             raise InvalidRequest("give exactly one column definition")
         column = added[0]
         _check_user_columns([column])
+        if column.name in {c.key for c in spec.columns}:
+            raise InvalidRequest(
+                f"{table!r} had a column {column.name!r} that was dropped; its data is kept under "
+                "another name and its hashes use this name: choose a different name"
+            )
         has_default = conn.execute(
             "SELECT a.atthasdef OR a.attnotnull OR a.attgenerated <> '' FROM pg_attribute a "
             "WHERE a.attrelid = %s::regclass AND a.attname = %s",
-            (f'"{TABLE_SCHEMA}"."{table}"', column.name),
+            (f'"{TABLE_SCHEMA}"."{spec.relation}"', column.name),
         ).fetchone()
         if has_default is None or has_default[0]:
             raise InvalidRequest("the new column must be nullable, with no default")
-        append_only = kind == "append_only"
-        if not append_only:
+        if spec.history is not None:
             conn.execute(
                 sql.SQL("ALTER TABLE {} ADD COLUMN {} " + _type_sql(column)).format(
-                    sql.Identifier(TABLE_SCHEMA, f"{table}_history"),
+                    sql.Identifier(TABLE_SCHEMA, spec.history),
                     sql.Identifier(column.name),
                 )
             )
-        conn.execute(versions_function(table, columns, append_only))
-        conn.execute(
-            sql.SQL("DROP VIEW {}").format(sql.Identifier(TABLE_SCHEMA, f"{table}_ledger"))
-        )
-        conn.execute(ledger_view(table, columns, append_only))
+        _install_table(conn, _live_spec(conn, table), triggers=False)
     return column
+
+
+def _truncated(text: str, limit: int = 63) -> str:
+    """``text`` cut to PostgreSQL's identifier limit (63 bytes) on a character boundary."""
+    return text.encode()[:limit].decode(errors="ignore")
+
+
+def drop_ledger_table(dsn: str, table: str) -> str:
+    """Drop a ledger table the ledger way: keep it and its history, renamed and read-only.
+
+    Returns the table's new name. Its row versions stay in every verification, hashed under the
+    original name, so the transactions that wrote them still verify.
+    """
+    with connect(dsn) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        spec = _live_spec(conn, table)
+        prefix = f"dropped_{spec.id}_"
+        relation = _truncated(prefix + spec.name)
+        history = None if spec.history is None else _truncated(f"{prefix}history_{spec.name}")
+        view = _truncated(f"{prefix}ledger_{spec.name}")
+        for new in (relation, history, view):
+            if new is not None and _relation_exists(conn, new):
+                raise InvalidRequest(f"cannot drop {table!r}: a relation named {new!r} exists")
+        for old in (spec.relation, spec.history):
+            if old is None:
+                continue
+            for trigger in TRIGGERS:
+                conn.execute(
+                    sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
+                        sql.Identifier(trigger), sql.Identifier(TABLE_SCHEMA, old)
+                    )
+                )
+        # Indexes (and the constraints they carry) and owned sequences are renamed too, so a new
+        # table of the same name can be created with the same DDL.
+        owned = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.oid IN ("
+            "  SELECT indexrelid FROM pg_index WHERE indrelid = ANY(%s::regclass[]) "
+            "  UNION SELECT d.objid FROM pg_depend d WHERE d.refobjid = ANY(%s::regclass[]) "
+            "    AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))"
+            "  AND c.relkind IN ('i', 'S') AND c.relname NOT LIKE 'accord\\_t%%'",
+            (TABLE_SCHEMA, *([[f'"{TABLE_SCHEMA}"."{r}"' for r in (spec.relation, spec.history)
+                               if r is not None]] * 2)),
+        ).fetchall()  # fmt: skip
+        for (name,) in owned:
+            conn.execute(
+                sql.SQL("ALTER {} {} RENAME TO {}").format(
+                    sql.SQL("INDEX" if _is_index(conn, name) else "SEQUENCE"),
+                    sql.Identifier(TABLE_SCHEMA, name),
+                    sql.Identifier(_truncated(prefix + name)),
+                )
+            )
+        conn.execute(
+            sql.SQL("ALTER VIEW IF EXISTS {} RENAME TO {}").format(
+                sql.Identifier(TABLE_SCHEMA, _view_name(spec)), sql.Identifier(view)
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(TABLE_SCHEMA, spec.relation), sql.Identifier(relation)
+            )
+        )
+        if spec.history is not None and history is not None:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                    sql.Identifier(TABLE_SCHEMA, spec.history), sql.Identifier(history)
+                )
+            )
+        conn.execute(
+            sql.SQL(
+                "UPDATE {} SET relation = %s, history = %s, dropped = clock_timestamp() "
+                "WHERE id = %s"
+            ).format(_TABLES),
+            (relation, history, spec.id),
+        )
+        dropped = TableSpec(
+            spec.id, spec.name, relation, history, spec.kind, spec.columns, dropped=True
+        )
+        for statement in dropped_triggers(dropped):
+            conn.execute(statement)
+        for role in ("insert", "update", "delete", "hashes"):
+            conn.execute(
+                sql.SQL("DROP FUNCTION IF EXISTS {}").format(
+                    sql.Identifier(SCHEMA, function_name(spec, role))
+                )
+            )
+        _install_dispatcher(conn)
+        return relation
+
+
+def _is_index(conn: psycopg.Connection[Any], name: str) -> bool:
+    row = conn.execute(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s",
+        (TABLE_SCHEMA, name),
+    ).fetchone()
+    return row is not None and row[0] == "i"
+
+
+def drop_ledger_column(dsn: str, table: str, column: str) -> str:
+    """Drop a column the ledger way: keep its data under a reserved name; returns that name.
+
+    The column disappears from the ledger view and new rows leave it NULL; stored versions keep
+    their values and are still hashed under the column's original name.
+    """
+    with connect(dsn) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        spec = _live_spec(conn, table)
+        if column not in {c.name for c in spec.live_columns()}:
+            raise NotFound(f"ledger table {table!r} has no column {column!r}")
+        if column in _primary_key(conn, spec.relation):
+            raise InvalidRequest(
+                f"{column!r} is part of the primary key of {table!r}; drop the table instead"
+            )
+        if len(spec.live_columns()) == 1:
+            raise InvalidRequest(f"{column!r} is the last column of {table!r}; drop the table")
+        count = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE table_id = %s").format(_DROPPED_COLUMNS),
+            (spec.id,),
+        ).fetchone()
+        new = _truncated(f"{LEDGER_COLUMN_PREFIX}dropped_{(count[0] if count else 0) + 1}_{column}")
+        if new in {c.name for c in spec.columns}:
+            raise InvalidRequest(f"cannot drop {column!r}: {table!r} has a column named {new!r}")
+        for relation in (spec.relation, spec.history):
+            if relation is None:
+                continue
+            target = sql.Identifier(TABLE_SCHEMA, relation)
+            conn.execute(
+                sql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
+                    target, sql.Identifier(column), sql.Identifier(new)
+                )
+            )
+            conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {t} ALTER COLUMN {c} DROP IDENTITY IF EXISTS, "
+                    "ALTER COLUMN {c} DROP EXPRESSION IF EXISTS, ALTER COLUMN {c} DROP DEFAULT, "
+                    "ALTER COLUMN {c} DROP NOT NULL"
+                ).format(t=target, c=sql.Identifier(new))
+            )
+        conn.execute(
+            sql.SQL("INSERT INTO {} (table_id, relation_column, name) VALUES (%s, %s, %s)").format(
+                _DROPPED_COLUMNS
+            ),
+            (spec.id, new, column),
+        )
+        _install_table(conn, _live_spec(conn, table), triggers=False)
+        return new
 
 
 def _type_sql(column: Column) -> str:
@@ -263,43 +494,27 @@ def _type_sql(column: Column) -> str:
     return column.sql_type.replace("{", "{{").replace("}", "}}")
 
 
-def _table_kind(conn: psycopg.Connection[Any], table: str) -> str:
-    try:
-        row = conn.execute(
-            sql.SQL("SELECT kind FROM {} WHERE name = %s AND dropped_as IS NULL").format(
-                sql.Identifier(SCHEMA, "tables")
-            ),
-            (table,),
-        ).fetchone()
-    except psycopg.errors.UndefinedTable as exc:
-        raise NotFound("this database has no ledger tables") from exc
-    if row is None:
-        raise NotFound(f"{table!r} is not a ledger table")
-    return str(row[0])
-
-
 def list_ledger_tables(dsn: str) -> list[dict[str, Any]]:
     with connect(dsn) as conn:
         if not _has_schema(conn):
             return []
         rows = conn.execute(
-            sql.SQL("SELECT name, kind, created, dropped_as FROM {} ORDER BY name").format(
-                sql.Identifier(SCHEMA, "tables")
-            )
+            sql.SQL(
+                "SELECT name, kind, created, relation, dropped FROM {} ORDER BY name, id"
+            ).format(_TABLES)
         ).fetchall()
         tables = []
-        for name, kind, created, dropped_as in rows:
-            count = None
-            if dropped_as is None:
-                count = conn.execute(
-                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(TABLE_SCHEMA, name))
-                ).fetchone()
+        for name, kind, created, relation, dropped in rows:
+            count = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(TABLE_SCHEMA, relation))
+            ).fetchone()
             tables.append(
                 {
                     "name": name,
                     "kind": kind,
                     "created": created.astimezone(UTC).isoformat(),
-                    "droppedAs": dropped_as,
+                    "droppedAs": relation if dropped is not None else None,
+                    "dropped": None if dropped is None else dropped.astimezone(UTC).isoformat(),
                     "rows": count[0] if count else None,
                 }
             )
@@ -399,9 +614,10 @@ def _primary_key(conn: psycopg.Connection[Any], table: str) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def _read_versions(conn: psycopg.Connection[Any], table: str, kind: str) -> Iterator[RowVersion]:
-    columns = _columns_of(conn, TABLE_SCHEMA, table)
-    key = _primary_key(conn, table)
+def _read_versions(conn: psycopg.Connection[Any], spec: TableSpec) -> Iterator[RowVersion]:
+    table = spec.name
+    columns = list(spec.columns)
+    key = _primary_key(conn, spec.relation)
     texts = [canonical_expression(c) for c in columns]
     select = sql.SQL(", ").join(
         [
@@ -410,20 +626,23 @@ def _read_versions(conn: psycopg.Connection[Any], table: str, kind: str) -> Iter
                     "ledger_end_transaction_id, ledger_end_sequence_number"),
         ]
     )  # fmt: skip
-    sources = [(table, False)]
-    if kind == "updatable":
-        history_columns = _columns_of(conn, TABLE_SCHEMA, f"{table}_history")
-        if [c.name for c in history_columns] != [c.name for c in columns]:
-            raise StorageError(f"{table}_history does not have the columns of {table}")
-        sources.append((f"{table}_history", True))
+    sources = [(spec.relation, False)]
+    if spec.history is not None:
+        history_columns = _columns_of(conn, TABLE_SCHEMA, spec.history)
+        if sorted(c.name for c in history_columns) != sorted(c.name for c in columns):
+            raise TamperingDetected(
+                f"{spec.history} does not have the columns of {spec.relation} (changed by "
+                "ALTER TABLE outside accord?)"
+            )
+        sources.append((spec.history, True))
     for column in columns:
         if column.type_tag not in core.TYPE_TAGS:
             raise MalformedInput(f"unknown column type tag {column.type_tag!r}")
     # accord.row.v1 (core.row_text), with the per-column work done once per table: the columns in
     # ascending byte order of their names, each with its encoded ``<len>:<name><len>:<type>``.
-    order = sorted(range(len(columns)), key=lambda i: columns[i].name.encode())
+    order = sorted(range(len(columns)), key=lambda i: columns[i].key.encode())
     layout = [
-        (i, core.field(columns[i].name.encode()) + core.field(columns[i].type_tag.encode()))
+        (i, core.field(columns[i].key.encode()) + core.field(columns[i].type_tag.encode()))
         for i in order
     ]
     width = len(columns)
@@ -477,14 +696,10 @@ def read_snapshot(dsn: str) -> LedgerSnapshot:
             database = str(database_row[0]) if database_row else ""
             if not _has_schema(conn):
                 raise NotFound("this database has no ledger tables")
-            tables = conn.execute(
-                sql.SQL("SELECT name, kind FROM {} WHERE dropped_as IS NULL ORDER BY name").format(
-                    sql.Identifier(SCHEMA, "tables")
-                )
-            ).fetchall()
-            snapshot = LedgerSnapshot(database=database, tables=[str(t[0]) for t in tables])
-            for name, kind in tables:
-                snapshot.versions.extend(_read_versions(conn, str(name), str(kind)))
+            specs = _specs(conn)
+            snapshot = LedgerSnapshot(database=database, tables=[s.name for s in specs])
+            for spec in specs:
+                snapshot.versions.extend(_read_versions(conn, spec))
             for txid, block_id, table_hashes, tx_hash in conn.execute(
                 sql.SQL(
                     "SELECT transaction_id, block_id, table_hashes, transaction_hash FROM {} "

@@ -61,8 +61,40 @@ _FUNCTION_SETTINGS = (
 @dataclass(frozen=True)
 class Column:
     name: str
+    """The column's name in the table now."""
     type_tag: str
     sql_type: str
+    hash_name: str | None = None
+    """The name the row text uses, when it differs from ``name``: a dropped column keeps the name
+    it had before ``tables drop-column`` renamed it."""
+
+    @property
+    def key(self) -> str:
+        """The name written into the row text (``accord.row.v1``)."""
+        return self.hash_name if self.hash_name is not None else self.name
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One registered ledger table: its hashing name, where it lives now, and its columns."""
+
+    id: int
+    name: str
+    """The name in every hash (the name the table was created with)."""
+    relation: str
+    history: str | None
+    """The history table (updatable tables), None for append-only tables."""
+    kind: str
+    columns: tuple[Column, ...]
+    dropped: bool = False
+
+    @property
+    def append_only(self) -> bool:
+        return self.kind == "append_only"
+
+    def live_columns(self) -> list[Column]:
+        """Columns not dropped: the ones applications see (and the ledger view shows)."""
+        return [c for c in self.columns if c.hash_name is None]
 
 
 def canonical_expression(column: Column, source: str | None = None) -> sql.Composable:
@@ -79,66 +111,195 @@ def _length_prefixed(text: str) -> str:
     return f"{len(text.encode())}:{text}"
 
 
-def row_text_expression(columns: Sequence[Column]) -> sql.Composable:
-    """SQL text expression of the ``accord.row.v1`` row text (NULL columns left out)."""
+def row_text_expression(
+    columns: Sequence[Column], utf8: bool = False, source: str | None = None
+) -> sql.Composable:
+    """SQL text expression of the ``accord.row.v1`` row text (NULL columns left out).
+
+    ``utf8``: the database encoding is UTF8, so ``octet_length`` of a text is already its UTF-8
+    byte length (otherwise each value is converted first).
+    """
     parts: list[sql.Composable] = []
-    for column in sorted(columns, key=lambda c: c.name.encode()):
-        value = canonical_expression(column)
-        prefix = _length_prefixed(column.name) + _length_prefixed(column.type_tag)
+    for column in sorted(columns, key=lambda c: c.key.encode()):
+        value = canonical_expression(column, source)
+        length = (
+            sql.SQL("octet_length({})").format(value)
+            if utf8
+            else sql.SQL("octet_length(convert_to({}, 'UTF8'))").format(value)
+        )
+        prefix = _length_prefixed(column.key) + _length_prefixed(column.type_tag)
+        # NULL || anything is NULL: the whole field collapses to '' for a NULL value.
         parts.append(
-            sql.SQL(
-                "CASE WHEN {value} IS NULL THEN '' ELSE {prefix} || "
-                "octet_length(convert_to({value}, 'UTF8'))::text || ':' || {value} END"
-            ).format(value=value, prefix=sql.Literal(prefix))
+            sql.SQL("coalesce({prefix} || {length}::text || ':' || {value}, '')").format(
+                prefix=sql.Literal(prefix), length=length, value=value
+            )
         )
     if not parts:
         return sql.SQL("''")
     return sql.SQL(" || ").join(parts)
 
 
-def versions_function_name(table: str) -> str:
-    return f"versions__{table}"
+def _ident(name: str) -> sql.Identifier:
+    return sql.Identifier(SCHEMA, name)
 
 
-def versions_function(table: str, columns: Sequence[Column], append_only: bool) -> sql.Composed:
-    """The per-table function listing a transaction's version hashes in sequence order."""
-    text = row_text_expression(columns)
-    main = sql.Identifier(TABLE_SCHEMA, table)
+def function_name(spec: TableSpec, role: str) -> str:
+    """Per-table generated functions are named by registry id: ``t<id>_<role>``."""
+    return f"t{spec.id}_{role}"
+
+
+# Sequence numbering and the touched-table list, inlined into each per-table row trigger. State
+# lives in transaction-local settings (rolled back with a savepoint together with the rows):
+# accord.seq = '<txid>:<last sequence number>', accord.touched = '<txid>:,<id>,<id>,'.
+_STAMP = """
+    tx := txid_current();
+    s := current_setting('accord.seq', true);
+    IF s IS NOT NULL AND starts_with(s, tx::text || ':') THEN
+        n := substr(s, length(tx::text) + 2)::bigint + 1;
+    ELSE
+        n := 0;
+    END IF;
+    PERFORM set_config('accord.seq', tx::text || ':' || (n + {extra})::text, true);
+    s := current_setting('accord.touched', true);
+    IF s IS NULL OR NOT starts_with(s, tx::text || ':') THEN
+        PERFORM set_config('accord.touched', tx::text || ':,{id},', true);
+    ELSIF position(',{id},' in s) = 0 THEN
+        PERFORM set_config('accord.touched', s || '{id},', true);
+    END IF;
+"""
+_DEFINER = "SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
+
+
+def _row_function(spec: TableSpec, role: str, body: sql.Composable, definer: bool) -> sql.Composed:
+    stamp = _STAMP.replace("{id}", str(spec.id))
+    stamp = stamp.replace("{extra}", "1" if role == "update" else "0")
+    return sql.SQL(
+        "CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql "
+        + (_DEFINER if definer else "")
+        + " AS $accord$ DECLARE tx bigint; s text; n bigint; BEGIN "
+        + stamp.replace("{", "{{").replace("}", "}}")
+        + "{body} END $accord$"
+    ).format(f=_ident(function_name(spec, role)), body=body)
+
+
+def _history_insert(spec: TableSpec) -> sql.Composed:
+    """Static INSERT of the OLD version into history, ended at (tx, n)."""
+    assert spec.history is not None  # noqa: S101 (callers only pass updatable tables)
+    names = [c.name for c in spec.columns]
+    targets = [sql.Identifier(n) for n in names] + [sql.Identifier(c) for c in LEDGER_COLUMNS]
+    values = [sql.SQL("OLD.{}").format(sql.Identifier(n)) for n in names] + [
+        sql.SQL("OLD.ledger_start_transaction_id"),
+        sql.SQL("tx"),
+        sql.SQL("OLD.ledger_start_sequence_number"),
+        sql.SQL("n"),
+    ]
+    return sql.SQL("INSERT INTO {h} ({t}) VALUES ({v});").format(
+        h=sql.Identifier(TABLE_SCHEMA, spec.history),
+        t=sql.SQL(", ").join(targets),
+        v=sql.SQL(", ").join(values),
+    )
+
+
+_NEW_VERSION = (
+    "NEW.ledger_start_transaction_id := tx; NEW.ledger_start_sequence_number := n + {};"
+    " NEW.ledger_end_transaction_id := NULL; NEW.ledger_end_sequence_number := NULL;"
+)
+
+
+def row_functions(spec: TableSpec) -> list[sql.Composed]:
+    """The per-table BEFORE ROW trigger functions, with static SQL (plans cached per session).
+
+    Stamping a new version needs no privilege beyond the write itself; moving the old version to
+    history runs as the owner (``SECURITY DEFINER``), so writers need no grant on the history.
+    """
+    functions = [
+        _row_function(
+            spec, "insert", sql.SQL(_NEW_VERSION.format(0) + " RETURN NEW;"), definer=False
+        )
+    ]
+    if not spec.append_only:
+        history = _history_insert(spec)
+        functions.append(
+            _row_function(
+                spec,
+                "update",
+                sql.SQL("{} " + _NEW_VERSION.format(1) + " RETURN NEW;").format(history),
+                definer=True,
+            )
+        )
+        functions.append(
+            _row_function(spec, "delete", sql.SQL("{} RETURN OLD;").format(history), definer=True)
+        )
+    return functions
+
+
+def hashes_function(spec: TableSpec, utf8: bool) -> sql.Composed:
+    """``t<id>_hashes(tx)``: the transaction's row-version hashes of this table, in sequence order.
+
+    Called only from ``hash_transaction`` (which sets the canonical session settings).
+    """
+    text = row_text_expression(spec.columns, utf8)
+    main = sql.Identifier(TABLE_SCHEMA, spec.relation)
     selects = [
         sql.SQL(
             "SELECT ledger_start_sequence_number AS seq, 'I' AS op, {text} AS rt FROM {main} "
-            "WHERE ledger_start_transaction_id = $1"
+            "WHERE ledger_start_transaction_id = tx"
         ).format(text=text, main=main)
     ]
-    if not append_only:
-        history = sql.Identifier(TABLE_SCHEMA, f"{table}_history")
+    if spec.history is not None:
+        history = sql.Identifier(TABLE_SCHEMA, spec.history)
         selects.append(
             sql.SQL(
                 "SELECT ledger_start_sequence_number, 'I', {text} FROM {history} "
-                "WHERE ledger_start_transaction_id = $1"
+                "WHERE ledger_start_transaction_id = tx"
             ).format(text=text, history=history)
         )
         selects.append(
             sql.SQL(
                 "SELECT ledger_end_sequence_number, 'D', {text} FROM {history} "
-                "WHERE ledger_end_transaction_id = $1"
+                "WHERE ledger_end_transaction_id = tx"
             ).format(text=text, history=history)
         )
-    header = f"{ROW_FORMAT}\n{table}\n"
+    header = f"{ROW_FORMAT}\n{spec.name}\n"
     return sql.SQL(
-        "CREATE OR REPLACE FUNCTION {function}(bigint) RETURNS TABLE(seq bigint, h bytea) "  # noqa: S608 (constants only)
-        "LANGUAGE sql STABLE " + _FUNCTION_SETTINGS + " AS $accord$ "
-        "SELECT v.seq, sha256(convert_to({header} || v.op || chr(10) || $1::text || chr(10) || "
-        "v.seq::text || chr(10) || v.rt, 'UTF8')) FROM ({selects}) v ORDER BY v.seq "
-        "$accord$"
+        "CREATE OR REPLACE FUNCTION {function}(tx bigint) RETURNS bytea[] "
+        "LANGUAGE plpgsql STABLE AS $accord$ DECLARE r bytea[]; BEGIN "
+        "SELECT array_agg(sha256(convert_to({header} || v.op || chr(10) || tx::text || chr(10) "
+        "|| v.seq::text || chr(10) || v.rt, 'UTF8')) ORDER BY v.seq) INTO r FROM ({selects}) v; "
+        "RETURN r; END $accord$"
     ).format(
-        function=sql.Identifier(SCHEMA, versions_function_name(table)),
+        function=_ident(function_name(spec, "hashes")),
         header=sql.Literal(header),
         selects=sql.SQL(" UNION ALL ").join(selects),
     )
 
 
-def ledger_view(table: str, columns: Sequence[Column], append_only: bool) -> sql.Composed:
+def dispatcher(specs: Sequence[TableSpec]) -> sql.Composed:
+    """``table_hashes(id, tx)``: static calls of each live table's ``t<id>_hashes``.
+
+    Regenerated whenever a ledger table is created or dropped, so the commit-time hashing runs
+    only statements whose plans PostgreSQL caches (no dynamic SQL per transaction).
+    """
+    branches: list[sql.Composable] = []
+    for spec in specs:
+        if spec.dropped:
+            continue
+        branches.append(
+            sql.SQL("IF id = {id} THEN name := {name}; hashes := {f}(tx); RETURN; END IF;").format(
+                id=sql.Literal(spec.id),
+                name=sql.Literal(spec.name),
+                f=_ident(function_name(spec, "hashes")),
+            )
+        )
+    return sql.SQL(
+        "CREATE OR REPLACE FUNCTION {f}(id bigint, tx bigint, OUT name text, OUT hashes bytea[]) "
+        "LANGUAGE plpgsql STABLE AS $accord$ BEGIN {branches} "
+        "RAISE EXCEPTION 'accord: no live ledger table has id %', id; END $accord$"
+    ).format(f=_ident("table_hashes"), branches=sql.SQL(" ").join(branches))
+
+
+def ledger_view(spec: TableSpec, view: str) -> sql.Composed:
+    columns = spec.live_columns()
     user = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     prefix = sql.SQL("{}, ").format(user) if columns else sql.SQL("")
     parts = [
@@ -146,10 +307,10 @@ def ledger_view(table: str, columns: Sequence[Column], append_only: bool) -> sql
             "SELECT {prefix}ledger_start_transaction_id AS ledger_transaction_id, "
             "ledger_start_sequence_number AS ledger_sequence_number, "
             "'INSERT'::text AS ledger_operation_type_desc FROM {main}"
-        ).format(prefix=prefix, main=sql.Identifier(TABLE_SCHEMA, table))
+        ).format(prefix=prefix, main=sql.Identifier(TABLE_SCHEMA, spec.relation))
     ]
-    if not append_only:
-        history = sql.Identifier(TABLE_SCHEMA, f"{table}_history")
+    if spec.history is not None:
+        history = sql.Identifier(TABLE_SCHEMA, spec.history)
         parts.append(
             sql.SQL(
                 "SELECT {prefix}ledger_start_transaction_id, ledger_start_sequence_number, "
@@ -162,43 +323,81 @@ def ledger_view(table: str, columns: Sequence[Column], append_only: bool) -> sql
                 "FROM {history}"
             ).format(prefix=prefix, history=history)
         )
-    return sql.SQL("CREATE VIEW {view} AS {body}").format(
-        view=sql.Identifier(TABLE_SCHEMA, f"{table}_ledger"),
+    return sql.SQL("CREATE OR REPLACE VIEW {view} AS {body}").format(
+        view=sql.Identifier(TABLE_SCHEMA, view),
         body=sql.SQL(" UNION ALL ").join(parts),
     )
 
 
-def table_triggers(table: str, append_only: bool) -> list[sql.Composed]:
-    main = sql.Identifier(TABLE_SCHEMA, table)
+#: Names of the triggers accord puts on a ledger table and its history.
+TRIGGERS = (
+    "accord_ledger_insert",
+    "accord_ledger_update",
+    "accord_ledger_delete",
+    "accord_ledger_append_only",
+    "accord_ledger_truncate",
+    "accord_ledger_commit",
+    "accord_ledger_history",
+    "accord_ledger_dropped",
+)
 
-    def trigger(name: str, timing: str, function: str) -> sql.Composed:
-        return sql.SQL(
-            "CREATE TRIGGER {name} " + timing + " ON {main} {each} EXECUTE FUNCTION {f}()"
-        ).format(
-            name=sql.Identifier(name),
-            main=main,
-            each=sql.SQL("FOR EACH STATEMENT" if "TRUNCATE" in timing else "FOR EACH ROW"),
-            f=sql.Identifier(SCHEMA, function),
-        )
 
+def _trigger(name: str, timing: str, relation: str, function: str, args: str = "") -> sql.Composed:
+    each = "FOR EACH STATEMENT" if "TRUNCATE" in timing else "FOR EACH ROW"
+    return sql.SQL(
+        "CREATE TRIGGER {name} " + timing + " ON {rel} " + each + " EXECUTE FUNCTION {f}(" + args
+        + ")"
+    ).format(
+        name=sql.Identifier(name),
+        rel=sql.Identifier(TABLE_SCHEMA, relation),
+        f=_ident(function),
+    )  # fmt: skip
+
+
+def table_triggers(spec: TableSpec) -> list[sql.Composed]:
+    """Triggers of a live ledger table (and its history)."""
+    main = spec.relation
     statements = [
-        trigger("accord_ledger_insert", "BEFORE INSERT", "before_insert"),
-        trigger("accord_ledger_truncate", "BEFORE TRUNCATE", "refuse_truncate"),
+        _trigger("accord_ledger_insert", "BEFORE INSERT", main, function_name(spec, "insert")),
+        _trigger("accord_ledger_truncate", "BEFORE TRUNCATE", main, "refuse_truncate"),
     ]
-    if append_only:
+    if spec.history is None:
         statements.append(
-            trigger("accord_ledger_append_only", "BEFORE UPDATE OR DELETE", "refuse_change")
+            _trigger("accord_ledger_append_only", "BEFORE UPDATE OR DELETE", main, "refuse_change")
         )
     else:
-        statements.append(trigger("accord_ledger_update", "BEFORE UPDATE", "before_update"))
-        statements.append(trigger("accord_ledger_delete", "BEFORE DELETE", "before_delete"))
+        history = spec.history
+        statements += [
+            _trigger("accord_ledger_update", "BEFORE UPDATE", main, function_name(spec, "update")),
+            _trigger("accord_ledger_delete", "BEFORE DELETE", main, function_name(spec, "delete")),
+            _trigger("accord_ledger_truncate", "BEFORE TRUNCATE", history, "refuse_truncate"),
+            _trigger("accord_ledger_history", "BEFORE UPDATE OR DELETE", history, "refuse_change"),
+        ]
     statements.append(
         sql.SQL(
             "CREATE CONSTRAINT TRIGGER accord_ledger_commit AFTER INSERT OR UPDATE OR DELETE "
             "ON {main} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
             "EXECUTE FUNCTION {f}()"
-        ).format(main=main, f=sql.Identifier(SCHEMA, "on_commit"))
+        ).format(main=sql.Identifier(TABLE_SCHEMA, main), f=_ident("on_commit"))
     )
+    return statements
+
+
+def dropped_triggers(spec: TableSpec) -> list[sql.Composed]:
+    """Triggers of a dropped ledger table: it and its history are read-only from then on."""
+    statements = []
+    for relation in (spec.relation, spec.history):
+        if relation is None:
+            continue
+        statements.append(
+            _trigger(
+                "accord_ledger_dropped", "BEFORE INSERT OR UPDATE OR DELETE", relation,
+                "refuse_dropped",
+            )
+        )  # fmt: skip
+        statements.append(
+            _trigger("accord_ledger_truncate", "BEFORE TRUNCATE", relation, "refuse_truncate")
+        )
     return statements
 
 
@@ -207,11 +406,26 @@ def table_triggers(table: str, append_only: bool) -> list[sql.Composed]:
 # interpolated.
 SHARED_OBJECTS = f"""
 CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+-- Writers reach accord's functions by name; the tables stay private to their owner.
+GRANT USAGE ON SCHEMA {SCHEMA} TO PUBLIC;
 CREATE TABLE IF NOT EXISTS {SCHEMA}.tables (
-    name text PRIMARY KEY,
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL,
+    relation text NOT NULL UNIQUE,
+    history text UNIQUE,
     kind text NOT NULL CHECK (kind IN ('updatable', 'append_only')),
     created timestamptz NOT NULL DEFAULT clock_timestamp(),
-    dropped_as text
+    dropped timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tables_live_name ON {SCHEMA}.tables (name)
+    WHERE dropped IS NULL;
+CREATE TABLE IF NOT EXISTS {SCHEMA}.dropped_columns (
+    table_id bigint NOT NULL REFERENCES {SCHEMA}.tables (id),
+    relation_column text NOT NULL,
+    name text NOT NULL,
+    dropped timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (table_id, relation_column),
+    UNIQUE (table_id, name)
 );
 CREATE TABLE IF NOT EXISTS {SCHEMA}.transactions (
     transaction_id bigint PRIMARY KEY,
@@ -235,7 +449,7 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.blocks (
 -- RFC 9162 Merkle tree hash over leaves already hashed by the caller (leaf = SHA-256(0x00||h)).
 -- Bottom-up pairing with the odd last node promoted equals the RFC's recursive split.
 CREATE OR REPLACE FUNCTION {SCHEMA}.merkle_root(hashes bytea[]) RETURNS bytea
-LANGUAGE plpgsql IMMUTABLE AS $accord$
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $accord$
 DECLARE
     level bytea[];
     next_level bytea[];
@@ -267,89 +481,26 @@ BEGIN
 END
 $accord$;
 
--- Per-transaction sequence counter, kept as 'txid:n' in a transaction-local setting (a rolled
--- back savepoint rolls the counter back together with the rows that used it).
-CREATE OR REPLACE FUNCTION {SCHEMA}.next_sequence() RETURNS bigint
-LANGUAGE plpgsql AS $accord$
-DECLARE
-    tx text := txid_current()::text;
-    state text := coalesce(current_setting('accord.seq', true), '');
-    n bigint;
-BEGIN
-    IF split_part(state, ':', 1) = tx THEN
-        n := split_part(state, ':', 2)::bigint + 1;
-    ELSE
-        n := 0;
-    END IF;
-    PERFORM set_config('accord.seq', tx || ':' || n, true);
-    RETURN n;
-END
-$accord$;
-
--- Remember which ledger tables this transaction wrote: 'txid:name,name'.
-CREATE OR REPLACE FUNCTION {SCHEMA}.touch(name text) RETURNS void
-LANGUAGE plpgsql AS $accord$
-DECLARE
-    tx text := txid_current()::text;
-    state text := coalesce(current_setting('accord.touched', true), '');
-    names text := '';
-BEGIN
-    IF split_part(state, ':', 1) = tx THEN
-        names := substr(state, length(tx) + 2);
-    END IF;
-    IF NOT (name = ANY (string_to_array(names, ','))) OR names = '' THEN
-        names := CASE WHEN names = '' THEN name ELSE names || ',' || name END;
-        PERFORM set_config('accord.touched', tx || ':' || names, true);
-    END IF;
-END
-$accord$;
-
-CREATE OR REPLACE FUNCTION {SCHEMA}.before_insert() RETURNS trigger
-LANGUAGE plpgsql AS $accord$
-BEGIN
-    NEW.ledger_start_transaction_id := txid_current();
-    NEW.ledger_start_sequence_number := {SCHEMA}.next_sequence();
-    NEW.ledger_end_transaction_id := NULL;
-    NEW.ledger_end_sequence_number := NULL;
-    PERFORM {SCHEMA}.touch(TG_TABLE_NAME);
-    RETURN NEW;
-END
-$accord$;
-
-CREATE OR REPLACE FUNCTION {SCHEMA}.before_update() RETURNS trigger
-LANGUAGE plpgsql AS $accord$
-BEGIN
-    -- The old version goes to history whole (same columns in the same order: CREATE TABLE ...
-    -- LIKE, and add-column extends both alike), with its end stamped.
-    OLD.ledger_end_transaction_id := txid_current();
-    OLD.ledger_end_sequence_number := {SCHEMA}.next_sequence();
-    EXECUTE format('INSERT INTO %I.%I SELECT ($1).*', TG_TABLE_SCHEMA, TG_TABLE_NAME || '_history')
-        USING OLD;
-    NEW.ledger_start_transaction_id := txid_current();
-    NEW.ledger_start_sequence_number := {SCHEMA}.next_sequence();
-    NEW.ledger_end_transaction_id := NULL;
-    NEW.ledger_end_sequence_number := NULL;
-    PERFORM {SCHEMA}.touch(TG_TABLE_NAME);
-    RETURN NEW;
-END
-$accord$;
-
-CREATE OR REPLACE FUNCTION {SCHEMA}.before_delete() RETURNS trigger
-LANGUAGE plpgsql AS $accord$
-BEGIN
-    OLD.ledger_end_transaction_id := txid_current();
-    OLD.ledger_end_sequence_number := {SCHEMA}.next_sequence();
-    EXECUTE format('INSERT INTO %I.%I SELECT ($1).*', TG_TABLE_SCHEMA, TG_TABLE_NAME || '_history')
-        USING OLD;
-    PERFORM {SCHEMA}.touch(TG_TABLE_NAME);
-    RETURN OLD;
-END
-$accord$;
-
 CREATE OR REPLACE FUNCTION {SCHEMA}.refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $accord$
 BEGIN
     RAISE EXCEPTION 'ledger table %.% is append-only: % is not allowed',
+        TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
+END
+$accord$;
+
+CREATE OR REPLACE FUNCTION {SCHEMA}.refuse_history_change() RETURNS trigger
+LANGUAGE plpgsql AS $accord$
+BEGIN
+    RAISE EXCEPTION '%.% holds the history of a ledger table and only grows: % is not allowed',
+        TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
+END
+$accord$;
+
+CREATE OR REPLACE FUNCTION {SCHEMA}.refuse_dropped() RETURNS trigger
+LANGUAGE plpgsql AS $accord$
+BEGIN
+    RAISE EXCEPTION '%.% is a dropped ledger table, kept read-only for verification: % is not allowed',
         TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
 END
 $accord$;
@@ -362,54 +513,64 @@ BEGIN
 END
 $accord$;
 
--- Deferred to commit: hash every ledger table this transaction touched and record the
--- transaction. Runs once per row event; 'accord.hashed' remembers the sequence state it hashed,
--- so later events of the same transaction are no-ops unless more rows were written since (which
--- happens under SET CONSTRAINTS ... IMMEDIATE).
-CREATE OR REPLACE FUNCTION {SCHEMA}.on_commit() RETURNS trigger
-LANGUAGE plpgsql {_FUNCTION_SETTINGS} AS $accord$
+-- Hash the current transaction's row versions of every ledger table it wrote and record it.
+-- Runs as the owner of the ledger (writers need no grant on accord_ledger), only ever for the
+-- calling transaction, from the state the row triggers left in accord.touched.
+CREATE OR REPLACE FUNCTION {SCHEMA}.hash_transaction() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+{_FUNCTION_SETTINGS} AS $accord$
 DECLARE
     tx bigint := txid_current();
-    state text := coalesce(current_setting('accord.seq', true), '');
     touched text := coalesce(current_setting('accord.touched', true), '');
-    name text;
-    hashes bytea[];
-    root bytea;
-    roots jsonb := '{{}}'::jsonb;
+    entry record;
     tx_text text;
+    roots jsonb := '{{}}'::jsonb;
 BEGIN
-    IF coalesce(current_setting('accord.hashed', true), '') = state
-       OR split_part(touched, ':', 1) <> tx::text THEN
-        RETURN NULL;
+    IF NOT starts_with(touched, tx::text || ':') THEN
+        RETURN;
     END IF;
     tx_text := '{TRANSACTION_FORMAT}' || chr(10) || tx::text || chr(10);
-    FOR name IN
-        SELECT t FROM unnest(string_to_array(substr(touched, length(tx::text) + 2), ',')) t
-        ORDER BY convert_to(t, 'UTF8')
+    FOR entry IN
+        SELECT h.name, encode({SCHEMA}.merkle_root(h.hashes), 'hex') AS root
+        FROM unnest(string_to_array(trim(BOTH ',' FROM substr(touched, length(tx::text) + 2)),
+                                    ',')) AS t(id),
+             LATERAL {SCHEMA}.table_hashes(t.id::bigint, tx) AS h
+        WHERE h.hashes IS NOT NULL
+        ORDER BY convert_to(h.name, 'UTF8')
     LOOP
-        EXECUTE format('SELECT array_agg(h ORDER BY seq) FROM %I.%I($1)', '{SCHEMA}',
-                       'versions__' || name)
-            INTO hashes USING tx;
-        IF hashes IS NOT NULL THEN
-            root := {SCHEMA}.merkle_root(hashes);
-            roots := roots || jsonb_build_object(name, encode(root, 'hex'));
-            tx_text := tx_text || name || ':' || encode(root, 'hex') || chr(10);
-        END IF;
+        roots := roots || jsonb_build_object(entry.name, entry.root);
+        tx_text := tx_text || entry.name || ':' || entry.root || chr(10);
     END LOOP;
-    PERFORM set_config('accord.hashed', state, true);
     IF roots = '{{}}'::jsonb THEN
         DELETE FROM {SCHEMA}.transactions WHERE transaction_id = tx;
-        RETURN NULL;
+        RETURN;
     END IF;
     INSERT INTO {SCHEMA}.transactions
         (transaction_id, block_id, commit_time, principal, table_hashes, transaction_hash)
-    VALUES (tx, NULL, clock_timestamp(), current_user, roots,
+    VALUES (tx, NULL, clock_timestamp(), session_user, roots,
             sha256(convert_to(tx_text, 'UTF8')))
     ON CONFLICT (transaction_id) DO UPDATE SET
         commit_time = EXCLUDED.commit_time,
         principal = EXCLUDED.principal,
         table_hashes = EXCLUDED.table_hashes,
         transaction_hash = EXCLUDED.transaction_hash;
+END
+$accord$;
+
+-- Deferred to commit, once per row event: the first event of a transaction hashes it, later ones
+-- return at once ('accord.hashed' remembers the sequence state it hashed). Under SET CONSTRAINTS
+-- ... IMMEDIATE events fire after each statement, and a statement that wrote more rows since the
+-- last hashing hashes the transaction again.
+CREATE OR REPLACE FUNCTION {SCHEMA}.on_commit() RETURNS trigger
+LANGUAGE plpgsql AS $accord$
+DECLARE
+    state text := current_setting('accord.seq', true);
+BEGIN
+    IF current_setting('accord.hashed', true) IS NOT DISTINCT FROM state THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('accord.hashed', state, true);
+    PERFORM {SCHEMA}.hash_transaction();
     RETURN NULL;
 END
 $accord$;
