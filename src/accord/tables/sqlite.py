@@ -60,6 +60,7 @@ TABLES = f"{PREFIX}tables"
 TRANSACTIONS = f"{PREFIX}transactions"
 BLOCKS = f"{PREFIX}blocks"
 STATE = f"{PREFIX}state"
+DROPPED_COLUMNS = f"{PREFIX}dropped_columns"
 LEDGER_COLUMNS = (
     "ledger_start_transaction_id",
     "ledger_end_transaction_id",
@@ -92,10 +93,23 @@ _REFUSED_PRAGMAS = frozenset({"recursive_triggers", "writable_schema", "schema_v
 
 SHARED_OBJECTS = f"""
 CREATE TABLE IF NOT EXISTS {TABLES} (
-    name TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    relation TEXT NOT NULL UNIQUE,
+    history TEXT UNIQUE,
     kind TEXT NOT NULL CHECK (kind IN ('updatable', 'append_only')),
     created TEXT NOT NULL,
-    dropped_as TEXT
+    dropped TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS {PREFIX}tables_live_name ON {TABLES} (name)
+    WHERE dropped IS NULL;
+CREATE TABLE IF NOT EXISTS {DROPPED_COLUMNS} (
+    table_id INTEGER NOT NULL REFERENCES {TABLES} (id),
+    relation_column TEXT NOT NULL,
+    name TEXT NOT NULL,
+    dropped TEXT NOT NULL,
+    PRIMARY KEY (table_id, relation_column),
+    UNIQUE (table_id, name)
 );
 CREATE TABLE IF NOT EXISTS {TRANSACTIONS} (
     transaction_id INTEGER PRIMARY KEY,
@@ -170,18 +184,32 @@ def _q(name: str) -> str:
 
 @dataclass(frozen=True)
 class _Table:
+    id: int
     name: str
+    """The name in every hash: the name the table was created with."""
+    relation: str
+    history: str | None
     kind: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
+    dropped: bool = False
 
     @property
     def append_only(self) -> bool:
         return self.kind == "append_only"
 
+    def live_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.hash_name is None]
 
-def _columns(conn: sqlite3.Connection, table: str) -> tuple[list[Column], list[str]]:
-    """User columns (refusing unsupported ones) and primary-key columns of a table."""
+
+def _columns(
+    conn: sqlite3.Connection, table: str, renamed: dict[str, str] | None = None
+) -> tuple[list[Column], list[str]]:
+    """User columns (refusing unsupported ones) and primary-key columns of a table.
+
+    ``renamed`` maps the current name of a dropped column to the name its hashes use.
+    """
+    renamed = renamed or {}
     columns: list[Column] = []
     key: list[tuple[int, str]] = []
     for _cid, name, declared, _notnull, _default, pk, hidden in conn.execute(
@@ -197,7 +225,7 @@ def _columns(conn: sqlite3.Connection, table: str) -> tuple[list[Column], list[s
                 f"column {name!r} has type {declared or '(none)'!r}, which ledger tables do not "
                 f"support (supported: {', '.join(TYPE_TAGS)}; see docs/tables.md)"
             )
-        columns.append(Column(name, tag, declared))
+        columns.append(Column(name, tag, declared, renamed.get(name)))
         if pk:
             key.append((pk, name))
     return columns, [name for _, name in sorted(key)]
@@ -246,22 +274,36 @@ def _open(dsn: str | PathLike[str], *, create: bool = False) -> sqlite3.Connecti
 
 def _has_schema(conn: sqlite3.Connection) -> bool:
     row = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?, ?)",
-        (TABLES, TRANSACTIONS, BLOCKS, STATE),
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?, ?, ?)",
+        (TABLES, TRANSACTIONS, BLOCKS, STATE, DROPPED_COLUMNS),
     ).fetchone()
-    return bool(row and row[0] == 4)
+    return bool(row and row[0] == 5)
+
+
+def _all_tables(conn: sqlite3.Connection) -> list[_Table]:
+    """Every registered ledger table, live and dropped, in registration order."""
+    if not _has_schema(conn):
+        return []
+    renamed: dict[int, dict[str, str]] = {}
+    for table_id, relation_column, name in conn.execute(
+        f"SELECT table_id, relation_column, name FROM {DROPPED_COLUMNS}"
+    ):
+        renamed.setdefault(int(table_id), {})[str(relation_column)] = str(name)
+    tables = []
+    for table_id, name, relation, history, kind, dropped in conn.execute(
+        f"SELECT id, name, relation, history, kind, dropped IS NOT NULL FROM {TABLES} ORDER BY id"
+    ).fetchall():
+        columns, key = _columns(conn, str(relation), renamed.get(int(table_id)))
+        tables.append(
+            _Table(int(table_id), str(name), str(relation), history, str(kind),
+                   tuple(columns), tuple(key), bool(dropped))
+        )  # fmt: skip
+    return tables
 
 
 def _load_tables(conn: sqlite3.Connection) -> dict[str, _Table]:
-    if not _has_schema(conn):
-        return {}
-    tables = {}
-    for name, kind in conn.execute(
-        f"SELECT name, kind FROM {TABLES} WHERE dropped_as IS NULL ORDER BY name"
-    ).fetchall():
-        columns, key = _columns(conn, str(name))
-        tables[str(name)] = _Table(str(name), str(kind), tuple(columns), tuple(key))
-    return tables
+    """The live ledger tables by name."""
+    return {t.name: t for t in _all_tables(conn) if not t.dropped}
 
 
 # --- reading row versions (shared by commit and verification) --------------------------------
@@ -275,9 +317,9 @@ def _read_versions(
     """
     names = [c.name for c in table.columns]
     select = ", ".join([*(_q(n) for n in names), *LEDGER_COLUMNS])
-    sources = [(table.name, False)]
-    if not table.append_only:
-        sources.append((f"{table.name}_history", True))
+    sources = [(table.relation, False)]
+    if table.history is not None:
+        sources.append((table.history, True))
     for source, is_history in sources:
         query = f"SELECT {select} FROM {_q(source)}"
         params: tuple[int, ...] = ()
@@ -300,7 +342,7 @@ def _read_versions(
             where = f"{source} row {label}"
             try:
                 text = core.row_text(
-                    (c.name, c.type_tag, canonical_text(c.type_tag, v))
+                    (c.key, c.type_tag, canonical_text(c.type_tag, v))
                     for c, v in zip(table.columns, values, strict=True)
                 )
             except _UnfitValue as exc:
@@ -330,7 +372,7 @@ def _trigger_names(table: _Table) -> list[str]:
 
 def _capture_triggers(table: _Table) -> list[str]:
     """TEMP triggers of a wrapper connection: stamp versions and move old ones to history."""
-    t, history = _q(table.name), _q(f"{table.name}_history")
+    t, history = _q(table.relation), _q(table.history or "")
     name = table.name.replace("'", "''")
     stamp = (
         f"UPDATE {t} SET ledger_start_transaction_id = {PREFIX}txid(), "
@@ -376,6 +418,7 @@ class LedgerConnection:
         self._internal = False
         self._tables: dict[str, _Table] = {}
         self._protected: dict[str, _Table | None] = {}
+        self._dropped: set[str] = set()
         self._our_triggers: frozenset[str] = frozenset()
         self._schema_version: int | None = None
         self._txid: int | None = None
@@ -423,6 +466,8 @@ class LedgerConnection:
             if db != "main":
                 return f"{arg1} in database {db} shadows a ledger object"
             table = self._protected[name]
+            if name in self._dropped:
+                return f"{arg1} is a dropped ledger table, kept read-only for verification"
             if table is None or name != table.name:  # history, view or accord_ledger_* table
                 return (
                     None
@@ -441,7 +486,10 @@ class LedgerConnection:
             return f"{arg1} is a ledger object" if name in self._protected else None
         if action == sqlite3.SQLITE_ALTER_TABLE:
             if (arg2 or "").lower() in self._protected:
-                return f"{arg2} is a ledger object (use `accord tables add-column`)"
+                return (
+                    f"{arg2} is a ledger object (use `accord tables add-column`, `drop-column` "
+                    "or `drop`)"
+                )
             return None
         if action in (sqlite3.SQLITE_CREATE_TRIGGER, sqlite3.SQLITE_CREATE_TEMP_TRIGGER,
                       sqlite3.SQLITE_DROP_TRIGGER, sqlite3.SQLITE_DROP_TEMP_TRIGGER):  # fmt: skip
@@ -485,10 +533,19 @@ class LedgerConnection:
 
     def _install_capture(self) -> None:
         self._tables = _load_tables(self._conn)
+        self._dropped = set()
         protected: dict[str, _Table | None] = {
-            n: None for n in (TABLES, TRANSACTIONS, BLOCKS, STATE)
+            n: None for n in (TABLES, TRANSACTIONS, BLOCKS, STATE, DROPPED_COLUMNS)
         }
-        for table in self._tables.values():
+        for table in _all_tables(self._conn):
+            if table.dropped:
+                self._dropped.update(
+                    n.lower() for n in (table.relation, table.history) if n is not None
+                )
+                for name in (table.relation, table.history):
+                    if name is not None:
+                        protected[name.lower()] = None
+                continue
             for name in (table.name, f"{table.name}_history", f"{table.name}_ledger"):
                 protected[name] = table
         self._protected = protected
@@ -667,15 +724,16 @@ def _relation_exists(conn: sqlite3.Connection, name: str) -> bool:
     return row is not None
 
 
-def _view_sql(table: str, columns: Sequence[Column], append_only: bool) -> str:
-    prefix = "".join(f"{_q(c.name)}, " for c in columns)
+def _view_sql(view: str, relation: str, history_name: str | None, columns: Sequence[Column]) -> str:
+    """The ledger view: every version of the columns applications see (dropped ones left out)."""
+    prefix = "".join(f"{_q(c.name)}, " for c in columns if c.hash_name is None)
     parts = [
         f"SELECT {prefix}ledger_start_transaction_id AS ledger_transaction_id, "
         "ledger_start_sequence_number AS ledger_sequence_number, "
-        f"'INSERT' AS ledger_operation_type_desc FROM {_q(table)}"
+        f"'INSERT' AS ledger_operation_type_desc FROM {_q(relation)}"
     ]
-    if not append_only:
-        history = _q(f"{table}_history")
+    if history_name is not None:
+        history = _q(history_name)
         parts.append(
             f"SELECT {prefix}ledger_start_transaction_id, ledger_start_sequence_number, "
             f"'INSERT' FROM {history}"
@@ -684,7 +742,7 @@ def _view_sql(table: str, columns: Sequence[Column], append_only: bool) -> str:
             f"SELECT {prefix}ledger_end_transaction_id, ledger_end_sequence_number, 'DELETE' "
             f"FROM {history}"
         )
-    return f"CREATE VIEW {_q(table + '_ledger')} AS " + " UNION ALL ".join(parts)
+    return f"CREATE VIEW {_q(view)} AS " + " UNION ALL ".join(parts)
 
 
 def _guard_triggers(table: str, append_only: bool) -> list[str]:
@@ -742,7 +800,7 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
                     if _relation_exists(conn, relation):
                         raise InvalidRequest(f"a table or view named {relation!r} already exists")
                 known = conn.execute(
-                    f"SELECT 1 FROM {TABLES} WHERE name = ?",
+                    f"SELECT 1 FROM {TABLES} WHERE name = ? AND dropped IS NULL",
                     (name,),
                 ).fetchone()
                 if known is not None:
@@ -767,12 +825,14 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
                             f"CREATE INDEX {_q(f'{name}_history_ledger_{side}')} ON {history} "
                             f"(ledger_{side}_transaction_id)"
                         )
-                conn.execute(_view_sql(name, columns, append_only))
+                history_name = None if append_only else f"{name}_history"
+                conn.execute(_view_sql(f"{name}_ledger", name, history_name, columns))
                 for statement in _guard_triggers(name, append_only):
                     conn.execute(statement)
                 conn.execute(
-                    f"INSERT INTO {TABLES} (name, kind, created) VALUES (?, ?, ?)",
-                    (name, "append_only" if append_only else "updatable",
+                    f"INSERT INTO {TABLES} (name, relation, history, kind, created) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (name, name, history_name, "append_only" if append_only else "updatable",
                      _timestamp(datetime.now(UTC))),
                 )  # fmt: skip
         except sqlite3.Error as exc:
@@ -804,14 +864,111 @@ def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
             raise InvalidRequest("give exactly one column definition")
         column = added[0]
         _check_user_columns([column])
-        if not before.append_only:
-            conn.execute(
-                f"ALTER TABLE {_q(table + '_history')} ADD COLUMN {_q(column.name)} "
-                f"{column.sql_type}"
+        if column.name.lower() in {c.key.lower() for c in before.columns}:
+            raise InvalidRequest(
+                f"{table!r} had a column {column.name!r} that was dropped; its data is kept under "
+                "another name and its hashes use this name: choose a different name"
             )
+        if before.history is not None:
+            conn.execute(
+                f"ALTER TABLE {_q(before.history)} ADD COLUMN {_q(column.name)} {column.sql_type}"
+            )
+        after = _table(conn, table)
         conn.execute(f"DROP VIEW {_q(table + '_ledger')}")
-        conn.execute(_view_sql(table, columns, before.append_only))
+        conn.execute(_view_sql(table + "_ledger", table, after.history, after.columns))
     return column
+
+
+def drop_ledger_table(dsn: str, table: str) -> str:
+    """Drop a ledger table the ledger way: keep it and its history, renamed and read-only.
+
+    Returns the new name. Its row versions stay in every verification, hashed under the original
+    name; a new table of the old name can be created afterwards.
+    """
+    with closing(_open(dsn)) as conn, _write_transaction(conn):
+        spec = _table(conn, table)
+        prefix = f"dropped_{spec.id}_"
+        relation = prefix + spec.name
+        history = None if spec.history is None else f"{prefix}history_{spec.name}"
+        view = f"{prefix}ledger_{spec.name}"
+        for new in (relation, history, view):
+            if new is not None and _relation_exists(conn, new):
+                raise InvalidRequest(f"cannot drop {table!r}: a table or view named {new!r} exists")
+        conn.execute(f"DROP VIEW IF EXISTS {_q(spec.name + '_ledger')}")
+        for (trigger,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN (?, ?)",
+            (spec.relation, spec.history or ""),
+        ).fetchall():
+            if str(trigger).startswith(PREFIX):
+                conn.execute(f"DROP TRIGGER {_q(trigger)}")
+        for index in (f"{spec.name}_ledger_start", f"{spec.name}_history_ledger_start",
+                      f"{spec.name}_history_ledger_end"):  # fmt: skip
+            conn.execute(f"DROP INDEX IF EXISTS {_q(index)}")
+        conn.execute(f"ALTER TABLE {_q(spec.relation)} RENAME TO {_q(relation)}")
+        if spec.history is not None and history is not None:
+            conn.execute(f"ALTER TABLE {_q(spec.history)} RENAME TO {_q(history)}")
+        conn.execute(_view_sql(view, relation, history, spec.columns))
+        for target in (relation, history):
+            if target is None:
+                continue
+            for verb in ("INSERT", "UPDATE", "DELETE"):
+                conn.execute(
+                    f"CREATE TRIGGER {_q(f'{PREFIX}{target}_{verb.lower()}_refused')} "
+                    f"BEFORE {verb} ON {_q(target)} BEGIN SELECT RAISE(ABORT, 'ledger table "
+                    f"{target} was dropped and is kept read-only for verification: {verb} is "
+                    "not allowed'); END"
+                )
+        conn.execute(
+            f"UPDATE {TABLES} SET relation = ?, history = ?, dropped = ? WHERE id = ?",
+            (relation, history, _timestamp(datetime.now(UTC)), spec.id),
+        )
+        return relation
+
+
+def drop_ledger_column(dsn: str, table: str, column: str) -> str:
+    """Drop a column the ledger way: keep its data under a reserved name; returns that name.
+
+    SQLite cannot relax NOT NULL or remove a default in place: a NOT NULL column is refused, and
+    a column with a default keeps giving new rows that default (hashed like any other value).
+    """
+    with closing(_open(dsn)) as conn, _write_transaction(conn):
+        spec = _table(conn, table)
+        live = {c.name: c for c in spec.live_columns()}
+        if column not in live:
+            raise NotFound(f"ledger table {table!r} has no column {column!r}")
+        if column in spec.key:
+            raise InvalidRequest(
+                f"{column!r} is part of the primary key of {table!r}; drop the table instead"
+            )
+        if len(live) == 1:
+            raise InvalidRequest(f"{column!r} is the last column of {table!r}; drop the table")
+        notnull = [
+            row[3] for row in conn.execute(f"PRAGMA table_xinfo({_q(spec.relation)})")
+            if row[1] == column
+        ]  # fmt: skip
+        if notnull and notnull[0]:
+            raise InvalidRequest(
+                f"{column!r} is NOT NULL, and SQLite cannot relax that in place: new rows could "
+                "not be written once the column is hidden"
+            )
+        count = conn.execute(
+            f"SELECT count(*) FROM {DROPPED_COLUMNS} WHERE table_id = ?", (spec.id,)
+        ).fetchone()[0]
+        new = f"{LEDGER_COLUMN_PREFIX}dropped_{int(count) + 1}_{column}"
+        if new.lower() in {c.name.lower() for c in spec.columns}:
+            raise InvalidRequest(f"cannot drop {column!r}: {table!r} has a column named {new!r}")
+        conn.execute(f"DROP VIEW IF EXISTS {_q(spec.name + '_ledger')}")
+        for relation in (spec.relation, spec.history):
+            if relation is not None:
+                conn.execute(f"ALTER TABLE {_q(relation)} RENAME COLUMN {_q(column)} TO {_q(new)}")
+        conn.execute(
+            f"INSERT INTO {DROPPED_COLUMNS} (table_id, relation_column, name, dropped) "
+            "VALUES (?, ?, ?, ?)",
+            (spec.id, new, column, _timestamp(datetime.now(UTC))),
+        )
+        after = _table(conn, table)
+        conn.execute(_view_sql(f"{table}_ledger", table, after.history, after.columns))
+        return new
 
 
 def list_ledger_tables(dsn: str) -> list[dict[str, Any]]:
@@ -819,14 +976,13 @@ def list_ledger_tables(dsn: str) -> list[dict[str, Any]]:
         if not _has_schema(conn):
             return []
         tables = []
-        for name, kind, created, dropped_as in conn.execute(
-            f"SELECT name, kind, created, dropped_as FROM {TABLES} ORDER BY name"
+        for name, kind, created, relation, dropped in conn.execute(
+            f"SELECT name, kind, created, relation, dropped FROM {TABLES} ORDER BY name, id"
         ).fetchall():
-            count = None
-            if dropped_as is None:
-                count = conn.execute(f"SELECT count(*) FROM {_q(name)}").fetchone()[0]
+            count = conn.execute(f"SELECT count(*) FROM {_q(relation)}").fetchone()[0]
             tables.append(
-                {"name": name, "kind": kind, "created": created, "droppedAs": dropped_as,
+                {"name": name, "kind": kind, "created": created,
+                 "droppedAs": relation if dropped is not None else None, "dropped": dropped,
                  "rows": count}
             )  # fmt: skip
         return tables
@@ -930,16 +1086,19 @@ def read_snapshot(dsn: str) -> LedgerSnapshot:
             if not _has_schema(conn):
                 raise NotFound("this database has no ledger tables")
             try:
-                tables = _load_tables(conn)
+                tables = _all_tables(conn)
             except InvalidRequest as exc:
                 raise StorageError(f"a ledger table's columns changed: {exc}") from exc
-            snapshot = LedgerSnapshot(database=_database_name(conn), tables=sorted(tables))
-            for table in tables.values():
-                if not table.append_only:
-                    history, _ = _columns(conn, f"{table.name}_history")
-                    if [c.name for c in history] != [c.name for c in table.columns]:
-                        raise StorageError(
-                            f"{table.name}_history does not have the columns of {table.name}"
+            snapshot = LedgerSnapshot(
+                database=_database_name(conn), tables=sorted(t.name for t in tables)
+            )
+            for table in tables:
+                if table.history is not None:
+                    history, _ = _columns(conn, table.history)
+                    if sorted(c.name for c in history) != sorted(c.name for c in table.columns):
+                        raise TamperingDetected(
+                            f"{table.history} does not have the columns of {table.relation} "
+                            "(changed outside accord?)"
                         )
                 snapshot.versions.extend(_read_versions(conn, table, None, strict=False))
             for txid, block_id, hashes, tx_hash in conn.execute(
@@ -976,6 +1135,8 @@ __all__ = [
     "close_block",
     "connect",
     "create_ledger_table",
+    "drop_ledger_column",
+    "drop_ledger_table",
     "generate_digest",
     "list_ledger_tables",
     "read_snapshot",
