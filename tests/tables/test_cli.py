@@ -85,3 +85,21 @@ def test_anchor_loop_stops_cleanly_on_sigterm(pg_dsn: str, tmp_path: Path) -> No
             process.kill()
     code = main(["tables", "verify", "--db", pg_dsn, "--ledger", str(data.path)])
     assert code == 0
+
+
+def test_cli_drop_column_and_table(pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["tables", "create", "--db", pg_dsn, "CREATE TABLE notes (id int PRIMARY KEY, body text)"])
+    capsys.readouterr()
+    sql(pg_dsn, "INSERT INTO notes VALUES (1, 'hello')")
+    code, out, _ = run(capsys, "tables", "drop-column", "--db", pg_dsn, "notes", "body")
+    assert code == 0 and "kept as ledger_dropped_1_body" in out
+    code, _, err = run(capsys, "tables", "drop-column", "--db", pg_dsn, "notes", "id")
+    assert code == 1 and "primary key" in err
+    code, out, _ = run(capsys, "tables", "drop", "--db", pg_dsn, "notes")
+    assert code == 0 and "read-only, as dropped_1_notes" in out
+    code, out, _ = run(capsys, "tables", "list", "--db", pg_dsn)
+    assert "notes\tupdatable\t1 rows" in out and "dropped, kept as dropped_1_notes" in out
+    code, out, _ = run(capsys, "tables", "verify", "--db", pg_dsn)
+    assert code == 0, out
+    code, _, err = run(capsys, "tables", "drop", "--db", pg_dsn, "notes")
+    assert code != 0 and "not a ledger table" in err

@@ -288,6 +288,24 @@ def cmd_tables_add_column(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tables_drop(args: argparse.Namespace) -> int:
+    from accord.tables.database import drop_ledger_table
+
+    renamed = drop_ledger_table(args.db, args.table)
+    print(
+        f"Dropped ledger table {args.table}: its rows and history are kept, read-only, as {renamed}"
+    )
+    return EXIT_OK
+
+
+def cmd_tables_drop_column(args: argparse.Namespace) -> int:
+    from accord.tables.database import drop_ledger_column
+
+    renamed = drop_ledger_column(args.db, args.table, args.column)
+    print(f"Dropped column {args.column} of {args.table}: its values are kept as {renamed}")
+    return EXIT_OK
+
+
 def cmd_tables_list(args: argparse.Namespace) -> int:
     from accord.tables.database import list_ledger_tables
 
@@ -296,7 +314,8 @@ def cmd_tables_list(args: argparse.Namespace) -> int:
         print(json.dumps(tables))
     else:
         for t in tables:
-            print(f"{t['name']}\t{t['kind']}\t{t['rows']} rows\tcreated {t['created']}")
+            dropped = f"\tdropped, kept as {t['droppedAs']}" if t["droppedAs"] else ""
+            print(f"{t['name']}\t{t['kind']}\t{t['rows']} rows\tcreated {t['created']}{dropped}")
     return EXIT_OK
 
 
@@ -428,6 +447,31 @@ def _add_tables_parser(sub: Any) -> None:
     p.add_argument("table", help="ledger table name")
     p.add_argument("column", help='column definition, e.g. "note text"')
     p.set_defaults(func=cmd_tables_add_column)
+
+    p = tsub.add_parser(
+        "drop",
+        help="drop a ledger table, keeping its rows and history renamed and read-only",
+        description="Drop a ledger table the way ledgers do: the table and its history are "
+        "renamed to dropped_<id>_NAME and dropped_<id>_history_NAME and refuse every write; "
+        "verification keeps checking their rows (hashed under the original name). A new table "
+        "named NAME can then be created.",
+    )
+    db_option(p)
+    p.add_argument("table", help="ledger table name")
+    p.set_defaults(func=cmd_tables_drop)
+
+    p = tsub.add_parser(
+        "drop-column",
+        help="drop a column of a ledger table, keeping its values under a reserved name",
+        description="Hide a column from applications and the ledger view: it is renamed to "
+        "ledger_dropped_<n>_COLUMN in the table and its history, new rows leave it NULL, and "
+        "stored values keep verifying under the original name. Primary-key columns cannot be "
+        "dropped (drop the table).",
+    )
+    db_option(p)
+    p.add_argument("table", help="ledger table name")
+    p.add_argument("column", help="column name")
+    p.set_defaults(func=cmd_tables_drop_column)
 
     p = tsub.add_parser("list", help="list the ledger tables of a database")
     db_option(p)

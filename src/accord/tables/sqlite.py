@@ -859,7 +859,8 @@ def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
         except sqlite3.Error as exc:
             raise InvalidRequest(f"SQLite refused the column: {exc}") from exc
         columns, _ = _columns(conn, table)
-        added = [c for c in columns if c not in before.columns]
+        known = {c.name for c in before.columns}
+        added = [c for c in columns if c.name not in known]
         if len(added) != 1:
             raise InvalidRequest("give exactly one column definition")
         column = added[0]
