@@ -149,3 +149,28 @@ def test_writers_need_no_grant_on_the_ledger_objects(accounts_db: str) -> None:
             conn.execute(statement.encode())
     close_block(accounts_db)
     verify_database(accounts_db)
+
+
+def test_a_writers_search_path_cannot_hijack_the_owner_functions(accounts_db: str) -> None:
+    role = f"mallory_{secrets.token_hex(4)}"
+    sql(accounts_db, f"CREATE ROLE {role} LOGIN")
+    sql(accounts_db, f"CREATE SCHEMA evil AUTHORIZATION {role}")
+    sql(accounts_db, f"GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO {role}")
+    mallory = accounts_db.replace("postgres@", f"{role}@")
+    with psycopg.connect(mallory, autocommit=True) as conn:
+        for signature, returns in (("starts_with(text, text)", "boolean"),
+                                   ("strpos(text, text)", "integer"),
+                                   ("current_setting(text, boolean)", "text"),
+                                   ("textcat(text, text)", "text")):  # fmt: skip
+            conn.execute(
+                f"CREATE FUNCTION evil.{signature} RETURNS {returns} LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'hijacked as %', current_user; END $$".encode()
+            )
+        conn.execute("CREATE OPERATOR evil.|| (LEFTARG = text, RIGHTARG = text, "
+                     "FUNCTION = evil.textcat)")  # fmt: skip
+        conn.execute("SET search_path = evil, pg_catalog, public")
+        conn.execute("UPDATE accounts SET balance = 1 WHERE id = 1")
+        conn.execute("DELETE FROM accounts WHERE id = 2")
+        conn.execute("INSERT INTO accounts VALUES (30, 'x', 1)")
+    close_block(accounts_db)
+    verify_database(accounts_db)

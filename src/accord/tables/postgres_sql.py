@@ -152,31 +152,45 @@ def function_name(spec: TableSpec, role: str) -> str:
 # lives in transaction-local settings (rolled back with a savepoint together with the rows):
 # accord.seq = '<txid>:<last sequence number>', accord.touched = '<txid>:,<id>,<id>,'.
 _STAMP = """
-    tx := txid_current();
-    s := current_setting('accord.seq', true);
-    IF s IS NOT NULL AND starts_with(s, tx::text || ':') THEN
-        n := substr(s, length(tx::text) + 2)::bigint + 1;
+    tx := pg_catalog.txid_current();
+    s := pg_catalog.current_setting('accord.seq', true);
+    IF s IS NOT NULL AND pg_catalog.starts_with(s, tx::pg_catalog.text || ':') THEN
+        n := pg_catalog.substr(s, pg_catalog.length(tx::pg_catalog.text) + 2)::bigint + 1;
     ELSE
         n := 0;
     END IF;
-    PERFORM set_config('accord.seq', tx::text || ':' || (n + {extra})::text, true);
-    s := current_setting('accord.touched', true);
-    IF s IS NULL OR NOT starts_with(s, tx::text || ':') THEN
-        PERFORM set_config('accord.touched', tx::text || ':,{id},', true);
-    ELSIF position(',{id},' in s) = 0 THEN
-        PERFORM set_config('accord.touched', s || '{id},', true);
+    PERFORM pg_catalog.set_config('accord.seq', tx::pg_catalog.text || ':' || (n + {extra})::pg_catalog.text, true);
+    s := pg_catalog.current_setting('accord.touched', true);
+    IF s IS NULL OR NOT pg_catalog.starts_with(s, tx::pg_catalog.text || ':') THEN
+        PERFORM pg_catalog.set_config('accord.touched', tx::pg_catalog.text || ':,{id},', true);
+    ELSIF pg_catalog.strpos(s, ',{id},') = 0 THEN
+        PERFORM pg_catalog.set_config('accord.touched', s || '{id},', true);
     END IF;
 """
-_DEFINER = "SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
+# The row functions that run as the owner (update/delete) carry no SET search_path (it costs a
+# configuration change per row): every name in them is schema-qualified instead, operators
+# included (see _qualify_operators), so the caller's search_path cannot substitute anything.
+_DEFINER = "SECURITY DEFINER"
+_OPERATORS = ("||", "+", "=")
+
+
+def _qualify_operators(body: str) -> str:
+    """Write every ``||``, ``+`` and ``=`` of generated plpgsql as ``OPERATOR(pg_catalog.op)``."""
+    out = []
+    for line in body.split("\n"):
+        for op in _OPERATORS:
+            line = line.replace(f" {op} ", f" OPERATOR(pg_catalog.{op}) ")
+        out.append(line)
+    return "\n".join(out)
 
 
 def _row_function(spec: TableSpec, role: str, body: sql.Composable, definer: bool) -> sql.Composed:
     stamp = _STAMP.replace("{id}", str(spec.id))
-    stamp = stamp.replace("{extra}", "1" if role == "update" else "0")
+    stamp = _qualify_operators(stamp.replace("{extra}", "1" if role == "update" else "0"))
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql "
         + (_DEFINER if definer else "")
-        + " AS $accord$ DECLARE tx bigint; s text; n bigint; BEGIN "
+        + " AS $accord$ DECLARE tx bigint; s pg_catalog.text; n bigint; BEGIN "
         + stamp.replace("{", "{{").replace("}", "}}")
         + "{body} END $accord$"
     ).format(f=_ident(function_name(spec, role)), body=body)
@@ -201,7 +215,8 @@ def _history_insert(spec: TableSpec) -> sql.Composed:
 
 
 _NEW_VERSION = (
-    "NEW.ledger_start_transaction_id := tx; NEW.ledger_start_sequence_number := n + {};"
+    "NEW.ledger_start_transaction_id := tx; "
+    "NEW.ledger_start_sequence_number := n OPERATOR(pg_catalog.+) {};"
     " NEW.ledger_end_transaction_id := NULL; NEW.ledger_end_sequence_number := NULL;"
 )
 
@@ -449,7 +464,7 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.blocks (
 -- RFC 9162 Merkle tree hash over leaves already hashed by the caller (leaf = SHA-256(0x00||h)).
 -- Bottom-up pairing with the odd last node promoted equals the RFC's recursive split.
 CREATE OR REPLACE FUNCTION {SCHEMA}.merkle_root(hashes bytea[]) RETURNS bytea
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $accord$
+LANGUAGE plpgsql IMMUTABLE AS $accord$
 DECLARE
     level bytea[];
     next_level bytea[];
@@ -564,12 +579,13 @@ $accord$;
 CREATE OR REPLACE FUNCTION {SCHEMA}.on_commit() RETURNS trigger
 LANGUAGE plpgsql AS $accord$
 DECLARE
-    state text := current_setting('accord.seq', true);
+    state pg_catalog.text := coalesce(pg_catalog.current_setting('accord.seq', true), '');
 BEGIN
-    IF current_setting('accord.hashed', true) IS NOT DISTINCT FROM state THEN
+    IF coalesce(pg_catalog.current_setting('accord.hashed', true), '')
+       OPERATOR(pg_catalog.=) state THEN
         RETURN NULL;
     END IF;
-    PERFORM set_config('accord.hashed', state, true);
+    PERFORM pg_catalog.set_config('accord.hashed', state, true);
     PERFORM {SCHEMA}.hash_transaction();
     RETURN NULL;
 END
