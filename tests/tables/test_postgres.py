@@ -154,6 +154,45 @@ def test_savepoints_and_immediate_constraints(pg_dsn: str) -> None:
     verify_database(pg_dsn)
 
 
+def test_commit_hook_edge_cases(pg_dsn: str) -> None:
+    """One commit-time event per transaction, also when the first write is skipped, constraints
+    turn IMMEDIATE halfway, or a user's trigger on another table writes the ledger table."""
+    create_ledger_table(pg_dsn, "CREATE TABLE t (id int PRIMARY KEY, v text)")
+    sql(pg_dsn, "INSERT INTO t VALUES (1, 'a')")
+    with psycopg.connect(pg_dsn) as conn:  # first write skipped, then a real one
+        conn.execute("INSERT INTO t VALUES (1, 'dup') ON CONFLICT DO NOTHING")
+        conn.execute("INSERT INTO t VALUES (2, 'b')")
+    with psycopg.connect(pg_dsn) as conn:  # only a skipped write: no ledger transaction
+        conn.execute("INSERT INTO t VALUES (2, 'dup') ON CONFLICT DO NOTHING")
+    with psycopg.connect(pg_dsn) as conn:  # upsert turning into an UPDATE
+        conn.execute("INSERT INTO t VALUES (2, 'c') ON CONFLICT (id) DO UPDATE SET v = 'c2'")
+    with psycopg.connect(pg_dsn) as conn:  # IMMEDIATE halfway: earlier rows hashed then, later too
+        conn.execute("INSERT INTO t VALUES (3, 'd')")
+        conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        conn.execute("INSERT INTO t VALUES (4, 'e')")
+        conn.execute("UPDATE t SET v = 'f' WHERE id IN (3, 4)")
+        conn.execute("SET CONSTRAINTS ALL DEFERRED")
+        conn.execute("DELETE FROM t WHERE id = 1")
+    sql(pg_dsn, "CREATE TABLE inbox (id int)")
+    sql(pg_dsn, "CREATE FUNCTION relay() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN INSERT INTO t VALUES (NEW.id, 'relayed'); RETURN NEW; END $$")  # fmt: skip
+    sql(pg_dsn, "CREATE TRIGGER relay AFTER INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION relay()")
+    for mode in ("DEFERRED", "IMMEDIATE"):
+        with psycopg.connect(pg_dsn) as conn:
+            conn.execute(f"SET CONSTRAINTS ALL {mode}".encode())
+            first = 10 if mode == "DEFERRED" else 20
+            conn.execute("INSERT INTO inbox VALUES (%s), (%s)", (first, first + 1))
+    assert sql(pg_dsn, "SELECT count(*) FROM accord_ledger.transactions") == [(6,)]
+    placeholders = "SELECT count(*) FROM accord_ledger.transactions WHERE transaction_hash = ''"
+    assert sql(pg_dsn, placeholders) == [(0,)]
+    assert sql(pg_dsn, "SELECT id, v FROM t ORDER BY id") == [
+        (2, "c2"), (3, "f"), (4, "f"), (10, "relayed"), (11, "relayed"), (20, "relayed"),
+        (21, "relayed"),
+    ]  # fmt: skip
+    close_block(pg_dsn)
+    assert verify_database(pg_dsn).transactions == 6
+
+
 def test_close_block_and_digest(accounts_db: str) -> None:
     assert close_block(accounts_db) is None  # nothing waiting
     digest = generate_digest(accounts_db, clock=lambda: 1_700_000_000.0)
