@@ -155,8 +155,8 @@ def test_savepoints_and_immediate_constraints(pg_dsn: str) -> None:
 
 
 def test_commit_hook_edge_cases(pg_dsn: str) -> None:
-    """One commit-time event per transaction, also when the first write is skipped, constraints
-    turn IMMEDIATE halfway, or a user's trigger on another table writes the ledger table."""
+    """Every transaction is hashed once, exactly, also when its first write is skipped, when
+    constraints turn IMMEDIATE halfway, or when a user's trigger on another table writes."""
     create_ledger_table(pg_dsn, "CREATE TABLE t (id int PRIMARY KEY, v text)")
     sql(pg_dsn, "INSERT INTO t VALUES (1, 'a')")
     with psycopg.connect(pg_dsn) as conn:  # first write skipped, then a real one

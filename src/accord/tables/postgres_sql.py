@@ -148,11 +148,9 @@ def function_name(spec: TableSpec, role: str) -> str:
     return f"t{spec.id}_{role}"
 
 
-# Sequence numbering, the touched-table list and the commit hook, inlined into each per-table row
-# trigger. State lives in transaction-local settings (rolled back with a savepoint together with
-# the rows): accord.seq = '<txid>:<last sequence number>', accord.touched = '<txid>:,<id>,<id>,',
-# accord.open = '<txid>' once the transaction's placeholder row is in accord_ledger.transactions
-# (its deferred trigger is the transaction's one commit-time event).
+# Sequence numbering and the touched-table list, inlined into each per-table row trigger. State
+# lives in transaction-local settings (rolled back with a savepoint together with the rows):
+# accord.seq = '<txid>:<last sequence number>', accord.touched = '<txid>:,<id>,<id>,'.
 _STAMP = """
     tx := pg_catalog.txid_current();
     s := pg_catalog.current_setting('accord.seq', true);
@@ -167,18 +165,6 @@ _STAMP = """
         PERFORM pg_catalog.set_config('accord.touched', tx::pg_catalog.text || ':,{id},', true);
     ELSIF pg_catalog.strpos(s, ',{id},') = 0 THEN
         PERFORM pg_catalog.set_config('accord.touched', s || '{id},', true);
-    END IF;
-"""
-# Written with explicit OPERATOR(pg_catalog.…) (the `=` of SET is an assignment, not an operator).
-_OPEN = """
-    IF coalesce(pg_catalog.current_setting('accord.open', true), '')
-       OPERATOR(pg_catalog.<>) tx::pg_catalog.text THEN
-        INSERT INTO accord_ledger.transactions
-            (transaction_id, block_id, commit_time, principal, table_hashes, transaction_hash)
-        VALUES (tx, NULL, pg_catalog.clock_timestamp(), SESSION_USER, '{}'::pg_catalog.jsonb,
-                '\\x'::pg_catalog.bytea)
-        ON CONFLICT (transaction_id) DO UPDATE SET transaction_hash = '\\x'::pg_catalog.bytea;
-        PERFORM pg_catalog.set_config('accord.open', tx::pg_catalog.text, true);
     END IF;
 """
 # The row functions that run as the owner (update/delete) carry no SET search_path (it costs a
@@ -201,7 +187,6 @@ def _qualify_operators(body: str) -> str:
 def _row_function(spec: TableSpec, role: str, body: sql.Composable, definer: bool) -> sql.Composed:
     stamp = _STAMP.replace("{id}", str(spec.id))
     stamp = _qualify_operators(stamp.replace("{extra}", "1" if role == "update" else "0"))
-    stamp += _OPEN
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql "
         + (_DEFINER if definer else "")
@@ -239,12 +224,12 @@ _NEW_VERSION = (
 def row_functions(spec: TableSpec) -> list[sql.Composed]:
     """The per-table BEFORE ROW trigger functions, with static SQL (plans cached per session).
 
-    They run as the owner (``SECURITY DEFINER``): writers need no grant on the history or on
-    ``accord_ledger.transactions``.
+    Stamping a new version needs no privilege beyond the write itself; moving the old version to
+    history runs as the owner (``SECURITY DEFINER``), so writers need no grant on the history.
     """
     functions = [
         _row_function(
-            spec, "insert", sql.SQL(_NEW_VERSION.format(0) + " RETURN NEW;"), definer=True
+            spec, "insert", sql.SQL(_NEW_VERSION.format(0) + " RETURN NEW;"), definer=False
         )
     ]
     if not spec.append_only:
@@ -403,14 +388,12 @@ def table_triggers(spec: TableSpec) -> list[sql.Composed]:
             _trigger("accord_ledger_truncate", "BEFORE TRUNCATE", history, "refuse_truncate"),
             _trigger("accord_ledger_history", "BEFORE UPDATE OR DELETE", history, "refuse_change"),
         ]
-    # Queues nothing unless the transaction runs its constraints IMMEDIATE (see on_commit).
     statements.append(
         sql.SQL(
             "CREATE CONSTRAINT TRIGGER accord_ledger_commit AFTER INSERT OR UPDATE OR DELETE "
             "ON {main} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
-            "WHEN (pg_catalog.current_setting('accord.immediate', true) "
-            "OPERATOR(pg_catalog.=) 'on') EXECUTE FUNCTION {f}()"
-        ).format(main=sql.Identifier(TABLE_SCHEMA, main), f=_ident("on_statement_end"))
+            "EXECUTE FUNCTION {f}()"
+        ).format(main=sql.Identifier(TABLE_SCHEMA, main), f=_ident("on_commit"))
     )
     return statements
 
@@ -589,35 +572,12 @@ BEGIN
 END
 $accord$;
 
--- The commit hook: a deferred constraint trigger on the transaction's placeholder row (inserted
--- by the first row version of the transaction, transaction_hash = '\\x'), so one event per
--- transaction. Under SET CONSTRAINTS ... IMMEDIATE it fires at the end of that INSERT, inside the
--- row trigger and before the user's row is stored (trigger depth > 1): it then switches the
--- transaction to the per-row fallback (accord.immediate), whose events fire after each statement.
+-- Deferred to commit, once per row event: the first event of a transaction hashes it, later ones
+-- return at once ('accord.hashed' remembers the sequence state it hashed). Under SET CONSTRAINTS
+-- ... IMMEDIATE events fire after each statement, and a statement that wrote more rows since the
+-- last hashing hashes the transaction again.
 CREATE OR REPLACE FUNCTION {SCHEMA}.on_commit() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER AS $accord$
-BEGIN
-    IF pg_catalog.pg_trigger_depth() OPERATOR(pg_catalog.>) 1 THEN
-        PERFORM pg_catalog.set_config('accord.immediate', 'on', true);
-        RETURN NULL;
-    END IF;
-    PERFORM pg_catalog.set_config('accord.hashed',
-        coalesce(pg_catalog.current_setting('accord.seq', true), ''), true);
-    PERFORM {SCHEMA}.hash_transaction();
-    -- Rows written after this (only possible once constraints were made IMMEDIATE) reopen.
-    PERFORM pg_catalog.set_config('accord.open', '', true);
-    RETURN NULL;
-END
-$accord$;
-DROP TRIGGER IF EXISTS accord_ledger_commit ON {SCHEMA}.transactions;
-CREATE CONSTRAINT TRIGGER accord_ledger_commit AFTER INSERT OR UPDATE ON {SCHEMA}.transactions
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-    WHEN (NEW.transaction_hash = '\\x'::bytea) EXECUTE FUNCTION {SCHEMA}.on_commit();
-
--- The IMMEDIATE fallback: per-row events on the ledger tables, fired after each statement; the
--- first of a statement hashes, the others return ('accord.hashed' remembers the state hashed).
-CREATE OR REPLACE FUNCTION {SCHEMA}.on_statement_end() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER AS $accord$
+LANGUAGE plpgsql AS $accord$
 DECLARE
     state pg_catalog.text := coalesce(pg_catalog.current_setting('accord.seq', true), '');
 BEGIN
