@@ -196,9 +196,8 @@ def _row_function(spec: TableSpec, role: str, body: sql.Composable, definer: boo
     ).format(f=_ident(function_name(spec, role)), body=body)
 
 
-def _history_insert(spec: TableSpec) -> sql.Composed:
-    """Static INSERT of the OLD version into history, ended at (tx, n)."""
-    assert spec.history is not None  # noqa: S101 (callers only pass updatable tables)
+def _history_insert(spec: TableSpec, history: str) -> sql.Composed:
+    """Static INSERT of the OLD version into the history table, ended at (tx, n)."""
     names = [c.name for c in spec.columns]
     targets = [sql.Identifier(n) for n in names] + [sql.Identifier(c) for c in LEDGER_COLUMNS]
     values = [sql.SQL("OLD.{}").format(sql.Identifier(n)) for n in names] + [
@@ -208,7 +207,7 @@ def _history_insert(spec: TableSpec) -> sql.Composed:
         sql.SQL("n"),
     ]
     return sql.SQL("INSERT INTO {h} ({t}) VALUES ({v});").format(
-        h=sql.Identifier(TABLE_SCHEMA, spec.history),
+        h=sql.Identifier(TABLE_SCHEMA, history),
         t=sql.SQL(", ").join(targets),
         v=sql.SQL(", ").join(values),
     )
@@ -232,8 +231,8 @@ def row_functions(spec: TableSpec) -> list[sql.Composed]:
             spec, "insert", sql.SQL(_NEW_VERSION.format(0) + " RETURN NEW;"), definer=False
         )
     ]
-    if not spec.append_only:
-        history = _history_insert(spec)
+    if spec.history is not None:
+        history = _history_insert(spec, spec.history)
         functions.append(
             _row_function(
                 spec,
