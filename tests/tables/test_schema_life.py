@@ -174,3 +174,73 @@ def test_a_writers_search_path_cannot_hijack_the_owner_functions(accounts_db: st
         conn.execute("INSERT INTO accounts VALUES (30, 'x', 1)")
     close_block(accounts_db)
     verify_database(accounts_db)
+
+
+def test_owner_functions_cannot_be_borrowed_for_another_table(accounts_db: str) -> None:
+    role = f"borrower_{secrets.token_hex(4)}"
+    sql(accounts_db, f"CREATE ROLE {role} LOGIN")
+    borrower = accounts_db.replace("postgres@", f"{role}@")
+    history_before = sql(accounts_db, "SELECT count(*) FROM accounts_history")
+    functions = sql(accounts_db, "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN "
+                                 "pg_namespace n ON n.oid = p.pronamespace WHERE "
+                                 "n.nspname = 'accord_ledger' AND p.prosecdef")  # fmt: skip
+    assert len(functions) == 4  # update and delete of accounts, on_commit, hash_transaction
+    for (function,) in functions:
+        with psycopg.connect(borrower) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            if function.endswith("()") and "hash_transaction" not in function:
+                conn.execute(
+                    "CREATE TEMP TABLE accounts (id int, owner text, balance numeric, "
+                    "ledger_start_transaction_id bigint, ledger_end_transaction_id bigint, "
+                    "ledger_start_sequence_number bigint, ledger_end_sequence_number bigint)"
+                )
+                conn.execute(
+                    f"CREATE TRIGGER x BEFORE DELETE ON pg_temp.accounts FOR EACH ROW "
+                    f"EXECUTE FUNCTION {function}".encode()
+                )
+            else:
+                conn.execute(f"SELECT {function.split('(')[0]}()".encode())
+    # Even the owner cannot point a table's row function at another table.
+    sql(accounts_db, "CREATE TABLE decoy (LIKE accounts)")
+    sql(accounts_db, "CREATE TRIGGER x BEFORE DELETE ON decoy FOR EACH ROW "
+                     "EXECUTE FUNCTION accord_ledger.t1_delete()")  # fmt: skip
+    sql(accounts_db, "INSERT INTO decoy (id, owner) VALUES (666, 'mallory')")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="belongs to another table"):
+        sql(accounts_db, "DELETE FROM decoy")
+    assert sql(accounts_db, "SELECT count(*) FROM accounts_history") == history_before
+    verify_database(accounts_db)
+
+
+def test_a_re_created_table_hashes_under_its_own_name(accounts_db: str) -> None:
+    """Rows of a dropped table and of a new table of the same name cannot be swapped unseen."""
+    sql(accounts_db, "UPDATE accounts SET balance = 1 WHERE id = 2")
+    dropped = drop_ledger_table(accounts_db, "accounts")
+    create_ledger_table(accounts_db, ACCOUNTS)
+    sql(accounts_db, "INSERT INTO accounts VALUES (2, 'bob', 1)")
+    assert sql(accounts_db, "SELECT name, hash_name FROM accord_ledger.tables "
+                            "WHERE name = 'accounts' ORDER BY id") == [
+        ("accounts", "accounts"), ("accounts", "accounts#3")]  # fmt: skip
+    digest = generate_digest(accounts_db)
+    verify_database(accounts_db, [digest])
+    columns = "id, owner, balance, ledger_start_transaction_id, ledger_start_sequence_number"
+    new_row = sql(accounts_db, f"SELECT {columns} FROM accounts WHERE id = 2")
+    old_row = sql(accounts_db, f"SELECT {columns} FROM {dropped} WHERE id = 2")
+    tampered(accounts_db, "accounts", "DELETE FROM accounts")
+    tampered(accounts_db, dropped, f"DELETE FROM {dropped} WHERE id = 2")
+    tampered(accounts_db, "accounts", f"INSERT INTO accounts ({columns}) VALUES "
+                                      f"(2, 'bob', {old_row[0][2]}, {old_row[0][3]}, {old_row[0][4]})")  # fmt: skip
+    tampered(accounts_db, dropped, f"INSERT INTO {dropped} ({columns}) VALUES "
+                                   f"(2, 'bob', {new_row[0][2]}, {new_row[0][3]}, {new_row[0][4]})")  # fmt: skip
+    with pytest.raises(TamperingDetected):
+        verify_database(accounts_db, [digest])
+
+
+def test_a_writer_rewinding_the_sequence_setting_gets_the_commit_refused(accounts_db: str) -> None:
+    before = sql(accounts_db, "SELECT count(*) FROM accounts")
+    with psycopg.connect(accounts_db) as conn:
+        conn.execute("INSERT INTO accounts VALUES (50, 'x', 1)")
+        conn.execute("SELECT set_config('accord.seq', txid_current() || ':-1', true)")
+        conn.execute("INSERT INTO accounts VALUES (51, 'y', 1)")
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="repeat"):
+            conn.commit()
+    assert sql(accounts_db, "SELECT count(*) FROM accounts") == before
+    verify_database(accounts_db)

@@ -27,6 +27,7 @@ from accord.tables.ddl import LEDGER_COLUMN_PREFIX, check_column_definition, par
 from accord.tables.postgres_sql import (
     CANONICAL_SETTINGS,
     LEDGER_COLUMNS,
+    REVOKE_DISPATCHER,
     SCHEMA,
     SHARED_OBJECTS,
     TABLE_SCHEMA,
@@ -40,6 +41,7 @@ from accord.tables.postgres_sql import (
     function_name,
     hashes_function,
     ledger_view,
+    revoke_public,
     row_functions,
     table_triggers,
 )
@@ -123,8 +125,10 @@ def _check_user_columns(columns: list[Column]) -> None:
                 f"column {column.name!r}: names starting with {LEDGER_COLUMN_PREFIX!r} are "
                 "reserved for the ledger columns"
             )
-        if "\x00" in column.name:
-            raise InvalidRequest("column names may not contain NUL")
+        if "\x00" in column.name or "$" in column.name:
+            raise InvalidRequest(
+                f"column {column.name!r}: names containing NUL or '$' are not supported"
+            )
 
 
 def _try_in_scratch_schema(conn: psycopg.Connection[Any], ddl: str, name: str) -> list[Column]:
@@ -172,15 +176,16 @@ def _specs(conn: psycopg.Connection[Any]) -> list[TableSpec]:
     ):
         renamed.setdefault(int(table_id), {})[str(relation_column)] = str(name)
     specs = []
-    for table_id, name, relation, history, kind, dropped in conn.execute(
+    for table_id, name, hash_name, relation, history, kind, dropped in conn.execute(
         sql.SQL(
-            "SELECT id, name, relation, history, kind, dropped IS NOT NULL FROM {} ORDER BY id"
+            "SELECT id, name, hash_name, relation, history, kind, dropped IS NOT NULL FROM {} "
+            "ORDER BY id"
         ).format(_TABLES)
     ).fetchall():
         columns = _columns_of(conn, TABLE_SCHEMA, relation, renamed.get(int(table_id)))
         specs.append(
-            TableSpec(int(table_id), str(name), str(relation), history, str(kind),
-                      tuple(columns), bool(dropped))
+            TableSpec(int(table_id), str(name), str(hash_name), str(relation), history,
+                      str(kind), tuple(columns), bool(dropped))
         )  # fmt: skip
     return specs
 
@@ -205,9 +210,15 @@ def _view_name(spec: TableSpec) -> str:
 
 def _install_table(conn: psycopg.Connection[Any], spec: TableSpec, triggers: bool) -> None:
     """(Re)generate a live table's functions and ledger view; its triggers too when asked."""
-    for statement in row_functions(spec):
+    row = conn.execute(
+        "SELECT %s::regclass::oid", (f'"{TABLE_SCHEMA}"."{spec.relation}"',)
+    ).fetchone()
+    if row is None:
+        raise StorageError(f"table {spec.relation} not found")
+    for statement in row_functions(spec, int(row[0])):
         conn.execute(statement)
     conn.execute(hashes_function(spec, _utf8(conn)))
+    conn.execute(revoke_public(spec))
     conn.execute(
         sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(TABLE_SCHEMA, _view_name(spec)))
     )
@@ -219,6 +230,7 @@ def _install_table(conn: psycopg.Connection[Any], spec: TableSpec, triggers: boo
 
 def _install_dispatcher(conn: psycopg.Connection[Any]) -> None:
     conn.execute(dispatcher(_specs(conn)))
+    conn.execute(REVOKE_DISPATCHER)
 
 
 def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[Column]:
@@ -257,16 +269,26 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
             ).format(main)
         )
         history = None if append_only else f"{name}_history"
+        # A table created with the name of a dropped one hashes under name#id, so the rows of the
+        # two can never pass for each other.
         row = conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (name, relation, history, kind) VALUES (%s, %s, %s, %s) "
-                "RETURNING id"
-            ).format(_TABLES),
-            (name, name, history, "append_only" if append_only else "updatable"),
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id'))", (f"{SCHEMA}.tables",)
+        ).fetchone()
+        earlier = conn.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE name = %s").format(_TABLES), (name,)
         ).fetchone()
         if row is None:
-            raise StorageError("could not register the ledger table")
+            raise StorageError("could not allocate a ledger table id")
         table_id = int(row[0])
+        hash_name = name if earlier is None else f"{name}#{table_id}"
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (id, name, hash_name, relation, history, kind) "
+                "OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s, %s, %s)"
+            ).format(_TABLES),
+            (table_id, name, hash_name, name, history,
+             "append_only" if append_only else "updatable"),
+        )  # fmt: skip
         conn.execute(
             sql.SQL("CREATE INDEX {} ON {} (ledger_start_transaction_id)").format(
                 sql.Identifier(f"accord_t{table_id}_start"), main
@@ -284,8 +306,8 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
                     )
                 )
         spec = TableSpec(
-            table_id, name, name, history, "append_only" if append_only else "updatable",
-            tuple(columns),
+            table_id, name, hash_name, name, history,
+            "append_only" if append_only else "updatable", tuple(columns),
         )  # fmt: skip
         _install_table(conn, spec, triggers=True)
         _install_dispatcher(conn)
@@ -358,7 +380,26 @@ def drop_ledger_table(dsn: str, table: str) -> str:
         relation = _truncated(prefix + spec.name)
         history = None if spec.history is None else _truncated(f"{prefix}history_{spec.name}")
         view = _truncated(f"{prefix}ledger_{spec.name}")
-        for new in (relation, history, view):
+        # Indexes (and the constraints they carry) and owned sequences are renamed too, so a new
+        # table of the same name can be created with the same DDL. Numbered, so that names cut to
+        # 63 bytes stay distinct.
+        owned = conn.execute(
+            "SELECT c.relname, c.relkind FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.oid IN ("
+            "  SELECT indexrelid FROM pg_index WHERE indrelid = ANY(%s::regclass[]) "
+            "  UNION SELECT d.objid FROM pg_depend d WHERE d.refobjid = ANY(%s::regclass[]) "
+            "    AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))"
+            "  AND c.relkind IN ('i', 'S') AND c.relname NOT LIKE 'accord\\_t%%' "
+            "ORDER BY c.relname",
+            (TABLE_SCHEMA, *([[f'"{TABLE_SCHEMA}"."{r}"' for r in (spec.relation, spec.history)
+                               if r is not None]] * 2)),
+        ).fetchall()  # fmt: skip
+        renames = [
+            (str(name), str(kind), _truncated(f"{prefix}{k}_{name}"))
+            for k, (name, kind) in enumerate(owned, start=1)
+        ]
+        for new in (relation, history, view, *(r[2] for r in renames)):
             if new is not None and _relation_exists(conn, new):
                 raise InvalidRequest(f"cannot drop {table!r}: a relation named {new!r} exists")
         for old in (spec.relation, spec.history):
@@ -370,24 +411,12 @@ def drop_ledger_table(dsn: str, table: str) -> str:
                         sql.Identifier(trigger), sql.Identifier(TABLE_SCHEMA, old)
                     )
                 )
-        # Indexes (and the constraints they carry) and owned sequences are renamed too, so a new
-        # table of the same name can be created with the same DDL.
-        owned = conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.oid IN ("
-            "  SELECT indexrelid FROM pg_index WHERE indrelid = ANY(%s::regclass[]) "
-            "  UNION SELECT d.objid FROM pg_depend d WHERE d.refobjid = ANY(%s::regclass[]) "
-            "    AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))"
-            "  AND c.relkind IN ('i', 'S') AND c.relname NOT LIKE 'accord\\_t%%'",
-            (TABLE_SCHEMA, *([[f'"{TABLE_SCHEMA}"."{r}"' for r in (spec.relation, spec.history)
-                               if r is not None]] * 2)),
-        ).fetchall()  # fmt: skip
-        for (name,) in owned:
+        for name, kind, new in renames:
             conn.execute(
                 sql.SQL("ALTER {} {} RENAME TO {}").format(
-                    sql.SQL("INDEX" if _is_index(conn, name) else "SEQUENCE"),
+                    sql.SQL("INDEX" if kind == "i" else "SEQUENCE"),
                     sql.Identifier(TABLE_SCHEMA, name),
-                    sql.Identifier(_truncated(prefix + name)),
+                    sql.Identifier(new),
                 )
             )
         conn.execute(
@@ -414,7 +443,14 @@ def drop_ledger_table(dsn: str, table: str) -> str:
             (relation, history, spec.id),
         )
         dropped = TableSpec(
-            spec.id, spec.name, relation, history, spec.kind, spec.columns, dropped=True
+            spec.id,
+            spec.name,
+            spec.hash_name,
+            relation,
+            history,
+            spec.kind,
+            spec.columns,
+            dropped=True,
         )
         for statement in dropped_triggers(dropped):
             conn.execute(statement)
@@ -426,15 +462,6 @@ def drop_ledger_table(dsn: str, table: str) -> str:
             )
         _install_dispatcher(conn)
         return relation
-
-
-def _is_index(conn: psycopg.Connection[Any], name: str) -> bool:
-    row = conn.execute(
-        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relname = %s",
-        (TABLE_SCHEMA, name),
-    ).fetchone()
-    return row is not None and row[0] == "i"
 
 
 def drop_ledger_column(dsn: str, table: str, column: str) -> str:
@@ -454,6 +481,25 @@ def drop_ledger_column(dsn: str, table: str, column: str) -> str:
             )
         if len(spec.live_columns()) == 1:
             raise InvalidRequest(f"{column!r} is the last column of {table!r}; drop the table")
+        # Constraints and indexes on the column (found through pg_depend, so CHECKs, foreign keys
+        # and expression or partial indexes count too).
+        users = conn.execute(
+            "SELECT DISTINCT CASE WHEN d.classid = 'pg_constraint'::regclass "
+            "THEN 'constraint ' || (SELECT conname FROM pg_constraint WHERE oid = d.objid) "
+            "ELSE 'index ' || d.objid::regclass::text END "
+            "FROM pg_depend d JOIN pg_attribute a ON a.attrelid = d.refobjid "
+            "AND a.attnum = d.refobjsubid "
+            "WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = %(t)s::regclass "
+            "AND a.attname = %(c)s AND (d.classid = 'pg_constraint'::regclass OR "
+            "(d.classid = 'pg_class'::regclass AND (SELECT relkind FROM pg_class "
+            "WHERE oid = d.objid) = 'i')) ORDER BY 1",
+            {"t": f'"{TABLE_SCHEMA}"."{spec.relation}"', "c": column},
+        ).fetchall()
+        if users:
+            raise InvalidRequest(
+                f"column {column!r} of {table!r} is used by {', '.join(u[0] for u in users)}: "
+                "drop those first (a kept column must accept the NULLs new rows leave in it)"
+            )
         count = conn.execute(
             sql.SQL("SELECT count(*) FROM {} WHERE table_id = %s").format(_DROPPED_COLUMNS),
             (spec.id,),
@@ -615,7 +661,7 @@ def _primary_key(conn: psycopg.Connection[Any], table: str) -> list[str]:
 
 
 def _read_versions(conn: psycopg.Connection[Any], spec: TableSpec) -> Iterator[RowVersion]:
-    table = spec.name
+    table = spec.hash_name
     columns = list(spec.columns)
     key = _primary_key(conn, spec.relation)
     texts = [canonical_expression(c) for c in columns]
@@ -697,7 +743,7 @@ def read_snapshot(dsn: str) -> LedgerSnapshot:
             if not _has_schema(conn):
                 raise NotFound("this database has no ledger tables")
             specs = _specs(conn)
-            snapshot = LedgerSnapshot(database=database, tables=[s.name for s in specs])
+            snapshot = LedgerSnapshot(database=database, tables=[s.hash_name for s in specs])
             for spec in specs:
                 snapshot.versions.extend(_read_versions(conn, spec))
             for txid, block_id, table_hashes, tx_hash in conn.execute(

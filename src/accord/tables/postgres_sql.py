@@ -80,7 +80,10 @@ class TableSpec:
 
     id: int
     name: str
-    """The name in every hash (the name the table was created with)."""
+    """The table's name for users (the name it was created with)."""
+    hash_name: str
+    """The name in every hash: ``name``, or ``name#<id>`` for a table created with the name of an
+    earlier, dropped one (so the rows of the two can never pass for each other)."""
     relation: str
     history: str | None
     """The history table (updatable tables), None for append-only tables."""
@@ -184,13 +187,20 @@ def _qualify_operators(body: str) -> str:
     return "\n".join(out)
 
 
-def _row_function(spec: TableSpec, role: str, body: sql.Composable, definer: bool) -> sql.Composed:
+def _row_function(
+    spec: TableSpec, role: str, body: sql.Composable, definer: bool, relid: int
+) -> sql.Composed:
     stamp = _STAMP.replace("{id}", str(spec.id))
     stamp = _qualify_operators(stamp.replace("{extra}", "1" if role == "update" else "0"))
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {f}() RETURNS trigger LANGUAGE plpgsql "
         + (_DEFINER if definer else "")
         + " AS $accord$ DECLARE tx bigint; s pg_catalog.text; n bigint; BEGIN "
+        # Owner-run code only ever for the table it was generated for (not, say, a caller's
+        # own table with this function attached as its trigger).
+        + f"IF TG_RELID OPERATOR(pg_catalog.<>) {int(relid)}::pg_catalog.oid THEN "
+        + "RAISE EXCEPTION 'accord: this trigger function belongs to another table' "
+        + "USING ERRCODE = 'insufficient_privilege'; END IF; "
         + stamp.replace("{", "{{").replace("}", "}}")
         + "{body} END $accord$"
     ).format(f=_ident(function_name(spec, role)), body=body)
@@ -220,7 +230,7 @@ _NEW_VERSION = (
 )
 
 
-def row_functions(spec: TableSpec) -> list[sql.Composed]:
+def row_functions(spec: TableSpec, relid: int) -> list[sql.Composed]:
     """The per-table BEFORE ROW trigger functions, with static SQL (plans cached per session).
 
     Stamping a new version needs no privilege beyond the write itself; moving the old version to
@@ -228,7 +238,7 @@ def row_functions(spec: TableSpec) -> list[sql.Composed]:
     """
     functions = [
         _row_function(
-            spec, "insert", sql.SQL(_NEW_VERSION.format(0) + " RETURN NEW;"), definer=False
+            spec, "insert", sql.SQL(_NEW_VERSION.format(0) + " RETURN NEW;"), False, relid
         )
     ]
     if spec.history is not None:
@@ -238,13 +248,29 @@ def row_functions(spec: TableSpec) -> list[sql.Composed]:
                 spec,
                 "update",
                 sql.SQL("{} " + _NEW_VERSION.format(1) + " RETURN NEW;").format(history),
-                definer=True,
+                True,
+                relid,
             )
         )
         functions.append(
-            _row_function(spec, "delete", sql.SQL("{} RETURN OLD;").format(history), definer=True)
+            _row_function(spec, "delete", sql.SQL("{} RETURN OLD;").format(history), True, relid)
         )
     return functions
+
+
+def revoke_public(spec: TableSpec) -> sql.Composed:
+    """Take EXECUTE on a table's generated functions away from PUBLIC (the default grant)."""
+    roles = (
+        ["insert", "hashes"] if spec.history is None else ["insert", "update", "delete", "hashes"]
+    )
+    return sql.SQL("REVOKE EXECUTE ON FUNCTION {} FROM PUBLIC").format(
+        sql.SQL(", ").join(
+            sql.SQL("{}()").format(_ident(function_name(spec, r)))
+            if r != "hashes"
+            else sql.SQL("{}(bigint)").format(_ident(function_name(spec, r)))
+            for r in roles
+        )
+    )
 
 
 def hashes_function(spec: TableSpec, utf8: bool) -> sql.Composed:
@@ -274,13 +300,14 @@ def hashes_function(spec: TableSpec, utf8: bool) -> sql.Composed:
                 "WHERE ledger_end_transaction_id = tx"
             ).format(text=text, history=history)
         )
-    header = f"{ROW_FORMAT}\n{spec.name}\n"
+    header = f"{ROW_FORMAT}\n{spec.hash_name}\n"
     return sql.SQL(
-        "CREATE OR REPLACE FUNCTION {function}(tx bigint) RETURNS bytea[] "
-        "LANGUAGE plpgsql STABLE AS $accord$ DECLARE r bytea[]; BEGIN "
-        "SELECT array_agg(sha256(convert_to({header} || v.op || chr(10) || tx::text || chr(10) "
-        "|| v.seq::text || chr(10) || v.rt, 'UTF8')) ORDER BY v.seq) INTO r FROM ({selects}) v; "
-        "RETURN r; END $accord$"
+        "CREATE OR REPLACE FUNCTION {function}(tx bigint, OUT hashes bytea[], OUT seqs bigint[]) "
+        "LANGUAGE plpgsql STABLE AS $accord$ BEGIN "
+        "SELECT array_agg(v.seq ORDER BY v.seq), "
+        "array_agg(sha256(convert_to({header} || v.op || chr(10) || tx::text || chr(10) "
+        "|| v.seq::text || chr(10) || v.rt, 'UTF8')) ORDER BY v.seq) INTO seqs, hashes "
+        "FROM ({selects}) v; END $accord$"
     ).format(
         function=_ident(function_name(spec, "hashes")),
         header=sql.Literal(header),
@@ -299,17 +326,26 @@ def dispatcher(specs: Sequence[TableSpec]) -> sql.Composed:
         if spec.dropped:
             continue
         branches.append(
-            sql.SQL("IF id = {id} THEN name := {name}; hashes := {f}(tx); RETURN; END IF;").format(
+            sql.SQL(
+                "IF id = {id} THEN name := {name}; "
+                "SELECT h.hashes, h.seqs INTO hashes, seqs FROM {f}(tx) h; RETURN; END IF;"
+            ).format(
                 id=sql.Literal(spec.id),
-                name=sql.Literal(spec.name),
+                name=sql.Literal(spec.hash_name),
                 f=_ident(function_name(spec, "hashes")),
             )
         )
     return sql.SQL(
-        "CREATE OR REPLACE FUNCTION {f}(id bigint, tx bigint, OUT name text, OUT hashes bytea[]) "
+        "CREATE OR REPLACE FUNCTION {f}(id bigint, tx bigint, OUT name text, OUT hashes bytea[], "
+        "OUT seqs bigint[]) "
         "LANGUAGE plpgsql STABLE AS $accord$ BEGIN {branches} "
         "RAISE EXCEPTION 'accord: no live ledger table has id %', id; END $accord$"
     ).format(f=_ident("table_hashes"), branches=sql.SQL(" ").join(branches))
+
+
+REVOKE_DISPATCHER = sql.SQL("REVOKE EXECUTE ON FUNCTION {}(bigint, bigint) FROM PUBLIC").format(
+    _ident("table_hashes")
+)
 
 
 def ledger_view(spec: TableSpec, view: str) -> sql.Composed:
@@ -425,6 +461,7 @@ GRANT USAGE ON SCHEMA {SCHEMA} TO PUBLIC;
 CREATE TABLE IF NOT EXISTS {SCHEMA}.tables (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name text NOT NULL,
+    hash_name text NOT NULL UNIQUE,
     relation text NOT NULL UNIQUE,
     history text UNIQUE,
     kind text NOT NULL CHECK (kind IN ('updatable', 'append_only')),
@@ -537,6 +574,7 @@ DECLARE
     tx bigint := txid_current();
     touched text := coalesce(current_setting('accord.touched', true), '');
     entry record;
+    all_seqs bigint[] := '{{}}';
     tx_text text;
     roots jsonb := '{{}}'::jsonb;
 BEGIN
@@ -545,7 +583,7 @@ BEGIN
     END IF;
     tx_text := '{TRANSACTION_FORMAT}' || chr(10) || tx::text || chr(10);
     FOR entry IN
-        SELECT h.name, encode({SCHEMA}.merkle_root(h.hashes), 'hex') AS root
+        SELECT h.name, encode({SCHEMA}.merkle_root(h.hashes), 'hex') AS root, h.seqs
         FROM unnest(string_to_array(trim(BOTH ',' FROM substr(touched, length(tx::text) + 2)),
                                     ',')) AS t(id),
              LATERAL {SCHEMA}.table_hashes(t.id::bigint, tx) AS h
@@ -554,7 +592,15 @@ BEGIN
     LOOP
         roots := roots || jsonb_build_object(entry.name, entry.root);
         tx_text := tx_text || entry.name || ':' || entry.root || chr(10);
+        all_seqs := all_seqs || entry.seqs;
     END LOOP;
+    -- The numbering lives in a setting the writer's session could change: refuse the commit
+    -- rather than record versions that verification would report.
+    IF (SELECT count(*) <> count(DISTINCT q) FROM unnest(all_seqs) q) THEN
+        RAISE EXCEPTION 'accord: the ledger sequence numbers of transaction % repeat (the '
+            'accord.seq setting was changed); the transaction is refused', tx
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
     IF roots = '{{}}'::jsonb THEN
         DELETE FROM {SCHEMA}.transactions WHERE transaction_id = tx;
         RETURN;
@@ -576,7 +622,7 @@ $accord$;
 -- ... IMMEDIATE events fire after each statement, and a statement that wrote more rows since the
 -- last hashing hashes the transaction again.
 CREATE OR REPLACE FUNCTION {SCHEMA}.on_commit() RETURNS trigger
-LANGUAGE plpgsql AS $accord$
+LANGUAGE plpgsql SECURITY DEFINER AS $accord$
 DECLARE
     state pg_catalog.text := coalesce(pg_catalog.current_setting('accord.seq', true), '');
 BEGIN
@@ -589,4 +635,8 @@ BEGIN
     RETURN NULL;
 END
 $accord$;
+-- Only the owner may call (or attach as a trigger) the functions that run as the owner; firing
+-- the triggers accord created needs no EXECUTE privilege.
+REVOKE EXECUTE ON FUNCTION {SCHEMA}.on_commit(), {SCHEMA}.hash_transaction() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION {SCHEMA}.merkle_root(bytea[]) FROM PUBLIC;
 """  # noqa: S608
