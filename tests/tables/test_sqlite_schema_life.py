@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from accord.errors import InvalidRequest, NotFound, TamperingDetected
+from accord.errors import InvalidRequest, NotFound, StorageError, TamperingDetected
 from accord.tables.database import (
     add_ledger_column,
     close_block,
@@ -99,3 +99,60 @@ def test_dropped_column_keeps_its_data_under_a_reserved_name(accounts_db: str) -
     raw(accounts_db, f"UPDATE accounts SET {renamed} = 0 WHERE id = 4")
     with pytest.raises(TamperingDetected, match="accounts row id=4"):
         verify_database(accounts_db, [digest])
+
+
+def test_a_re_created_table_hashes_under_its_own_name(accounts_db: str) -> None:
+    dropped = drop_ledger_table(accounts_db, "accounts")
+    create_ledger_table(accounts_db, ACCOUNTS)
+    with connect(accounts_db) as conn:
+        conn.execute("INSERT INTO accounts (id, owner, balance) VALUES (2, 'bob', 60)")
+    assert raw(accounts_db, "SELECT hash_name FROM accord_ledger_tables WHERE name = 'accounts' "
+                            "ORDER BY id") == [("accounts",), ("accounts#3",)]  # fmt: skip
+    digest = generate_digest(accounts_db)
+    verify_database(accounts_db, [digest])
+    # Swap bob's rows between the dropped table and its namesake: caught.
+    for trigger in ("update", "insert", "delete"):
+        raw(accounts_db, f"DROP TRIGGER accord_ledger_{dropped}_{trigger}_refused")
+    raw(accounts_db, "DROP TRIGGER accord_ledger_accounts_insert_guard")
+    columns = "id, owner, balance, ledger_start_transaction_id, ledger_start_sequence_number"
+    old = raw(accounts_db, f"SELECT {columns} FROM {dropped} WHERE id = 2")[0]
+    new = raw(accounts_db, f"SELECT {columns} FROM accounts WHERE id = 2")[0]
+    raw(accounts_db, f"DELETE FROM {dropped} WHERE id = 2")
+    raw(accounts_db, "DELETE FROM accounts WHERE id = 2")
+    marks = ", ".join("?" * 5)
+    raw(accounts_db, f"INSERT INTO {dropped} ({columns}) VALUES ({marks})", new)
+    raw(accounts_db, f"INSERT INTO accounts ({columns}) VALUES ({marks})", old)
+    with pytest.raises(TamperingDetected):
+        verify_database(accounts_db, [digest])
+
+
+def test_drop_column_refuses_columns_that_constraints_or_indexes_use(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    create_ledger_table(
+        f"sqlite:{db}",
+        "CREATE TABLE w (id INTEGER PRIMARY KEY, cn INTEGER CHECK (cn IS NOT NULL), "
+        'un TEXT UNIQUE, ix TEXT, e TEXT, "Ñandú" TEXT, ok TEXT)',
+    )
+    raw(db, "CREATE INDEX w_ix ON w (ix)")
+    raw(db, "CREATE INDEX w_e ON w (lower(e))")
+    for column, used_by in (("cn", "CHECK"), ("un", "index"), ("ix", "index w_ix"),
+                            ("e", "index w_e")):  # fmt: skip
+        with pytest.raises(InvalidRequest, match=used_by):
+            drop_ledger_column(db, "w", column)
+    assert drop_ledger_column(db, "w", "ok") == "ledger_dropped_1_ok"
+    assert drop_ledger_column(db, "w", "Ñandú") == "ledger_dropped_2_Ñandú"
+    add_ledger_column(db, "w", '"ñandú" TEXT')  # SQLite folds only ASCII case: another name
+    with connect(db) as conn:
+        conn.execute("INSERT INTO w (id, cn, un) VALUES (1, 1, 'a')")
+    verify_database(db)
+
+
+def test_sqlite_errors_in_schema_commands_are_clear(accounts_db: str) -> None:
+    raw(accounts_db, "CREATE TABLE other (x INTEGER)")
+    raw(accounts_db, "CREATE VIEW v AS SELECT x FROM other")
+    raw(accounts_db, "DROP TABLE other")
+    for call in (lambda: drop_ledger_table(accounts_db, "accounts"),
+                 lambda: drop_ledger_column(accounts_db, "accounts", "balance")):  # fmt: skip
+        with pytest.raises(StorageError, match=r"SQLite error: .*no such table"):
+            call()
+    assert "accounts" in {r[0] for r in raw(accounts_db, "SELECT name FROM sqlite_master")}

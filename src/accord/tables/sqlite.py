@@ -34,24 +34,31 @@ another storage class is refused at commit and reported as tampering by the veri
 # _q() (table names are checked by ddl.TABLE_NAME); every value is a bound parameter.
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from accord.core.canonical import canonicalize
 from accord.errors import InvalidRequest, NotFound, StorageError, TamperingDetected
 from accord.tables import core
-from accord.tables.ddl import LEDGER_COLUMN_PREFIX, check_column_definition, parse_create_table
+from accord.tables.ddl import (
+    LEDGER_COLUMN_PREFIX,
+    Token,
+    check_column_definition,
+    parse_create_table,
+    tokenize,
+)
 from accord.tables.postgres_sql import Column
 from accord.tables.verify import LedgerSnapshot, RowVersion, StoredBlock, StoredTransaction
 
@@ -95,6 +102,7 @@ SHARED_OBJECTS = f"""
 CREATE TABLE IF NOT EXISTS {TABLES} (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
+    hash_name TEXT NOT NULL UNIQUE,
     relation TEXT NOT NULL UNIQUE,
     history TEXT UNIQUE,
     kind TEXT NOT NULL CHECK (kind IN ('updatable', 'append_only')),
@@ -186,7 +194,10 @@ def _q(name: str) -> str:
 class _Table:
     id: int
     name: str
-    """The name in every hash: the name the table was created with."""
+    """The table's name for users (the name it was created with)."""
+    hash_name: str
+    """The name in every hash: ``name``, or ``name#<id>`` when an earlier table of that name was
+    dropped."""
     relation: str
     history: str | None
     kind: str
@@ -229,6 +240,54 @@ def _columns(
         if pk:
             key.append((pk, name))
     return columns, [name for _, name in sorted(key)]
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fold(name: str) -> str:
+    """SQLite compares identifiers case-insensitively for ASCII letters only."""
+    return name.translate(_ASCII_LOWER)
+
+
+def _column_users(conn: sqlite3.Connection, table: str, column: str) -> list[str]:
+    """Indexes, CHECK constraints and foreign keys of ``table`` that involve ``column``."""
+    target = _fold(column)
+    users = []
+    for _seq, index, *_rest in conn.execute(f"PRAGMA index_list({_q(table)})").fetchall():
+        names = [r[2] for r in conn.execute(f"PRAGMA index_xinfo({_q(index)})") if r[1] >= -1]
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (index,)).fetchone()
+        words = _identifiers(row[0]) if row and row[0] else set()
+        if target in {_fold(n) for n in names if n} or target in words:
+            users.append(f"index {index}")
+    for fk in conn.execute(f"PRAGMA foreign_key_list({_q(table)})").fetchall():
+        if _fold(str(fk[3])) == target:
+            users.append(f"a foreign key to {fk[2]}")
+    row = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()
+    tokens = tokenize(row[0]) if row and row[0] else []
+    for i, token in enumerate(tokens):
+        if token.kind == "word" and token.text.lower() == "check":
+            depth, j, inside = 0, i + 1, set()
+            while j < len(tokens):
+                t = tokens[j]
+                if t == Token("punct", "("):
+                    depth += 1
+                elif t == Token("punct", ")"):
+                    depth -= 1
+                    if depth == 0:
+                        break
+                elif t.kind in ("word", "ident"):
+                    inside.add(_fold(t.text))
+                j += 1
+            if target in inside:
+                users.append("a CHECK constraint")
+    return users
+
+
+def _identifiers(statement: str) -> set[str]:
+    return {_fold(t.text) for t in tokenize(statement) if t.kind in ("word", "ident")}
 
 
 def _check_user_columns(columns: Iterable[Column]) -> None:
@@ -290,12 +349,13 @@ def _all_tables(conn: sqlite3.Connection) -> list[_Table]:
     ):
         renamed.setdefault(int(table_id), {})[str(relation_column)] = str(name)
     tables = []
-    for table_id, name, relation, history, kind, dropped in conn.execute(
-        f"SELECT id, name, relation, history, kind, dropped IS NOT NULL FROM {TABLES} ORDER BY id"
+    for table_id, name, hash_name, relation, history, kind, dropped in conn.execute(
+        f"SELECT id, name, hash_name, relation, history, kind, dropped IS NOT NULL FROM {TABLES} "
+        "ORDER BY id"
     ).fetchall():
         columns, key = _columns(conn, str(relation), renamed.get(int(table_id)))
         tables.append(
-            _Table(int(table_id), str(name), str(relation), history, str(kind),
+            _Table(int(table_id), str(name), str(hash_name), str(relation), history, str(kind),
                    tuple(columns), tuple(key), bool(dropped))
         )  # fmt: skip
     return tables
@@ -353,12 +413,12 @@ def _read_versions(
                     "connection wrapper?)"
                 ) from None
             if txid is None or start_tx == txid:
-                yield RowVersion(table.name, core.INSERT, start_tx, start_seq, text, where)
+                yield RowVersion(table.hash_name, core.INSERT, start_tx, start_seq, text, where)
             if is_history and (txid is None or end_tx == txid):
-                yield RowVersion(table.name, core.DELETE, end_tx, end_seq, text, where)
+                yield RowVersion(table.hash_name, core.DELETE, end_tx, end_seq, text, where)
             elif not is_history and (end_tx is not None or end_seq is not None):
                 yield RowVersion(
-                    table.name, core.DELETE, None, None, text, where + " (ended in place)"
+                    table.hash_name, core.DELETE, None, None, text, where + " (ended in place)"
                 )
 
 
@@ -610,8 +670,9 @@ class LedgerConnection:
                 key=lambda v: v.sequence or 0,
             )
             if versions:
-                roots[name] = core.table_root(
-                    [core.version_hash(name, v.operation, txid, v.sequence or 0, v.text)
+                roots[table.hash_name] = core.table_root(
+                    [core.version_hash(table.hash_name, v.operation, txid, v.sequence or 0,
+                                       v.text)
                      for v in versions]
                 )  # fmt: skip
         if not roots:
@@ -770,6 +831,22 @@ def _guard_triggers(table: str, append_only: bool) -> list[str]:
     return statements
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _sqlite_errors(function: _F) -> _F:
+    """Report SQLite's own errors (a locked database, a broken view, ...) as StorageError."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite error: {exc}") from exc
+
+    return cast(_F, wrapper)
+
+
 def _write_transaction(conn: sqlite3.Connection) -> _WriteTransaction:
     return _WriteTransaction(conn)
 
@@ -829,10 +906,17 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
                 conn.execute(_view_sql(f"{name}_ledger", name, history_name, columns))
                 for statement in _guard_triggers(name, append_only):
                     conn.execute(statement)
+                # A table created with the name of a dropped one hashes under name#id, so the
+                # rows of the two can never pass for each other.
+                table_id = conn.execute(
+                    f"SELECT coalesce(max(id), 0) + 1 FROM {TABLES}"
+                ).fetchone()[0]
+                earlier = conn.execute(f"SELECT 1 FROM {TABLES} WHERE name = ?", (name,)).fetchone()
                 conn.execute(
-                    f"INSERT INTO {TABLES} (name, relation, history, kind, created) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (name, name, history_name, "append_only" if append_only else "updatable",
+                    f"INSERT INTO {TABLES} (id, name, hash_name, relation, history, kind, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (table_id, name, name if earlier is None else f"{name}#{table_id}", name,
+                     history_name, "append_only" if append_only else "updatable",
                      _timestamp(datetime.now(UTC))),
                 )  # fmt: skip
         except sqlite3.Error as exc:
@@ -849,6 +933,7 @@ def _table(conn: sqlite3.Connection, name: str) -> _Table:
     return table
 
 
+@_sqlite_errors
 def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
     """Add one nullable column (no default) to a ledger table and its history."""
     check_column_definition(definition)
@@ -865,7 +950,7 @@ def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
             raise InvalidRequest("give exactly one column definition")
         column = added[0]
         _check_user_columns([column])
-        if column.name.lower() in {c.key.lower() for c in before.columns}:
+        if _fold(column.name) in {_fold(c.key) for c in before.columns}:
             raise InvalidRequest(
                 f"{table!r} had a column {column.name!r} that was dropped; its data is kept under "
                 "another name and its hashes use this name: choose a different name"
@@ -880,6 +965,7 @@ def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
     return column
 
 
+@_sqlite_errors
 def drop_ledger_table(dsn: str, table: str) -> str:
     """Drop a ledger table the ledger way: keep it and its history, renamed and read-only.
 
@@ -926,6 +1012,7 @@ def drop_ledger_table(dsn: str, table: str) -> str:
         return relation
 
 
+@_sqlite_errors
 def drop_ledger_column(dsn: str, table: str, column: str) -> str:
     """Drop a column the ledger way: keep its data under a reserved name; returns that name.
 
@@ -943,6 +1030,12 @@ def drop_ledger_column(dsn: str, table: str, column: str) -> str:
             )
         if len(live) == 1:
             raise InvalidRequest(f"{column!r} is the last column of {table!r}; drop the table")
+        users = _column_users(conn, spec.relation, column)
+        if users:
+            raise InvalidRequest(
+                f"column {column!r} of {table!r} is used by {', '.join(users)}: drop those "
+                "first (a kept column must accept the NULLs new rows leave in it)"
+            )
         notnull = [
             row[3] for row in conn.execute(f"PRAGMA table_xinfo({_q(spec.relation)})")
             if row[1] == column
@@ -972,6 +1065,7 @@ def drop_ledger_column(dsn: str, table: str, column: str) -> str:
         return new
 
 
+@_sqlite_errors
 def list_ledger_tables(dsn: str) -> list[dict[str, Any]]:
     with closing(_open(dsn)) as conn:
         if not _has_schema(conn):
@@ -1021,6 +1115,7 @@ def _close_block(conn: sqlite3.Connection) -> int | None:
         return block_id
 
 
+@_sqlite_errors
 def close_block(dsn: str) -> int | None:
     """Put every committed, unblocked transaction into a new block; its id, or None if none."""
     with closing(_open(dsn)) as conn:
@@ -1036,6 +1131,7 @@ def _database_name(conn: sqlite3.Connection) -> str:
     return str(row[0])
 
 
+@_sqlite_errors
 def generate_digest(dsn: str, now: datetime) -> core.DatabaseDigest:
     """Close a block if transactions are waiting, then describe the newest block."""
     with closing(_open(dsn)) as conn:
@@ -1091,7 +1187,7 @@ def read_snapshot(dsn: str) -> LedgerSnapshot:
             except InvalidRequest as exc:
                 raise StorageError(f"a ledger table's columns changed: {exc}") from exc
             snapshot = LedgerSnapshot(
-                database=_database_name(conn), tables=sorted(t.name for t in tables)
+                database=_database_name(conn), tables=sorted(t.hash_name for t in tables)
             )
             for table in tables:
                 if table.history is not None:
