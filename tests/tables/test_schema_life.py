@@ -5,6 +5,8 @@ ledger's own objects."""
 from __future__ import annotations
 
 import secrets
+import subprocess
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -20,6 +22,7 @@ from accord.tables.database import (
     list_ledger_tables,
     verify_database,
 )
+from accord.testing.pgserver import PostgresServer, find_postgres_bindir
 from tests.tables.conftest import ACCOUNTS, sql, tampered
 
 
@@ -244,3 +247,57 @@ def test_a_writer_rewinding_the_sequence_setting_gets_the_commit_refused(account
             conn.commit()
     assert sql(accounts_db, "SELECT count(*) FROM accounts") == before
     verify_database(accounts_db)
+
+
+def test_writes_and_verification_survive_a_dump_and_restore(
+    accounts_db: str, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    bindir = find_postgres_bindir()
+    assert bindir is not None
+    dump = tmp_path / "ledger.sql"
+    subprocess.run([str(bindir / "pg_dump"), "--no-owner", "-f", str(dump), accounts_db],
+                   check=True, capture_output=True)  # fmt: skip
+    restored = postgres_server.create_database(f"restored_{secrets.token_hex(4)}")
+    subprocess.run([str(bindir / "psql"), "-q", "-v", "ON_ERROR_STOP=1", "-f", str(dump),
+                    restored], check=True, capture_output=True)  # fmt: skip
+    verify_database(restored)
+    sql(restored, "INSERT INTO accounts VALUES (40, 'new', 1)")
+    sql(restored, "UPDATE accounts SET balance = 2 WHERE id = 40")
+    sql(restored, "DELETE FROM accounts WHERE id = 1")
+    close_block(restored)
+    assert verify_database(restored).row_versions == verify_database(accounts_db).row_versions + 4
+
+
+def test_relabelling_a_dropped_table_as_the_live_one_is_caught(accounts_db: str) -> None:
+    dropped = drop_ledger_table(accounts_db, "accounts")
+    create_ledger_table(accounts_db, ACCOUNTS)
+    sql(accounts_db, "INSERT INTO accounts VALUES (2, 'bob', 1)")
+    digest = generate_digest(accounts_db)
+    history = dropped.replace("_accounts", "_history_accounts")
+    # Swap the table pairs and their registry rows: every row still hashes as before.
+    sql(
+        accounts_db,
+        f"""
+        ALTER TABLE accounts RENAME TO swap; ALTER TABLE accounts_history RENAME TO swap_h;
+        ALTER TABLE {dropped} RENAME TO accounts; ALTER TABLE {history} RENAME TO accounts_history;
+        ALTER TABLE swap RENAME TO {dropped}; ALTER TABLE swap_h RENAME TO {history};
+        UPDATE accord_ledger.tables SET relation = 'x', history = 'xh' WHERE id = 3;
+        UPDATE accord_ledger.tables SET relation = 'accounts', history = 'accounts_history'
+            WHERE id = 1;
+        UPDATE accord_ledger.tables SET relation = '{dropped}', history = '{history}'
+            WHERE id = 3;
+    """,
+    )
+    with pytest.raises(TamperingDetected, match=r"accord_ledger\.tables: table id 1"):
+        verify_database(accounts_db, [digest])
+
+
+def test_a_schema_squatted_by_another_role_is_refused(pg_dsn: str) -> None:
+    role = f"squatter_{secrets.token_hex(4)}"
+    sql(pg_dsn, f"CREATE ROLE {role} LOGIN")
+    database = pg_dsn.rsplit("/", 1)[1]
+    sql(pg_dsn, f'GRANT CREATE ON DATABASE "{database}" TO {role}')
+    sql(pg_dsn.replace("postgres@", f"{role}@"), "CREATE SCHEMA accord_ledger")
+    with pytest.raises(InvalidRequest, match=f"belongs to {role}"):
+        create_ledger_table(pg_dsn, ACCOUNTS)
+    assert sql(pg_dsn, "SELECT to_regclass('public.accounts')") == [(None,)]

@@ -156,3 +156,24 @@ def test_sqlite_errors_in_schema_commands_are_clear(accounts_db: str) -> None:
         with pytest.raises(StorageError, match=r"SQLite error: .*no such table"):
             call()
     assert "accounts" in {r[0] for r in raw(accounts_db, "SELECT name FROM sqlite_master")}
+
+
+def test_relabelling_a_dropped_table_as_the_live_one_is_caught(accounts_db: str) -> None:
+    dropped = drop_ledger_table(accounts_db, "accounts")
+    history = dropped.replace("_accounts", "_history_accounts")
+    create_ledger_table(accounts_db, ACCOUNTS)
+    digest = generate_digest(accounts_db)
+    conn = sqlite3.connect(accounts_db)
+    conn.executescript(f"""
+        DROP VIEW accounts_ledger; DROP VIEW dropped_1_ledger_accounts;
+        ALTER TABLE accounts RENAME TO swap; ALTER TABLE accounts_history RENAME TO swap_h;
+        ALTER TABLE {dropped} RENAME TO accounts; ALTER TABLE {history} RENAME TO accounts_history;
+        ALTER TABLE swap RENAME TO {dropped}; ALTER TABLE swap_h RENAME TO {history};
+        UPDATE accord_ledger_tables SET relation = 'x', history = 'xh' WHERE id = 3;
+        UPDATE accord_ledger_tables SET relation = 'accounts', history = 'accounts_history'
+            WHERE id = 1;
+        UPDATE accord_ledger_tables SET relation = '{dropped}', history = '{history}' WHERE id = 3;
+    """)
+    conn.close()
+    with pytest.raises(TamperingDetected, match="table id 1"):
+        verify_database(accounts_db, [digest])

@@ -175,3 +175,19 @@ def test_tampering_is_detected(
     expected = tamper(accounts_db)
     with pytest.raises(TamperingDetected, match=expected):
         verify_database(accounts_db, digests)
+
+
+def test_one_damaged_transaction_does_not_hide_tampering_elsewhere(accounts_db: str) -> None:
+    sql(accounts_db, "SELECT 1")
+    tampered(accounts_db, "accounts", "UPDATE accounts SET balance = 1000000 WHERE id = 1")
+    tampered(
+        accounts_db, "accounts_history", "UPDATE accounts_history SET owner = 'x' WHERE id = 3"
+    )
+    sql(accounts_db, "UPDATE accord_ledger.blocks SET block_hash = sha256('x') WHERE block_id = 2")
+    with pytest.raises(TamperingDetected) as caught:
+        verify_database(accounts_db)
+    lines = str(caught.value).splitlines()
+    assert lines[1] == "3 more inconsistencies:", lines  # history row 3: two transactions
+    assert all("do not match" in line for line in lines[:3] if "accounts" in line)
+    assert any("accounts row id=1" in line for line in lines)
+    assert lines[-1] == " - block 2: block_hash does not match"

@@ -210,12 +210,7 @@ def _view_name(spec: TableSpec) -> str:
 
 def _install_table(conn: psycopg.Connection[Any], spec: TableSpec, triggers: bool) -> None:
     """(Re)generate a live table's functions and ledger view; its triggers too when asked."""
-    row = conn.execute(
-        "SELECT %s::regclass::oid", (f'"{TABLE_SCHEMA}"."{spec.relation}"',)
-    ).fetchone()
-    if row is None:
-        raise StorageError(f"table {spec.relation} not found")
-    for statement in row_functions(spec, int(row[0])):
+    for statement in row_functions(spec):
         conn.execute(statement)
     conn.execute(hashes_function(spec, _utf8(conn)))
     conn.execute(revoke_public(spec))
@@ -238,6 +233,17 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
     name = parse_create_table(ddl)
     with connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        owner = conn.execute(
+            "SELECT pg_get_userbyid(nspowner), pg_get_userbyid(nspowner) = current_user "
+            "FROM pg_namespace WHERE nspname = %s",
+            (SCHEMA,),
+        ).fetchone()
+        if owner is not None and not owner[1]:
+            # Whoever owns the schema can drop accord's functions and with them the capture.
+            raise InvalidRequest(
+                f"schema {SCHEMA} already exists and belongs to {owner[0]}: run `tables create` "
+                "as that role (the ledger owner), or have the schema removed"
+            )
         _install_shared_objects(conn)
         for relation in (name, f"{name}_history", f"{name}_ledger"):
             if _relation_exists(conn, relation):
@@ -390,10 +396,11 @@ def drop_ledger_table(dsn: str, table: str) -> str:
             "  SELECT indexrelid FROM pg_index WHERE indrelid = ANY(%s::regclass[]) "
             "  UNION SELECT d.objid FROM pg_depend d WHERE d.refobjid = ANY(%s::regclass[]) "
             "    AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i'))"
-            "  AND c.relkind IN ('i', 'S') AND c.relname NOT LIKE 'accord\\_t%%' "
+            "  AND c.relkind IN ('i', 'S') AND c.relname <> ALL(%s) "
             "ORDER BY c.relname",
             (TABLE_SCHEMA, *([[f'"{TABLE_SCHEMA}"."{r}"' for r in (spec.relation, spec.history)
-                               if r is not None]] * 2)),
+                               if r is not None]] * 2),
+             [f"accord_t{spec.id}_{k}" for k in ("start", "history_start", "history_end")]),
         ).fetchall()  # fmt: skip
         renames = [
             (str(name), str(kind), _truncated(f"{prefix}{k}_{name}"))
@@ -730,6 +737,40 @@ def _read_versions(conn: psycopg.Connection[Any], spec: TableSpec) -> Iterator[R
         cursor.close()
 
 
+def _expected_names(spec: TableSpec) -> tuple[str, str | None]:
+    """Where the registry must say a table and its history live, from its name, id and state."""
+    if not spec.dropped:
+        return spec.name, None if spec.append_only else f"{spec.name}_history"
+    prefix = f"dropped_{spec.id}_"
+    history = None if spec.append_only else _truncated(f"{prefix}history_{spec.name}")
+    return _truncated(prefix + spec.name), history
+
+
+def check_registry(specs: list[TableSpec]) -> None:
+    """The registry is not hashed; what it may say is fixed by each table's name and id, so a
+    relabelling (say, a dropped table passed off as the live one) does not verify."""
+    for spec in specs:
+        if spec.hash_name not in (spec.name, f"{spec.name}#{spec.id}"):
+            raise TamperingDetected(
+                f"accord_ledger.tables: table id {spec.id} ({spec.name}) has hash name "
+                f"{spec.hash_name!r}"
+            )
+        if (spec.relation, spec.history) != _expected_names(spec):
+            raise TamperingDetected(
+                f"accord_ledger.tables: table id {spec.id} ({spec.name}, "
+                f"{'dropped' if spec.dropped else 'live'}) is recorded at {spec.relation}/"
+                f"{spec.history}, not {'/'.join(str(n) for n in _expected_names(spec))}"
+            )
+        for column in spec.columns:
+            if column.hash_name is not None and not column.name.startswith(
+                f"{LEDGER_COLUMN_PREFIX}dropped_"
+            ):
+                raise TamperingDetected(
+                    f"accord_ledger.dropped_columns: {spec.relation}.{column.name} is not a "
+                    "dropped column"
+                )
+
+
 def read_snapshot(dsn: str) -> LedgerSnapshot:
     """Everything the verifier needs, read in one REPEATABLE READ snapshot."""
     with connect(dsn) as conn:
@@ -743,6 +784,7 @@ def read_snapshot(dsn: str) -> LedgerSnapshot:
             if not _has_schema(conn):
                 raise NotFound("this database has no ledger tables")
             specs = _specs(conn)
+            check_registry(specs)
             snapshot = LedgerSnapshot(database=database, tables=[s.hash_name for s in specs])
             for spec in specs:
                 snapshot.versions.extend(_read_versions(conn, spec))

@@ -187,9 +187,7 @@ def _qualify_operators(body: str) -> str:
     return "\n".join(out)
 
 
-def _row_function(
-    spec: TableSpec, role: str, body: sql.Composable, definer: bool, relid: int
-) -> sql.Composed:
+def _row_function(spec: TableSpec, role: str, body: sql.Composable, definer: bool) -> sql.Composed:
     stamp = _STAMP.replace("{id}", str(spec.id))
     stamp = _qualify_operators(stamp.replace("{extra}", "1" if role == "update" else "0"))
     return sql.SQL(
@@ -197,13 +195,20 @@ def _row_function(
         + (_DEFINER if definer else "")
         + " AS $accord$ DECLARE tx bigint; s pg_catalog.text; n bigint; BEGIN "
         # Owner-run code only ever for the table it was generated for (not, say, a caller's
-        # own table with this function attached as its trigger).
-        + f"IF TG_RELID OPERATOR(pg_catalog.<>) {int(relid)}::pg_catalog.oid THEN "
+        # own table with this function attached as its trigger). By name, not OID, so that a
+        # dump and restore keeps working.
+        + "IF TG_TABLE_SCHEMA OPERATOR(pg_catalog.<>) {schema} "
+        + "OR TG_TABLE_NAME OPERATOR(pg_catalog.<>) {relation} THEN "
         + "RAISE EXCEPTION 'accord: this trigger function belongs to another table' "
         + "USING ERRCODE = 'insufficient_privilege'; END IF; "
         + stamp.replace("{", "{{").replace("}", "}}")
         + "{body} END $accord$"
-    ).format(f=_ident(function_name(spec, role)), body=body)
+    ).format(
+        f=_ident(function_name(spec, role)),
+        body=body,
+        schema=sql.Literal(TABLE_SCHEMA),
+        relation=sql.Literal(spec.relation),
+    )
 
 
 def _history_insert(spec: TableSpec, history: str) -> sql.Composed:
@@ -230,16 +235,14 @@ _NEW_VERSION = (
 )
 
 
-def row_functions(spec: TableSpec, relid: int) -> list[sql.Composed]:
+def row_functions(spec: TableSpec) -> list[sql.Composed]:
     """The per-table BEFORE ROW trigger functions, with static SQL (plans cached per session).
 
     Stamping a new version needs no privilege beyond the write itself; moving the old version to
     history runs as the owner (``SECURITY DEFINER``), so writers need no grant on the history.
     """
     functions = [
-        _row_function(
-            spec, "insert", sql.SQL(_NEW_VERSION.format(0) + " RETURN NEW;"), False, relid
-        )
+        _row_function(spec, "insert", sql.SQL(_NEW_VERSION.format(0) + " RETURN NEW;"), False)
     ]
     if spec.history is not None:
         history = _history_insert(spec, spec.history)
@@ -249,11 +252,10 @@ def row_functions(spec: TableSpec, relid: int) -> list[sql.Composed]:
                 "update",
                 sql.SQL("{} " + _NEW_VERSION.format(1) + " RETURN NEW;").format(history),
                 True,
-                relid,
             )
         )
         functions.append(
-            _row_function(spec, "delete", sql.SQL("{} RETURN OLD;").format(history), True, relid)
+            _row_function(spec, "delete", sql.SQL("{} RETURN OLD;").format(history), True)
         )
     return functions
 

@@ -1170,6 +1170,31 @@ def _table_hashes(text: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in hashes.items()}
 
 
+def _check_registry(tables: list[_Table]) -> None:
+    """The registry is not hashed; what it may say is fixed by each table's name and id, so a
+    relabelling (say, a dropped table passed off as the live one) does not verify."""
+    for t in tables:
+        prefix = f"dropped_{t.id}_" if t.dropped else ""
+        expected = (
+            f"{prefix}{t.name}",
+            None
+            if t.append_only
+            else (f"{prefix}history_{t.name}" if t.dropped else f"{t.name}_history"),
+        )
+        if t.hash_name not in (t.name, f"{t.name}#{t.id}") or (t.relation, t.history) != expected:
+            raise TamperingDetected(
+                f"{TABLES}: table id {t.id} ({t.name}, {'dropped' if t.dropped else 'live'}) is "
+                f"recorded as {t.hash_name!r} at {t.relation}/{t.history}"
+            )
+        for column in t.columns:
+            if column.hash_name is not None and not column.name.startswith(
+                f"{LEDGER_COLUMN_PREFIX}dropped_"
+            ):
+                raise TamperingDetected(
+                    f"{DROPPED_COLUMNS}: {t.relation}.{column.name} is not a dropped column"
+                )
+
+
 def read_snapshot(dsn: str) -> LedgerSnapshot:
     """Everything the verifier needs, read in one SQLite read transaction."""
     path = database_path(dsn)
@@ -1186,6 +1211,7 @@ def read_snapshot(dsn: str) -> LedgerSnapshot:
                 tables = _all_tables(conn)
             except InvalidRequest as exc:
                 raise StorageError(f"a ledger table's columns changed: {exc}") from exc
+            _check_registry(tables)
             snapshot = LedgerSnapshot(
                 database=_database_name(conn), tables=sorted(t.hash_name for t in tables)
             )

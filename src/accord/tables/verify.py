@@ -73,26 +73,48 @@ class VerificationReport:
 
 
 def _versions_by_transaction(
-    versions: Sequence[RowVersion],
+    versions: Sequence[RowVersion], problems: list[str]
 ) -> dict[int, dict[str, list[RowVersion]]]:
     grouped: dict[int, dict[str, list[RowVersion]]] = defaultdict(lambda: defaultdict(list))
     seen: dict[tuple[int, int], RowVersion] = {}
     for version in versions:
         if version.transaction_id is None or version.sequence is None:
             which = "start" if version.operation == core.INSERT else "end"
-            raise TamperingDetected(
+            problems.append(
                 f"table {version.table}: {version.where} has no ledger {which} transaction id or "
                 "sequence number (written with the ledger triggers disabled?)"
             )
+            continue
         key = (version.transaction_id, version.sequence)
         if key in seen:
-            raise TamperingDetected(
+            problems.append(
                 f"table {version.table}: {version.where} and {seen[key].where} both claim "
                 f"ledger transaction {key[0]} sequence {key[1]}"
             )
         seen[key] = version
         grouped[version.transaction_id][version.table].append(version)
     return grouped
+
+
+#: How many inconsistencies a TamperingDetected message lists after the first.
+_SHOWN_PROBLEMS = 10
+
+
+def _raise_problems(problems: list[str]) -> None:
+    """One TamperingDetected naming the first inconsistency, then (some of) the others: one
+    damaged transaction must not hide tampering elsewhere."""
+    if not problems:
+        return
+    message = problems[0]
+    if len(problems) > 1:
+        others = problems[1 : 1 + _SHOWN_PROBLEMS]
+        more = len(problems) - 1 - len(others)
+        message += f"\n{len(problems) - 1} more inconsistencies:" + "".join(
+            f"\n - {p}" for p in others
+        )
+        if more:
+            message += f"\n - ... and {more} more"
+    raise TamperingDetected(message)
 
 
 def _describe(versions: Sequence[RowVersion]) -> str:
@@ -136,45 +158,53 @@ def _table_root(table: str, txid: int, versions: Sequence[RowVersion]) -> bytes:
 def verify_snapshot(
     snapshot: LedgerSnapshot, digests: Sequence[core.DatabaseDigest] = ()
 ) -> VerificationReport:
-    """Recompute everything from the row versions up; raise on the first inconsistency."""
-    grouped = _versions_by_transaction(snapshot.versions)
+    """Recompute everything from the row versions up; raise if anything is inconsistent, naming
+    the first inconsistency (and listing others)."""
+    problems: list[str] = []
+    grouped = _versions_by_transaction(snapshot.versions, problems)
     stored = {t.transaction_id: t for t in snapshot.transactions}
-    recomputed: dict[int, bytes] = {}
     for txid in sorted(set(grouped) | set(stored)):
         tables = grouped.get(txid, {})
         row = stored.get(txid)
         if row is None:
             table = sorted(tables)[0]
-            raise TamperingDetected(
+            problems.append(
                 f"table {table}: ledger transaction {txid} has no accord_ledger.transactions row; "
                 f"its row versions: {_describe(tables[table])}"
             )
+            continue
         roots: dict[str, bytes] = {}
+        consistent = True
         for table in sorted(set(tables) | set(row.table_hashes), key=str.encode):
             versions = sorted(tables.get(table, []), key=lambda v: v.sequence or 0)
             if not versions:
-                raise TamperingDetected(
+                problems.append(
                     f"table {table}: ledger transaction {txid} recorded changes to it, but no row "
                     "version of that transaction is left in the table or its history"
                 )
+                consistent = False
+                continue
             roots[table] = _table_root(table, txid, versions)
             if table not in row.table_hashes:
-                raise TamperingDetected(
+                problems.append(
                     f"table {table}: row versions claim ledger transaction {txid}, which did not "
                     f"record this table: {_describe(versions)}"
                 )
-            if row.table_hashes[table] != roots[table].hex():
-                raise TamperingDetected(
+                consistent = False
+            elif row.table_hashes[table] != roots[table].hex():
+                problems.append(
                     f"table {table}: the row versions of ledger transaction {txid} do not match "
                     f"its recorded table root; the transaction's versions: {_describe(versions)}"
                 )
-        tx_hash = core.transaction_hash(txid, roots)
-        if tx_hash != row.transaction_hash:
-            raise TamperingDetected(
+                consistent = False
+        if consistent and core.transaction_hash(txid, roots) != row.transaction_hash:
+            problems.append(
                 f"accord_ledger.transactions row {txid}: stored transaction_hash does not match "
                 "the hash recomputed from its table roots"
             )
-        recomputed[txid] = tx_hash
+    # Blocks commit to the stored transaction hashes; those that disagree with their rows are
+    # reported above, so a block is judged on its own rows.
+    recomputed = {txid: row.transaction_hash for txid, row in stored.items()}
 
     in_block: dict[int, list[int]] = defaultdict(list)
     for txid in sorted(stored):
@@ -185,7 +215,7 @@ def verify_snapshot(
     block_ids = {b.block_id for b in blocks}
     for block_id in sorted(in_block):
         if block_id not in block_ids:
-            raise TamperingDetected(
+            problems.append(
                 f"block {block_id}: transactions {in_block[block_id][:5]} belong to it, "
                 "but the block does not exist"
             )
@@ -193,30 +223,30 @@ def verify_snapshot(
     block_hashes: dict[int, bytes] = {}
     for expected_id, block in enumerate(blocks):
         if block.block_id != expected_id:
-            raise TamperingDetected(
-                f"block {expected_id}: missing (the next block is {block.block_id})"
-            )
+            problems.append(f"block {expected_id}: missing (the next block is {block.block_id})")
+            break
         txids = in_block.get(block.block_id, [])
         if not txids or len(txids) != block.transaction_count:
-            raise TamperingDetected(
+            problems.append(
                 f"block {block.block_id}: records {block.transaction_count} transactions but "
                 f"{len(txids)} belong to it"
             )
+            block_hashes[block.block_id] = block.block_hash
+            previous = block.block_hash
+            continue
         root = core.block_root([recomputed[t] for t in txids])
         if root != block.root_hash:
-            raise TamperingDetected(
-                f"block {block.block_id}: root_hash does not match its transactions"
-            )
+            problems.append(f"block {block.block_id}: root_hash does not match its transactions")
         if block.previous_block_hash != previous:
-            raise TamperingDetected(
+            problems.append(
                 f"block {block.block_id}: previous_block_hash does not match block "
                 f"{block.block_id - 1}"
             )
         digest = core.block_hash(block.block_id, previous, root, len(txids))
         if digest != block.block_hash:
-            raise TamperingDetected(f"block {block.block_id}: block_hash does not match")
+            problems.append(f"block {block.block_id}: block_hash does not match")
         block_hashes[block.block_id] = digest
-        previous = digest
+        previous = block.block_hash
 
     checked = 0
     for anchored in digests:
@@ -224,15 +254,17 @@ def verify_snapshot(
             continue
         checked += 1
         if anchored.block_id not in block_hashes:
-            raise TamperingDetected(
+            problems.append(
                 f"block {anchored.block_id}: anchored in a digest at {anchored.digest_time}, "
                 "but the database has no such block"
             )
+            continue
         if block_hashes[anchored.block_id] != anchored.block_hash:
-            raise TamperingDetected(
+            problems.append(
                 f"block {anchored.block_id}: the recomputed block hash differs from the digest "
                 f"anchored at {anchored.digest_time} (the database was rewritten after it)"
             )
+    _raise_problems(problems)
     return VerificationReport(
         database=snapshot.database,
         tables=len(snapshot.tables),
