@@ -18,6 +18,34 @@ from accord.errors import InvalidRequest
 #: ``,`` and newline that the transaction hash and the trigger bookkeeping use as separators.
 TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,49}")
 LEDGER_COLUMN_PREFIX = "ledger_"
+#: What ``drop-column`` renames a column to: ``ledger_dropped_<n>_<name>``.
+DROPPED_COLUMN_PREFIX = f"{LEDGER_COLUMN_PREFIX}dropped_"
+
+
+def cut_identifier(text: str, limit: int | None) -> str:
+    """``text`` cut to ``limit`` UTF-8 bytes on a character boundary (PostgreSQL: 63); as is
+    when ``limit`` is None."""
+    return text if limit is None else text.encode()[:limit].decode(errors="ignore")
+
+
+def dropped_names(
+    table_id: int, name: str, append_only: bool, limit: int | None
+) -> tuple[str, str | None, str]:
+    """Where ``drop`` keeps a ledger table, its history and its ledger view:
+    ``dropped_<id>_<name>``, ``dropped_<id>_history_<name>``, ``dropped_<id>_ledger_<name>``."""
+    prefix = f"dropped_{table_id}_"
+    history = None if append_only else cut_identifier(f"{prefix}history_{name}", limit)
+    return (
+        cut_identifier(prefix + name, limit),
+        history,
+        cut_identifier(f"{prefix}ledger_{name}", limit),
+    )
+
+
+def dropped_column_name(number: int, column: str, limit: int | None) -> str:
+    """What ``drop-column`` renames the ``number``-th dropped column of a table to."""
+    return cut_identifier(f"{DROPPED_COLUMN_PREFIX}{number}_{column}", limit)
+
 
 _WORD = re.compile(r"[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*")
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")

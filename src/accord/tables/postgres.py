@@ -23,7 +23,14 @@ from accord.errors import (
     TamperingDetected,
 )
 from accord.tables import core
-from accord.tables.ddl import LEDGER_COLUMN_PREFIX, check_column_definition, parse_create_table
+from accord.tables.ddl import (
+    LEDGER_COLUMN_PREFIX,
+    check_column_definition,
+    cut_identifier,
+    dropped_column_name,
+    dropped_names,
+    parse_create_table,
+)
 from accord.tables.postgres_sql import (
     CANONICAL_SETTINGS,
     LEDGER_COLUMNS,
@@ -50,6 +57,7 @@ from accord.tables.verify import (
     RowVersion,
     StoredBlock,
     StoredTransaction,
+    check_registry,
 )
 
 # pg_advisory_xact_lock keys: one for schema changes, one for block closing.
@@ -368,9 +376,8 @@ def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
     return column
 
 
-def _truncated(text: str, limit: int = 63) -> str:
-    """``text`` cut to PostgreSQL's identifier limit (63 bytes) on a character boundary."""
-    return text.encode()[:limit].decode(errors="ignore")
+#: PostgreSQL's identifier length limit, in bytes.
+_NAME_LIMIT = 63
 
 
 def drop_ledger_table(dsn: str, table: str) -> str:
@@ -383,9 +390,7 @@ def drop_ledger_table(dsn: str, table: str) -> str:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         spec = _live_spec(conn, table)
         prefix = f"dropped_{spec.id}_"
-        relation = _truncated(prefix + spec.name)
-        history = None if spec.history is None else _truncated(f"{prefix}history_{spec.name}")
-        view = _truncated(f"{prefix}ledger_{spec.name}")
+        relation, history, view = dropped_names(spec.id, spec.name, spec.append_only, _NAME_LIMIT)
         # Indexes (and the constraints they carry) and owned sequences are renamed too, so a new
         # table of the same name can be created with the same DDL. Numbered, so that names cut to
         # 63 bytes stay distinct.
@@ -403,7 +408,7 @@ def drop_ledger_table(dsn: str, table: str) -> str:
              [f"accord_t{spec.id}_{k}" for k in ("start", "history_start", "history_end")]),
         ).fetchall()  # fmt: skip
         renames = [
-            (str(name), str(kind), _truncated(f"{prefix}{k}_{name}"))
+            (str(name), str(kind), cut_identifier(f"{prefix}{k}_{name}", _NAME_LIMIT))
             for k, (name, kind) in enumerate(owned, start=1)
         ]
         for new in (relation, history, view, *(r[2] for r in renames)):
@@ -511,7 +516,7 @@ def drop_ledger_column(dsn: str, table: str, column: str) -> str:
             sql.SQL("SELECT count(*) FROM {} WHERE table_id = %s").format(_DROPPED_COLUMNS),
             (spec.id,),
         ).fetchone()
-        new = _truncated(f"{LEDGER_COLUMN_PREFIX}dropped_{(count[0] if count else 0) + 1}_{column}")
+        new = dropped_column_name((count[0] if count else 0) + 1, column, _NAME_LIMIT)
         if new in {c.name for c in spec.columns}:
             raise InvalidRequest(f"cannot drop {column!r}: {table!r} has a column named {new!r}")
         for relation in (spec.relation, spec.history):
@@ -737,40 +742,6 @@ def _read_versions(conn: psycopg.Connection[Any], spec: TableSpec) -> Iterator[R
         cursor.close()
 
 
-def _expected_names(spec: TableSpec) -> tuple[str, str | None]:
-    """Where the registry must say a table and its history live, from its name, id and state."""
-    if not spec.dropped:
-        return spec.name, None if spec.append_only else f"{spec.name}_history"
-    prefix = f"dropped_{spec.id}_"
-    history = None if spec.append_only else _truncated(f"{prefix}history_{spec.name}")
-    return _truncated(prefix + spec.name), history
-
-
-def check_registry(specs: list[TableSpec]) -> None:
-    """The registry is not hashed; what it may say is fixed by each table's name and id, so a
-    relabelling (say, a dropped table passed off as the live one) does not verify."""
-    for spec in specs:
-        if spec.hash_name not in (spec.name, f"{spec.name}#{spec.id}"):
-            raise TamperingDetected(
-                f"accord_ledger.tables: table id {spec.id} ({spec.name}) has hash name "
-                f"{spec.hash_name!r}"
-            )
-        if (spec.relation, spec.history) != _expected_names(spec):
-            raise TamperingDetected(
-                f"accord_ledger.tables: table id {spec.id} ({spec.name}, "
-                f"{'dropped' if spec.dropped else 'live'}) is recorded at {spec.relation}/"
-                f"{spec.history}, not {'/'.join(str(n) for n in _expected_names(spec))}"
-            )
-        for column in spec.columns:
-            if column.hash_name is not None and not column.name.startswith(
-                f"{LEDGER_COLUMN_PREFIX}dropped_"
-            ):
-                raise TamperingDetected(
-                    f"accord_ledger.dropped_columns: {spec.relation}.{column.name} is not a "
-                    "dropped column"
-                )
-
-
 def read_snapshot(dsn: str) -> LedgerSnapshot:
     """Everything the verifier needs, read in one REPEATABLE READ snapshot."""
     with connect(dsn) as conn:
@@ -784,7 +755,7 @@ def read_snapshot(dsn: str) -> LedgerSnapshot:
             if not _has_schema(conn):
                 raise NotFound("this database has no ledger tables")
             specs = _specs(conn)
-            check_registry(specs)
+            check_registry(f"{SCHEMA}.tables", f"{SCHEMA}.dropped_columns", specs, _NAME_LIMIT)
             snapshot = LedgerSnapshot(database=database, tables=[s.hash_name for s in specs])
             for spec in specs:
                 snapshot.versions.extend(_read_versions(conn, spec))

@@ -56,11 +56,19 @@ from accord.tables.ddl import (
     LEDGER_COLUMN_PREFIX,
     Token,
     check_column_definition,
+    dropped_column_name,
+    dropped_names,
     parse_create_table,
     tokenize,
 )
 from accord.tables.postgres_sql import Column
-from accord.tables.verify import LedgerSnapshot, RowVersion, StoredBlock, StoredTransaction
+from accord.tables.verify import (
+    LedgerSnapshot,
+    RowVersion,
+    StoredBlock,
+    StoredTransaction,
+    check_registry,
+)
 
 PREFIX = "accord_ledger_"
 TABLES = f"{PREFIX}tables"
@@ -974,10 +982,7 @@ def drop_ledger_table(dsn: str, table: str) -> str:
     """
     with closing(_open(dsn)) as conn, _write_transaction(conn):
         spec = _table(conn, table)
-        prefix = f"dropped_{spec.id}_"
-        relation = prefix + spec.name
-        history = None if spec.history is None else f"{prefix}history_{spec.name}"
-        view = f"{prefix}ledger_{spec.name}"
+        relation, history, view = dropped_names(spec.id, spec.name, spec.append_only, None)
         for new in (relation, history, view):
             if new is not None and _relation_exists(conn, new):
                 raise InvalidRequest(f"cannot drop {table!r}: a table or view named {new!r} exists")
@@ -1048,7 +1053,7 @@ def drop_ledger_column(dsn: str, table: str, column: str) -> str:
         count = conn.execute(
             f"SELECT count(*) FROM {DROPPED_COLUMNS} WHERE table_id = ?", (spec.id,)
         ).fetchone()[0]
-        new = f"{LEDGER_COLUMN_PREFIX}dropped_{int(count) + 1}_{column}"
+        new = dropped_column_name(int(count) + 1, column, None)
         if new.lower() in {c.name.lower() for c in spec.columns}:
             raise InvalidRequest(f"cannot drop {column!r}: {table!r} has a column named {new!r}")
         conn.execute(f"DROP VIEW IF EXISTS {_q(spec.name + '_ledger')}")
@@ -1170,31 +1175,6 @@ def _table_hashes(text: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in hashes.items()}
 
 
-def _check_registry(tables: list[_Table]) -> None:
-    """The registry is not hashed; what it may say is fixed by each table's name and id, so a
-    relabelling (say, a dropped table passed off as the live one) does not verify."""
-    for t in tables:
-        prefix = f"dropped_{t.id}_" if t.dropped else ""
-        expected = (
-            f"{prefix}{t.name}",
-            None
-            if t.append_only
-            else (f"{prefix}history_{t.name}" if t.dropped else f"{t.name}_history"),
-        )
-        if t.hash_name not in (t.name, f"{t.name}#{t.id}") or (t.relation, t.history) != expected:
-            raise TamperingDetected(
-                f"{TABLES}: table id {t.id} ({t.name}, {'dropped' if t.dropped else 'live'}) is "
-                f"recorded as {t.hash_name!r} at {t.relation}/{t.history}"
-            )
-        for column in t.columns:
-            if column.hash_name is not None and not column.name.startswith(
-                f"{LEDGER_COLUMN_PREFIX}dropped_"
-            ):
-                raise TamperingDetected(
-                    f"{DROPPED_COLUMNS}: {t.relation}.{column.name} is not a dropped column"
-                )
-
-
 def read_snapshot(dsn: str) -> LedgerSnapshot:
     """Everything the verifier needs, read in one SQLite read transaction."""
     path = database_path(dsn)
@@ -1211,7 +1191,7 @@ def read_snapshot(dsn: str) -> LedgerSnapshot:
                 tables = _all_tables(conn)
             except InvalidRequest as exc:
                 raise StorageError(f"a ledger table's columns changed: {exc}") from exc
-            _check_registry(tables)
+            check_registry(TABLES, DROPPED_COLUMNS, tables, None)
             snapshot = LedgerSnapshot(
                 database=_database_name(conn), tables=sorted(t.hash_name for t in tables)
             )

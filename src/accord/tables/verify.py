@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from accord.errors import MalformedInput, TamperingDetected
 from accord.tables import core
+from accord.tables.ddl import DROPPED_COLUMN_PREFIX, dropped_names
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,63 @@ class VerificationReport:
     blocks: int
     digests_checked: int
     unblocked_transactions: int
+
+
+class RegisteredColumn(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def hash_name(self) -> str | None: ...
+
+
+class RegisteredTable(Protocol):
+    """A row of a backend's ledger-table registry, with the table's columns from its catalog."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def hash_name(self) -> str: ...
+    @property
+    def relation(self) -> str: ...
+    @property
+    def history(self) -> str | None: ...
+    @property
+    def dropped(self) -> bool: ...
+    @property
+    def append_only(self) -> bool: ...
+    @property
+    def columns(self) -> Sequence[RegisteredColumn]: ...
+
+
+def check_registry(
+    registry: str, columns_registry: str, tables: Iterable[RegisteredTable], limit: int | None
+) -> None:
+    """The registry is not hashed; what it may say is fixed by each table's name, id and state,
+    so a relabelling (say, a dropped table passed off as the live one) does not verify.
+
+    ``limit``: the backend's identifier length in bytes (PostgreSQL 63), None for none.
+    """
+    for t in tables:
+        if t.dropped:
+            relation, history, _view = dropped_names(t.id, t.name, t.append_only, limit)
+        else:
+            relation, history = t.name, None if t.append_only else f"{t.name}_history"
+        if t.hash_name not in (t.name, f"{t.name}#{t.id}") or (t.relation, t.history) != (
+            relation,
+            history,
+        ):
+            raise TamperingDetected(
+                f"{registry}: table id {t.id} ({t.name}, {'dropped' if t.dropped else 'live'}) is "
+                f"recorded as {t.hash_name!r} at {t.relation}/{t.history}, not at "
+                f"{relation}/{history}"
+            )
+        for column in t.columns:
+            if column.hash_name is not None and not column.name.startswith(DROPPED_COLUMN_PREFIX):
+                raise TamperingDetected(
+                    f"{columns_registry}: {t.relation}.{column.name} is not a dropped column"
+                )
 
 
 def _versions_by_transaction(
