@@ -132,9 +132,17 @@ def test_canonical_text_of_every_type(pg_dsn: str) -> None:
 
 
 def test_append_only_refuses_update_delete_truncate(accounts_db: str) -> None:
-    for statement in ("UPDATE events SET what = 'x'", "DELETE FROM events",
-                      "TRUNCATE events", "TRUNCATE accounts"):  # fmt: skip
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+    for statement, message in (
+        ("UPDATE events SET what = 'x'", "^ledger table public.events is append-only: UPDATE is "),
+        ("DELETE FROM events", "append-only: DELETE is not allowed"),
+        ("TRUNCATE events", "^ledger table public.events: TRUNCATE would bypass the ledger"),
+        ("TRUNCATE accounts", "TRUNCATE would bypass"),
+        ("TRUNCATE accounts_history", "TRUNCATE would bypass"),
+        ("UPDATE accounts_history SET owner = 'x'",
+         "^public.accounts_history holds the history of a ledger table and only grows: UPDATE"),
+        ("DELETE FROM accounts_history", "only grows: DELETE is not allowed"),
+    ):  # fmt: skip
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=message):
             sql(accounts_db, statement)
 
 

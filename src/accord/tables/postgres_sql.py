@@ -394,16 +394,26 @@ TRIGGERS = (
 )
 
 
-def _trigger(name: str, timing: str, relation: str, function: str, args: str = "") -> sql.Composed:
+#: Messages of the refusing triggers (format() templates: the table, then the operation).
+_APPEND_ONLY = "ledger table %s is append-only: %s is not allowed"
+_HISTORY = "%s holds the history of a ledger table and only grows: %s is not allowed"
+_DROPPED = "%s is a dropped ledger table, kept read-only for verification: %s is not allowed"
+_TRUNCATE = "ledger table %s: TRUNCATE would bypass the ledger; use DELETE"
+
+
+def _trigger(
+    name: str, timing: str, relation: str, function: str, message: str | None = None
+) -> sql.Composed:
+    """``CREATE TRIGGER``; with a ``message``, the function gets it as its argument."""
     each = "FOR EACH STATEMENT" if "TRUNCATE" in timing else "FOR EACH ROW"
     return sql.SQL(
-        "CREATE TRIGGER {name} " + timing + " ON {rel} " + each + " EXECUTE FUNCTION {f}(" + args
-        + ")"
+        "CREATE TRIGGER {name} " + timing + " ON {rel} " + each + " EXECUTE FUNCTION {f}({m})"
     ).format(
         name=sql.Identifier(name),
         rel=sql.Identifier(TABLE_SCHEMA, relation),
         f=_ident(function),
-    )  # fmt: skip
+        m=sql.SQL("") if message is None else sql.Literal(message),
+    )
 
 
 def table_triggers(spec: TableSpec) -> list[sql.Composed]:
@@ -411,19 +421,23 @@ def table_triggers(spec: TableSpec) -> list[sql.Composed]:
     main = spec.relation
     statements = [
         _trigger("accord_ledger_insert", "BEFORE INSERT", main, function_name(spec, "insert")),
-        _trigger("accord_ledger_truncate", "BEFORE TRUNCATE", main, "refuse_truncate"),
+        _trigger("accord_ledger_truncate", "BEFORE TRUNCATE", main, "refuse", _TRUNCATE),
     ]
     if spec.history is None:
         statements.append(
-            _trigger("accord_ledger_append_only", "BEFORE UPDATE OR DELETE", main, "refuse_change")
+            _trigger(
+                "accord_ledger_append_only", "BEFORE UPDATE OR DELETE", main, "refuse", _APPEND_ONLY
+            )
         )
     else:
         history = spec.history
         statements += [
             _trigger("accord_ledger_update", "BEFORE UPDATE", main, function_name(spec, "update")),
             _trigger("accord_ledger_delete", "BEFORE DELETE", main, function_name(spec, "delete")),
-            _trigger("accord_ledger_truncate", "BEFORE TRUNCATE", history, "refuse_truncate"),
-            _trigger("accord_ledger_history", "BEFORE UPDATE OR DELETE", history, "refuse_change"),
+            _trigger("accord_ledger_truncate", "BEFORE TRUNCATE", history, "refuse", _TRUNCATE),
+            _trigger(
+                "accord_ledger_history", "BEFORE UPDATE OR DELETE", history, "refuse", _HISTORY
+            ),
         ]
     statements.append(
         sql.SQL(
@@ -443,12 +457,12 @@ def dropped_triggers(spec: TableSpec) -> list[sql.Composed]:
             continue
         statements.append(
             _trigger(
-                "accord_ledger_dropped", "BEFORE INSERT OR UPDATE OR DELETE", relation,
-                "refuse_dropped",
+                "accord_ledger_dropped", "BEFORE INSERT OR UPDATE OR DELETE", relation, "refuse",
+                _DROPPED,
             )
         )  # fmt: skip
         statements.append(
-            _trigger("accord_ledger_truncate", "BEFORE TRUNCATE", relation, "refuse_truncate")
+            _trigger("accord_ledger_truncate", "BEFORE TRUNCATE", relation, "refuse", _TRUNCATE)
         )
     return statements
 
@@ -534,35 +548,13 @@ BEGIN
 END
 $accord$;
 
-CREATE OR REPLACE FUNCTION {SCHEMA}.refuse_change() RETURNS trigger
+-- Refuses the write that fired it: TG_ARGV[0] is the message, a format() template given the
+-- table and the operation.
+CREATE OR REPLACE FUNCTION {SCHEMA}.refuse() RETURNS trigger
 LANGUAGE plpgsql AS $accord$
 BEGIN
-    RAISE EXCEPTION 'ledger table %.% is append-only: % is not allowed',
-        TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
-END
-$accord$;
-
-CREATE OR REPLACE FUNCTION {SCHEMA}.refuse_history_change() RETURNS trigger
-LANGUAGE plpgsql AS $accord$
-BEGIN
-    RAISE EXCEPTION '%.% holds the history of a ledger table and only grows: % is not allowed',
-        TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
-END
-$accord$;
-
-CREATE OR REPLACE FUNCTION {SCHEMA}.refuse_dropped() RETURNS trigger
-LANGUAGE plpgsql AS $accord$
-BEGIN
-    RAISE EXCEPTION '%.% is a dropped ledger table, kept read-only for verification: % is not allowed',
-        TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
-END
-$accord$;
-
-CREATE OR REPLACE FUNCTION {SCHEMA}.refuse_truncate() RETURNS trigger
-LANGUAGE plpgsql AS $accord$
-BEGIN
-    RAISE EXCEPTION 'ledger table %.%: TRUNCATE would bypass the ledger; use DELETE',
-        TG_TABLE_SCHEMA, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION '%', format(TG_ARGV[0], TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, TG_OP)
+        USING ERRCODE = 'insufficient_privilege';
 END
 $accord$;
 
