@@ -871,6 +871,7 @@ class _WriteTransaction:
         self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
+@_sqlite_errors
 def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[Column]:
     """Create a ledger table from one ``CREATE TABLE`` statement; refuse with nothing changed."""
     name = parse_create_table(ddl)
@@ -878,57 +879,51 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
         raise InvalidRequest(f"table name {name!r} is reserved")
     columns = _try_in_scratch(ddl, name)
     with closing(_open(dsn, create=str(dsn).startswith("sqlite:"))) as conn:
-        try:
-            with _write_transaction(conn):
-                _install_shared_objects(conn, database_path(dsn))
-                for relation in (name, f"{name}_history", f"{name}_ledger"):
-                    if _relation_exists(conn, relation):
-                        raise InvalidRequest(f"a table or view named {relation!r} already exists")
-                known = conn.execute(
-                    f"SELECT 1 FROM {TABLES} WHERE name = ? AND dropped IS NULL",
-                    (name,),
-                ).fetchone()
-                if known is not None:
-                    raise InvalidRequest(f"{name!r} is already registered as a ledger table")
-                conn.execute(ddl)
-                if [c.name for c in _columns(conn, name)[0]] != [c.name for c in columns]:
-                    raise InvalidRequest("the DDL did not create the same table twice; refusing")
-                t = _q(name)
-                for column in LEDGER_COLUMNS:
-                    conn.execute(f"ALTER TABLE {t} ADD COLUMN {column} INTEGER")
-                conn.execute(
-                    f"CREATE INDEX {_q(name + '_ledger_start')} ON {t} "
-                    "(ledger_start_transaction_id)"
-                )
-                if not append_only:
-                    history = _q(f"{name}_history")
-                    definitions = [f"{_q(c.name)} {c.sql_type}" for c in columns]
-                    definitions += [f"{c} INTEGER" for c in LEDGER_COLUMNS]
-                    conn.execute(f"CREATE TABLE {history} ({', '.join(definitions)})")
-                    for side in ("start", "end"):
-                        conn.execute(
-                            f"CREATE INDEX {_q(f'{name}_history_ledger_{side}')} ON {history} "
-                            f"(ledger_{side}_transaction_id)"
-                        )
-                history_name = None if append_only else f"{name}_history"
-                conn.execute(_view_sql(f"{name}_ledger", name, history_name, columns))
-                for statement in _guard_triggers(name, append_only):
-                    conn.execute(statement)
-                # A table created with the name of a dropped one hashes under name#id, so the
-                # rows of the two can never pass for each other.
-                table_id = conn.execute(
-                    f"SELECT coalesce(max(id), 0) + 1 FROM {TABLES}"
-                ).fetchone()[0]
-                earlier = conn.execute(f"SELECT 1 FROM {TABLES} WHERE name = ?", (name,)).fetchone()
-                conn.execute(
-                    f"INSERT INTO {TABLES} (id, name, hash_name, relation, history, kind, created) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (table_id, name, name if earlier is None else f"{name}#{table_id}", name,
-                     history_name, "append_only" if append_only else "updatable",
-                     _timestamp(datetime.now(UTC))),
-                )  # fmt: skip
-        except sqlite3.Error as exc:
-            raise StorageError(f"SQLite error: {exc}") from exc
+        with _write_transaction(conn):
+            _install_shared_objects(conn, database_path(dsn))
+            for relation in (name, f"{name}_history", f"{name}_ledger"):
+                if _relation_exists(conn, relation):
+                    raise InvalidRequest(f"a table or view named {relation!r} already exists")
+            known = conn.execute(
+                f"SELECT 1 FROM {TABLES} WHERE name = ? AND dropped IS NULL",
+                (name,),
+            ).fetchone()
+            if known is not None:
+                raise InvalidRequest(f"{name!r} is already registered as a ledger table")
+            conn.execute(ddl)
+            if [c.name for c in _columns(conn, name)[0]] != [c.name for c in columns]:
+                raise InvalidRequest("the DDL did not create the same table twice; refusing")
+            t = _q(name)
+            for column in LEDGER_COLUMNS:
+                conn.execute(f"ALTER TABLE {t} ADD COLUMN {column} INTEGER")
+            conn.execute(
+                f"CREATE INDEX {_q(name + '_ledger_start')} ON {t} (ledger_start_transaction_id)"
+            )
+            if not append_only:
+                history = _q(f"{name}_history")
+                definitions = [f"{_q(c.name)} {c.sql_type}" for c in columns]
+                definitions += [f"{c} INTEGER" for c in LEDGER_COLUMNS]
+                conn.execute(f"CREATE TABLE {history} ({', '.join(definitions)})")
+                for side in ("start", "end"):
+                    conn.execute(
+                        f"CREATE INDEX {_q(f'{name}_history_ledger_{side}')} ON {history} "
+                        f"(ledger_{side}_transaction_id)"
+                    )
+            history_name = None if append_only else f"{name}_history"
+            conn.execute(_view_sql(f"{name}_ledger", name, history_name, columns))
+            for statement in _guard_triggers(name, append_only):
+                conn.execute(statement)
+            # A table created with the name of a dropped one hashes under name#id, so the
+            # rows of the two can never pass for each other.
+            table_id = conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {TABLES}").fetchone()[0]
+            earlier = conn.execute(f"SELECT 1 FROM {TABLES} WHERE name = ?", (name,)).fetchone()
+            conn.execute(
+                f"INSERT INTO {TABLES} (id, name, hash_name, relation, history, kind, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (table_id, name, name if earlier is None else f"{name}#{table_id}", name,
+                 history_name, "append_only" if append_only else "updatable",
+                 _timestamp(datetime.now(UTC))),
+            )  # fmt: skip
     return columns
 
 
@@ -1175,6 +1170,7 @@ def _table_hashes(text: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in hashes.items()}
 
 
+@_sqlite_errors
 def read_snapshot(dsn: str) -> LedgerSnapshot:
     """Everything the verifier needs, read in one SQLite read transaction."""
     path = database_path(dsn)
@@ -1183,51 +1179,48 @@ def read_snapshot(dsn: str) -> LedgerSnapshot:
     with closing(
         sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
     ) as conn:
+        conn.execute("BEGIN")
+        if not _has_schema(conn):
+            raise NotFound("this database has no ledger tables")
         try:
-            conn.execute("BEGIN")
-            if not _has_schema(conn):
-                raise NotFound("this database has no ledger tables")
-            try:
-                tables = _all_tables(conn)
-            except InvalidRequest as exc:
-                raise StorageError(f"a ledger table's columns changed: {exc}") from exc
-            check_registry(TABLES, DROPPED_COLUMNS, tables, None)
-            snapshot = LedgerSnapshot(
-                database=_database_name(conn), tables=sorted(t.hash_name for t in tables)
-            )
-            for table in tables:
-                if table.history is not None:
-                    history, _ = _columns(conn, table.history)
-                    if sorted(c.name for c in history) != sorted(c.name for c in table.columns):
-                        raise TamperingDetected(
-                            f"{table.history} does not have the columns of {table.relation} "
-                            "(changed outside accord?)"
-                        )
-                snapshot.versions.extend(_read_versions(conn, table, None, strict=False))
-            for txid, block_id, hashes, tx_hash in conn.execute(
-                f"SELECT transaction_id, block_id, table_hashes, transaction_hash "
-                f"FROM {TRANSACTIONS} ORDER BY transaction_id"
-            ):
-                snapshot.transactions.append(
-                    StoredTransaction(
-                        int(txid),
-                        block_id if isinstance(block_id, int) else None,
-                        _table_hashes(hashes),
-                        _as_bytes(tx_hash),
+            tables = _all_tables(conn)
+        except InvalidRequest as exc:
+            raise StorageError(f"a ledger table's columns changed: {exc}") from exc
+        check_registry(TABLES, DROPPED_COLUMNS, tables, None)
+        snapshot = LedgerSnapshot(
+            database=_database_name(conn), tables=sorted(t.hash_name for t in tables)
+        )
+        for table in tables:
+            if table.history is not None:
+                history, _ = _columns(conn, table.history)
+                if sorted(c.name for c in history) != sorted(c.name for c in table.columns):
+                    raise TamperingDetected(
+                        f"{table.history} does not have the columns of {table.relation} "
+                        "(changed outside accord?)"
                     )
+            snapshot.versions.extend(_read_versions(conn, table, None, strict=False))
+        for txid, block_id, hashes, tx_hash in conn.execute(
+            f"SELECT transaction_id, block_id, table_hashes, transaction_hash "
+            f"FROM {TRANSACTIONS} ORDER BY transaction_id"
+        ):
+            snapshot.transactions.append(
+                StoredTransaction(
+                    int(txid),
+                    block_id if isinstance(block_id, int) else None,
+                    _table_hashes(hashes),
+                    _as_bytes(tx_hash),
                 )
-            for row in conn.execute(
-                f"SELECT block_id, transaction_count, root_hash, previous_block_hash, "
-                f"block_hash FROM {BLOCKS} ORDER BY block_id"
-            ):
-                snapshot.blocks.append(
-                    StoredBlock(int(row[0]), int(row[1]), _as_bytes(row[2]), _as_bytes(row[3]),
-                                _as_bytes(row[4]))
-                )  # fmt: skip
-            conn.execute("COMMIT")
-            return snapshot
-        except sqlite3.Error as exc:
-            raise StorageError(f"SQLite error: {exc}") from exc
+            )
+        for row in conn.execute(
+            f"SELECT block_id, transaction_count, root_hash, previous_block_hash, "
+            f"block_hash FROM {BLOCKS} ORDER BY block_id"
+        ):
+            snapshot.blocks.append(
+                StoredBlock(int(row[0]), int(row[1]), _as_bytes(row[2]), _as_bytes(row[3]),
+                            _as_bytes(row[4]))
+            )  # fmt: skip
+        conn.execute("COMMIT")
+        return snapshot
 
 
 __all__ = [

@@ -261,9 +261,6 @@ def verify_snapshot(
                 f"accord_ledger.transactions row {txid}: stored transaction_hash does not match "
                 "the hash recomputed from its table roots"
             )
-    # Blocks commit to the stored transaction hashes; those that disagree with their rows are
-    # reported above, so a block is judged on its own rows.
-    recomputed = {txid: row.transaction_hash for txid, row in stored.items()}
 
     in_block: dict[int, list[int]] = defaultdict(list)
     for txid in sorted(stored):
@@ -293,7 +290,9 @@ def verify_snapshot(
             block_hashes[block.block_id] = block.block_hash
             previous = block.block_hash
             continue
-        root = core.block_root([recomputed[t] for t in txids])
+        # Blocks commit to the stored transaction hashes; those that disagree with their rows
+        # are reported above, so a block is judged on its own rows.
+        root = core.block_root([stored[t].transaction_hash for t in txids])
         if root != block.root_hash:
             problems.append(f"block {block.block_id}: root_hash does not match its transactions")
         if block.previous_block_hash != previous:
