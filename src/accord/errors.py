@@ -10,9 +10,12 @@ only these, never a bare ``ValueError``/``KeyError``/``binascii.Error``::
     │   ├── RootMismatch           a proof leads to a different root than the one trusted
     │   └── TamperingDetected      an audit found stored data that contradicts the log
     ├── InvalidRequest             a caller's request is wrong (bad id, oversized entry, index ≥ size)
-    │   └── NotFound               the thing asked for does not exist (yet)
+    │   ├── NotFound               the thing asked for does not exist (yet)
+    │   ├── Conflict               the request is well-formed but would break an invariant
+    │   └── LedgerWriteRefused     a SQL write a ledger table cannot capture was refused
     ├── StorageError               the backend failed or holds something unusable
-    │   └── LedgerLocked           another process is already the writer of this ledger
+    │   ├── LedgerLocked           another process is already the writer of this ledger
+    │   └── LedgerMissing          storage holds less than this data directory has signed
     ├── ConfigurationError         a data directory, key or option is missing or wrong
     └── AuthError                  authentication or authorization refused
 
@@ -62,12 +65,28 @@ class NotFound(InvalidRequest):
     """The requested object does not exist (or is not visible yet)."""
 
 
+class Conflict(InvalidRequest):
+    """The request is well-formed but would break an invariant (e.g. remove the last admin)."""
+
+
+class LedgerWriteRefused(InvalidRequest):
+    """A statement would change a ledger table in a way accord cannot capture; nothing ran."""
+
+
 class StorageError(AccordError):
     """A storage backend failed or holds unusable data."""
 
 
 class LedgerLocked(StorageError):
     """Another process already holds the writer lock of this ledger."""
+
+
+class LedgerMissing(StorageError):
+    """The ledger's storage is missing, empty or shorter than a checkpoint this node signed.
+
+    Raised instead of silently starting a fresh ledger: the data directory remembers (outside the
+    database) the newest checkpoint it signed, and storage must hold at least that much.
+    """
 
 
 class ConfigurationError(AccordError):

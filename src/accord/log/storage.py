@@ -134,9 +134,20 @@ class LogStorage(abc.ABC):
             seqno += chunk
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_location(location: str) -> bool:
+    """Whether a storage location names PostgreSQL (a URI DSN) rather than an SQLite file.
+
+    The one place accord tells the two apart; everything else asks this function.
+    """
+    return location.startswith(POSTGRES_SCHEMES)
+
+
 def open_storage(location: str) -> LogStorage:
     """A backend for ``location``: a ``postgresql://`` DSN or an SQLite file path."""
-    if location.startswith(("postgresql://", "postgres://")):
+    if is_postgres_location(location):
         from accord.log.postgres import PostgresStorage
 
         return PostgresStorage(location)
