@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ from accord.core.checkpoint import (
     sign_checkpoint,
 )
 from accord.core.note import Signer, Verifier, open_note, sign_note
-from accord.errors import AccordError, MalformedInput, SignatureError, VerificationError
+from accord.errors import MalformedInput, SignatureError, VerificationError
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "c2sp"
 GO: dict[str, Any] = json.loads((VECTORS / "go-sumdb-note" / "vectors.json").read_text("utf-8"))
@@ -388,10 +389,187 @@ def test_from_text_arbitrary_raises_only_malformed(text: str) -> None:
     assert cp.to_text() == text
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.binary(max_size=300))
-def test_open_checkpoint_arbitrary_bytes(data: bytes) -> None:
-    try:
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_open_checkpoint_arbitrary_bytes_never_verify(data: bytes) -> None:
+    # Without the log's private key no input can verify: every one must be refused, and refused
+    # with a verification error (a parser of untrusted input raises nothing else).
+    with pytest.raises(VerificationError):
         open_checkpoint(data, _PROP_SIGNER.verifier())
-    except AccordError:
-        pass
+
+
+# --- forgeries: every mutation of a signed checkpoint is refused, or changed only unsigned bytes --
+#
+# Which bytes of a signed note does the log's signature NOT cover? (c2sp.org/signed-note)
+#
+# * The signature covers exactly the note text: every byte up to and including the newline before
+#   the last blank line. Changing one of those must fail the signature check.
+# * The blank line and the trusted key's signature line are outside the signature, but they decide
+#   how the note is read: the blank line decides where the text ends; the key name and the key ID
+#   decide which key verifies. Changing them splits the note elsewhere or names a key the verifier
+#   does not know (then no trusted signature is left), so such changes must be refused too.
+# * The Ed25519 signature bytes are not malleable (RFC 8032 verification with S < L, and R compared
+#   as bytes), so changing them must be refused.
+# * The base64 padding bits of the trusted signature (68 bytes: the last character before "=" holds
+#   2 unused bits) are not signed either: Go's note package decodes them leniently. accord accepts
+#   only canonical base64 (the bytes of a note are a function of its content), so changing them
+#   must be refused with MalformedInput: stricter than "unsigned", deliberately.
+# * Signature lines from keys the verifier does not know (another name; the log's name with
+#   another key ID; another name with the log's key ID) are ignored by the spec's rule: their bytes
+#   are truly unsigned. A change inside one of them may be accepted, but then what the checkpoint
+#   says (origin, size, root hash, extensions) and the signature that vouched for it must be
+#   exactly the original's. (A change that turns one into the log's (name, key ID) must be refused:
+#   a trusted key's line is always verified.)
+#
+# So the unsigned region is *only* the unknown-key signature lines, located by byte offset below;
+# any accepted mutation elsewhere is a forgery and fails the test.
+
+
+def _fixed_signer(name: str) -> Signer:
+    # Fixed keys: a failing example replays on the same note bytes.
+    seed = hashlib.sha256(name.encode()).digest()
+    return Signer.from_private_key(name, Ed25519PrivateKey.from_private_bytes(seed))
+
+
+_FORGE_LOG = _fixed_signer("forge.example/log")
+_FORGE_CP = Checkpoint(_FORGE_LOG.name, 1234567, hashlib.sha256(b"forge").digest(), ("ext 1",))
+
+
+def _unknown_line(name: str, key_id: bytes, seed: bytes) -> bytes:
+    signature = hashlib.sha512(seed).digest()  # 64 bytes, like an Ed25519 signature
+    return f"\u2014 {name} {base64.b64encode(key_id + signature).decode()}\n".encode()
+
+
+def _forge_note() -> tuple[bytes, list[tuple[int, int]]]:
+    """The signed checkpoint with three unknown-key lines around the log's; their byte ranges."""
+    witness = _fixed_signer("witness.example/w1")
+    text = _FORGE_CP.to_text().encode()
+    trusted_line = sign_checkpoint(_FORGE_CP, _FORGE_LOG).encode()[len(text) + 1 :]
+    other_id = bytes(b ^ 0x5A for b in _FORGE_LOG.key_id)
+    parts = [
+        (text + b"\n", False),
+        (_unknown_line(_FORGE_LOG.name, other_id, b"same name, other key ID"), True),
+        (trusted_line, False),
+        (_unknown_line("other.example/key", _FORGE_LOG.key_id, b"same ID, other name"), True),
+        (sign_note(_FORGE_CP.to_text(), witness).encode()[len(text) + 1 :], True),
+    ]
+    note, unsigned, offset = b"", [], 0
+    for part, is_unsigned in parts:
+        if is_unsigned:
+            unsigned.append((offset, offset + len(part)))
+        note += part
+        offset += len(part)
+    return note, unsigned
+
+
+_FORGE_NOTE, _FORGE_UNSIGNED = _forge_note()
+_FORGE_VERIFIER = _FORGE_LOG.verifier()
+_FORGE_OPENED = open_note(_FORGE_NOTE, [_FORGE_VERIFIER])
+
+
+def _mutate(note: bytes, kind: str, pos: int, value: int) -> bytes:
+    if kind == "flip":
+        return note[:pos] + bytes([note[pos] ^ (1 << value)]) + note[pos + 1 :]
+    if kind == "set":
+        return note[:pos] + bytes([value]) + note[pos + 1 :]
+    if kind == "insert":
+        return note[:pos] + bytes([value]) + note[pos:]
+    if kind == "delete":
+        return note[:pos] + note[pos + 1 :]
+    raise AssertionError(kind)
+
+
+def _only_unsigned_bytes_changed(kind: str, pos: int) -> bool:
+    # An insertion at ``pos`` goes between bytes pos-1 and pos: inside a line only strictly within.
+    if kind == "insert":
+        return any(start < pos < end for start, end in _FORGE_UNSIGNED)
+    return any(start <= pos < end for start, end in _FORGE_UNSIGNED)
+
+
+def _check_mutation(kind: str, pos: int, value: int) -> None:
+    mutated = _mutate(_FORGE_NOTE, kind, pos, value)
+    if mutated == _FORGE_NOTE:
+        return  # e.g. setting a byte to its own value: nothing was changed
+    try:
+        cp = open_checkpoint(mutated, _FORGE_VERIFIER)
+    except VerificationError:
+        return
+    # Accepted: only an unknown key's line may have changed, and nothing the log signed.
+    assert _only_unsigned_bytes_changed(kind, pos), (
+        f"forgery accepted: {kind} {value} at byte {pos} changes signed bytes: {mutated!r}"
+    )
+    assert cp == _FORGE_CP
+    assert (cp.origin, cp.size, cp.root_hash, cp.extensions) == (
+        _FORGE_CP.origin,
+        _FORGE_CP.size,
+        _FORGE_CP.root_hash,
+        _FORGE_CP.extensions,
+    )
+    opened = open_note(mutated, [_FORGE_VERIFIER])
+    assert opened.text == _FORGE_OPENED.text
+    assert opened.verified == _FORGE_OPENED.verified
+
+
+def test_forge_note_layout() -> None:
+    # The fixture is what the comments above say: it verifies, with one trusted signature and three
+    # ignored ones, whose byte ranges are exactly the three unknown-key lines.
+    assert open_checkpoint(_FORGE_NOTE, _FORGE_VERIFIER) == _FORGE_CP
+    assert _FORGE_OPENED.verified_keys == ((_FORGE_LOG.name, _FORGE_LOG.key_id),)
+    assert len(_FORGE_OPENED.unverified) == 3
+    for start, end in _FORGE_UNSIGNED:
+        line = _FORGE_NOTE[start:end]
+        assert line.startswith("\u2014 ".encode()) and line.endswith(b"\n")
+        assert line.count(b"\n") == 1
+    text_end = len(_FORGE_CP.to_text().encode())
+    assert all(start > text_end for start, _ in _FORGE_UNSIGNED)
+
+
+_BYTE_VALUES = st.sampled_from(b"\n =+/A\x00\x80\xe2\x94") | st.integers(0, 255)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    kind=st.sampled_from(["flip", "set", "insert", "delete"]),
+    pos=st.integers(0, len(_FORGE_NOTE)),
+    value=_BYTE_VALUES,
+)
+def test_mutated_checkpoint_is_refused_unless_only_unsigned_bytes_changed(
+    kind: str, pos: int, value: int
+) -> None:
+    if kind != "insert":
+        pos = min(pos, len(_FORGE_NOTE) - 1)
+    if kind == "flip":
+        value %= 8
+    _check_mutation(kind, pos, value)
+
+
+def test_every_bit_flip_and_deletion_is_refused_unless_unsigned() -> None:
+    # The same property, exhaustively for the cheap mutations: every bit of every byte, and the
+    # deletion of every byte. Also counts that some unsigned changes were accepted, so the
+    # "unsigned" branch above is exercised rather than vacuous.
+    accepted = 0
+    for pos in range(len(_FORGE_NOTE)):
+        for kind, value in [*(("flip", bit) for bit in range(8)), ("delete", 0)]:
+            mutated = _mutate(_FORGE_NOTE, kind, pos, value)
+            try:
+                open_checkpoint(mutated, _FORGE_VERIFIER)
+            except VerificationError:
+                continue
+            accepted += 1
+            _check_mutation(kind, pos, value)
+    assert accepted > 50
+
+
+def test_signature_padding_bits_are_refused() -> None:
+    # The 2 unused bits of the log signature's last base64 character decode to the same bytes: a
+    # lenient decoder would accept them. accord refuses non-canonical base64 outright.
+    note = sign_checkpoint(_FORGE_CP, _FORGE_LOG)
+    head, _, b64 = note.rstrip("\n").rpartition(" ")
+    assert b64.endswith("=") and not b64.endswith("==")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = alphabet.index(b64[-2])
+    for bits in (1, 2, 3):
+        lenient = b64[:-2] + alphabet[last ^ bits] + "="
+        assert base64.b64decode(lenient) == base64.b64decode(b64)
+        with pytest.raises(MalformedInput, match="non-canonical"):
+            open_checkpoint(f"{head} {lenient}\n", _FORGE_VERIFIER)
