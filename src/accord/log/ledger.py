@@ -82,6 +82,7 @@ from accord.errors import (
     VerificationError,
 )
 from accord.identity import KeyAndCert
+from accord.log.record import CheckpointRecord, check_against_record, missing_ledger
 from accord.log.storage import (
     CCF_TREE,
     RFC9162_TREE,
@@ -89,6 +90,7 @@ from accord.log.storage import (
     StoredCheckpoint,
     StoredEntry,
     StoredTile,
+    is_postgres_location,
     open_storage,
 )
 
@@ -141,9 +143,15 @@ _STOP = object()
 
 
 class LedgerReader:
-    """Read access to a ledger in any storage backend."""
+    """Read access to a ledger in any storage backend.
 
-    def __init__(self, storage: LogStorage, verifier: Verifier | None = None) -> None:
+    Every stored checkpoint it hands out is verified with ``verifier`` first (then parsed), so a
+    reader never serves a checkpoint the ledger's key did not sign.
+    """
+
+    def __init__(self, storage: LogStorage, verifier: Verifier) -> None:
+        if not isinstance(verifier, Verifier):
+            raise ConfigurationError("a LedgerReader needs the ledger's checkpoint Verifier")
         self.storage = storage
         meta = storage.read_meta()
         if meta.get("format") != ENTRY_FORMAT:
@@ -156,8 +164,14 @@ class LedgerReader:
         self._checkpoint_cache: tuple[StoredCheckpoint, Checkpoint] | None = None
 
     @classmethod
-    def open(cls, location: str, verifier: Verifier | None = None) -> LedgerReader:
-        return cls(open_storage(location), verifier)
+    def open(cls, location: str, verifier: Verifier, *, read_only: bool = True) -> LedgerReader:
+        """A reader of the ledger at ``location``; by default it opens storage read-only."""
+        storage = open_storage(location, read_only=read_only)
+        try:
+            return cls(storage, verifier)
+        except BaseException:
+            storage.close()
+            raise
 
     def close(self) -> None:
         self.storage.close()
@@ -167,11 +181,12 @@ class LedgerReader:
         cached = self._checkpoint_cache
         if cached is not None and cached[0] == stored:
             return cached[1]
-        if self.verifier is not None:
+        try:
             cp = open_checkpoint(stored.note, self.verifier)
-        else:  # trusted local storage: parse without a verifier (audits always pass one)
-            body = stored.note.split("\n\n", 1)[0] + "\n"
-            cp = Checkpoint.from_text(body)
+        except VerificationError as exc:
+            raise StorageError(
+                f"the checkpoint stored under size {stored.size} does not verify: {exc}"
+            ) from exc
         if cp.size != stored.size:
             raise StorageError(f"checkpoint stored under size {stored.size} says {cp.size}")
         self._checkpoint_cache = (stored, cp)
@@ -388,10 +403,12 @@ class Ledger(LedgerReader):
         signer: Signer,
         options: LedgerOptions | None = None,
         node: KeyAndCert | None = None,
+        record: CheckpointRecord | None = None,
     ) -> None:
         self.options = options or LedgerOptions()
         self.signer = signer
         self.node = node  # signs CCF roots for Azure-compatible receipts; optional
+        self.record = record  # the newest signed checkpoint, kept outside storage; optional
         storage.acquire_writer_lock()
         super().__init__(storage, signer.verifier())
         if self.origin != signer.name:
@@ -403,6 +420,7 @@ class Ledger(LedgerReader):
         if self.commit_secret is None:
             raise ConfigurationError("the ledger has no commit secret (created by an old version)")
         self._edge, self._ccf_edge = self._restore_edges()
+        self._check_record()
         self._durable_size = self._edge.size
         self._committed = super().committed_size()
         self._last_timestamp = 0
@@ -425,8 +443,17 @@ class Ledger(LedgerReader):
         signer: Signer,
         options: LedgerOptions | None = None,
         node: KeyAndCert | None = None,
+        record: CheckpointRecord | None = None,
     ) -> Ledger:
-        """Open the ledger at ``location`` (SQLite path or PostgreSQL DSN), creating it if new."""
+        """Open the ledger at ``location`` (SQLite path or PostgreSQL DSN), creating it if new.
+
+        With a ``record`` that holds a checkpoint, the ledger is never created: storage that is
+        missing, empty or behind the record raises :class:`~accord.errors.LedgerMissing` and is
+        left exactly as it was found.
+        """
+        recorded = record.read(signer.verifier()) if record is not None else None
+        if recorded is not None:
+            _require_initialized(location, recorded)
         storage = open_storage(location)
         try:
             storage.initialize(
@@ -437,10 +464,28 @@ class Ledger(LedgerReader):
                     "commit_secret": secrets.token_hex(32),
                 }
             )
-            return cls(storage, signer, options, node)
+            return cls(storage, signer, options, node, record)
         except BaseException:
             storage.close()
             raise
+
+    def _check_record(self) -> None:
+        if self.record is None:
+            return
+        recorded = self.record.read(self.verifier)
+        if recorded is None:
+            return  # a data directory from before records: the first checkpoint creates one
+        stored = self.storage.latest_checkpoint()
+        check_against_record(
+            recorded,
+            where=f"the ledger storage {_describe_location(self.storage)}",
+            initialized=True,
+            stored_size=self._edge.size,
+            signed_size=0 if stored is None else stored.size,
+            root_at=lambda size: (
+                self._edge.root() if size == self._edge.size else self.root_at(size)
+            ),
+        )
 
     # --- start-up -------------------------------------------------------------------------------
     def _restore_edges(self) -> tuple[TreeEdge, TreeEdge]:
@@ -647,6 +692,7 @@ class Ledger(LedgerReader):
         self.storage.write_batch(stored, tiles, checkpoint)
         self._durable_size = self._edge.size
         if checkpoint is not None:
+            self._record(checkpoint)
             self._mark_committed(checkpoint.size)
         for request, ids in zip(requests, results, strict=True):
             request.future.set_result(ids)
@@ -654,7 +700,18 @@ class Ledger(LedgerReader):
     def _write_checkpoint(self) -> None:
         checkpoint = self._sign()
         self.storage.write_batch([], [], checkpoint)
+        self._record(checkpoint)
         self._mark_committed(checkpoint.size)
+
+    def _record(self, checkpoint: StoredCheckpoint) -> None:
+        """Record a checkpoint that storage committed (after the commit: storage ≥ record)."""
+        if self.record is None:
+            return
+        try:
+            self.record.write(checkpoint.note)
+        except OSError as exc:
+            # The entries and checkpoint are durable; only the guard lags behind. Say so loudly.
+            log.error("cannot update %s: %s (the ledger goes on)", self.record.path, exc)
 
     # The writer knows its own state: answer from memory instead of asking the database.
     def committed_size(self) -> int:
@@ -704,3 +761,24 @@ class Ledger(LedgerReader):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _describe_location(storage: LogStorage) -> str:
+    return str(getattr(storage, "description", None) or getattr(storage, "path", "?"))
+
+
+def _require_initialized(location: str, recorded: Checkpoint) -> None:
+    """Refuse (LedgerMissing) a location that holds no ledger, looking without writing."""
+    probe = open_storage(location, read_only=True)
+    where = f"the ledger storage {_describe_location(probe)}"
+    try:
+        try:
+            meta = probe.read_meta()
+        except StorageError as exc:
+            if is_postgres_location(location):
+                raise  # an unreachable server is not a lost ledger; say what failed
+            raise missing_ledger(recorded, where, f"cannot be read ({exc})") from exc
+        if meta.get("format") != ENTRY_FORMAT:
+            raise missing_ledger(recorded, where, "holds no ledger (missing or empty)")
+    finally:
+        probe.close()

@@ -76,8 +76,9 @@ CHECKPOINT_CHUNK = 500
 
 
 class PostgresStorage(LogStorage):
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, read_only: bool = False) -> None:
         self._dsn = dsn
+        self.read_only = read_only
         self.description = _describe(dsn)
         self._local = threading.local()
         self._all: list[psycopg.Connection[Any]] = []
@@ -96,6 +97,9 @@ class PostgresStorage(LogStorage):
             raise StorageError("the PostgreSQL DSN does not parse") from None
         params.setdefault("connect_timeout", 30)
         params.setdefault("application_name", "accord")
+        if self.read_only:
+            options = str(params.get("options") or "")
+            params["options"] = (options + " -c default_transaction_read_only=on").strip()
         try:
             return psycopg.connect(make_conninfo("", **params), autocommit=True)
         except psycopg.Error as exc:
@@ -127,7 +131,12 @@ class PostgresStorage(LogStorage):
             ) from exc
 
     # --- set-up ---------------------------------------------------------------------------------
+    def _refuse_if_read_only(self, what: str) -> None:
+        if self.read_only:
+            raise StorageError(f"cannot {what}: {self.description} is open read-only")
+
     def initialize(self, meta: dict[str, str]) -> None:
+        self._refuse_if_read_only("initialize the ledger")
         conn = self._conn()
         try:
             with conn.transaction(), conn.cursor() as cur:
@@ -159,6 +168,7 @@ class PostgresStorage(LogStorage):
         return {str(k): str(v) for k, v in rows}
 
     def acquire_writer_lock(self) -> None:
+        self._refuse_if_read_only("become the writer")
         if self._lock_conn is not None and not self._lock_conn.closed:
             return
         conn = self._connect()
@@ -193,6 +203,7 @@ class PostgresStorage(LogStorage):
     ) -> None:
         from accord.core.tiles import width_from_packed_size
 
+        self._refuse_if_read_only("write")
         # Computed before the transaction: a malformed tile raises before anything is sent.
         tile_rows = [
             (t.tree, t.level, t.index, width_from_packed_size(len(t.packed)), t.packed)

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -63,6 +64,16 @@ def _as_bytes(value: object) -> bytes:
     return str(value).encode("utf-8", "surrogatepass")
 
 
+def connect_read_only(path: str) -> sqlite3.Connection:
+    """A connection that can neither create the file nor write to it (``mode=ro``)."""
+    if not os.path.isfile(path):
+        raise StorageError(f"the SQLite ledger {path} does not exist")
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
 def connect(path: str) -> sqlite3.Connection:
     """A connection with the durability settings every accord SQLite connection uses."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -84,8 +95,9 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 class SqliteStorage(LogStorage):
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = str(path)
+        self.read_only = read_only
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -95,7 +107,7 @@ class SqliteStorage(LogStorage):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = connect(self.path)
+                conn = connect_read_only(self.path) if self.read_only else connect(self.path)
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from exc
             self._local.conn = conn
@@ -109,7 +121,12 @@ class SqliteStorage(LogStorage):
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite read failed: {exc}") from exc
 
+    def _refuse_if_read_only(self, what: str) -> None:
+        if self.read_only:
+            raise StorageError(f"cannot {what}: {self.path} is open read-only")
+
     def initialize(self, meta: dict[str, str]) -> None:
+        self._refuse_if_read_only("initialize the ledger")
         parent = Path(self.path).parent
         if not parent.is_dir():
             raise StorageError(f"directory {parent} does not exist")
@@ -131,11 +148,16 @@ class SqliteStorage(LogStorage):
     def read_meta(self) -> dict[str, str]:
         try:
             rows = self._conn().execute("SELECT key, value FROM meta").fetchall()
-        except sqlite3.OperationalError:
-            return {}
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return {}
+            raise StorageError(f"cannot read {self.path}: {exc}") from exc
+        except sqlite3.Error as exc:  # e.g. "file is not a database"
+            raise StorageError(f"cannot read {self.path}: {exc}") from exc
         return {str(k): str(v) for k, v in rows}
 
     def acquire_writer_lock(self) -> None:
+        self._refuse_if_read_only("become the writer")
         if self._lock_file is not None:
             return
         lock_file = open(self.path + ".writer-lock", "ab")
@@ -164,6 +186,7 @@ class SqliteStorage(LogStorage):
     ) -> None:
         from accord.core.tiles import width_from_packed_size
 
+        self._refuse_if_read_only("write")
         conn = self._conn()
         tile_rows = [
             (t.tree, t.level, t.index, width_from_packed_size(len(t.packed)), t.packed)

@@ -145,12 +145,17 @@ def is_postgres_location(location: str) -> bool:
     return location.startswith(POSTGRES_SCHEMES)
 
 
-def open_storage(location: str) -> LogStorage:
-    """A backend for ``location``: a ``postgresql://`` DSN or an SQLite file path."""
+def open_storage(location: str, *, read_only: bool = False) -> LogStorage:
+    """A backend for ``location``: a ``postgresql://`` DSN or an SQLite file path.
+
+    ``read_only`` storage never creates or changes anything: a missing SQLite file is an error
+    (not a new empty ledger), PostgreSQL sessions run with ``default_transaction_read_only``, and
+    ``initialize``/``write_batch``/``acquire_writer_lock`` raise. Audits open storage this way.
+    """
     if is_postgres_location(location):
         from accord.log.postgres import PostgresStorage
 
-        return PostgresStorage(location)
+        return PostgresStorage(location, read_only=read_only)
     from accord.log.sqlite import SqliteStorage
 
-    return SqliteStorage(location)
+    return SqliteStorage(location, read_only=read_only)
