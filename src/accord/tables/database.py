@@ -1,10 +1,8 @@
-"""Ledger tables in a user's database: the public entry points, one per backend.
+"""Ledger tables in a user's database: the public entry points.
 
-``create_ledger_table``, ``close_block``, ``generate_digest`` and ``verify_database`` take a
-database DSN and dispatch to its backend: PostgreSQL (``postgresql://`` or ``key=value`` DSNs,
-:mod:`accord.tables.postgres`) or SQLite (``sqlite:PATH``, or a path ending in ``.db``,
-``.sqlite``, ``.sqlite3``: :mod:`accord.tables.sqlite`, whose writes go through its connection
-wrapper). Each backend provides the same functions.
+Each takes a database DSN (see :func:`accord.tables.backend.backend_for`) and runs on that
+database's :class:`~accord.tables.backend.LedgerTablesBackend`. Digests and verification are
+decided here and in :mod:`accord.tables.verify`, never in a backend.
 """
 
 from __future__ import annotations
@@ -12,33 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from types import ModuleType
-from typing import Any
 
-from accord.errors import InvalidRequest
+from accord.errors import NotFound
 from accord.tables import core
-from accord.tables.postgres_sql import Column
+from accord.tables.backend import backend_for
+from accord.tables.model import Column, LedgerTableInfo
+from accord.tables.rules import timestamp
 from accord.tables.verify import VerificationReport, verify_snapshot
-
-
-def _backend(dsn: str) -> ModuleType:
-    """The backend module for a DSN. Backends hold no business logic, only I/O."""
-    if dsn.startswith("sqlite:"):
-        from accord.tables import sqlite
-
-        return sqlite
-    if dsn.startswith(("postgresql://", "postgres://")) or "=" in dsn:
-        from accord.tables import postgres
-
-        return postgres
-    if dsn.endswith((".db", ".sqlite", ".sqlite3")):
-        from accord.tables import sqlite
-
-        return sqlite
-    raise InvalidRequest(
-        f"not a database DSN: {dsn!r} (expected postgresql://..., or an SQLite file *.db, "
-        "*.sqlite, *.sqlite3 or sqlite:PATH)"
-    )
 
 
 def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[Column]:
@@ -47,14 +25,12 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
     Refuses (``InvalidRequest``, nothing changed) several statements, other DDL, unsupported
     column types, an existing name, columns named ``ledger_*`` and an unreachable database.
     """
-    columns: list[Column] = _backend(dsn).create_ledger_table(dsn, ddl, append_only)
-    return columns
+    return backend_for(dsn).create_table(ddl, append_only)
 
 
 def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
     """Add one nullable column without default; existing hashes stay valid."""
-    column: Column = _backend(dsn).add_ledger_column(dsn, table, definition)
-    return column
+    return backend_for(dsn).add_column(table, definition)
 
 
 def drop_ledger_table(dsn: str, table: str) -> str:
@@ -62,36 +38,42 @@ def drop_ledger_table(dsn: str, table: str) -> str:
 
     Returns the new name. A new table of the old name can be created afterwards.
     """
-    relation: str = _backend(dsn).drop_ledger_table(dsn, table)
-    return relation
+    return backend_for(dsn).drop_table(table)
 
 
 def drop_ledger_column(dsn: str, table: str, column: str) -> str:
     """Drop a column, keeping its data under a reserved ``ledger_dropped_*`` name (returned)."""
-    renamed: str = _backend(dsn).drop_ledger_column(dsn, table, column)
-    return renamed
+    return backend_for(dsn).drop_column(table, column)
 
 
-def list_ledger_tables(dsn: str) -> list[dict[str, Any]]:
-    tables: list[dict[str, Any]] = _backend(dsn).list_ledger_tables(dsn)
-    return tables
+def list_ledger_tables(dsn: str) -> list[LedgerTableInfo]:
+    return backend_for(dsn).list_tables()
 
 
 def close_block(dsn: str) -> int | None:
     """Assign every committed unblocked transaction to a new block; its id, or None."""
-    block: int | None = _backend(dsn).close_block(dsn)
-    return block
+    return backend_for(dsn).close_block()
 
 
 def generate_digest(dsn: str, clock: Callable[[], float] = time.time) -> core.DatabaseDigest:
-    """Close a block if needed and return the digest of the newest block."""
+    """Close a block if transactions are waiting and return the digest of the newest block."""
     now = datetime.fromtimestamp(clock(), UTC)
-    digest: core.DatabaseDigest = _backend(dsn).generate_digest(dsn, now)
-    return digest
+    backend = backend_for(dsn)
+    backend.close_block()
+    head = backend.newest_block()
+    if head is None:
+        raise NotFound("no ledger transaction has been committed yet: nothing to digest")
+    return core.DatabaseDigest(
+        database=head.database,
+        block_id=head.block_id,
+        block_hash=head.block_hash,
+        last_commit_time=head.last_commit_time,
+        digest_time=timestamp(now),
+    )
 
 
 def verify_database(dsn: str, digests: Sequence[core.DatabaseDigest] = ()) -> VerificationReport:
-    """Recompute every hash of the database's ledger; raise ``TamperingDetected`` on the first
-    inconsistency, including a block whose hash differs from an anchored digest."""
-    snapshot = _backend(dsn).read_snapshot(dsn)
-    return verify_snapshot(snapshot, digests)
+    """Recompute every hash of the database's ledger; raise ``TamperingDetected`` naming every
+    inconsistency found (the first one first), including a block whose hash differs from an
+    anchored digest."""
+    return verify_snapshot(backend_for(dsn).read_snapshot(), digests)

@@ -1,7 +1,9 @@
 """PostgreSQL backend of ledger tables: creating them, closing blocks, reading a snapshot.
 
-The I/O driver only: the hashing rules are :mod:`accord.tables.core` (and their SQL twin in
-:mod:`accord.tables.postgres_sql`), the verification logic is :mod:`accord.tables.verify`.
+The I/O driver only (:class:`PostgresBackend` implements
+:class:`~accord.tables.backend.LedgerTablesBackend`): the checks are :mod:`accord.tables.rules`,
+the hashing :mod:`accord.tables.core` (and its SQL twin in :mod:`accord.tables.postgres_sql`), the
+verification logic :mod:`accord.tables.verify`.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import psycopg
@@ -24,24 +26,29 @@ from accord.errors import (
 )
 from accord.tables import core
 from accord.tables.ddl import (
-    LEDGER_COLUMN_PREFIX,
     check_column_definition,
     cut_identifier,
     dropped_column_name,
     dropped_names,
     parse_create_table,
 )
+from accord.tables.model import (
+    APPEND_ONLY,
+    LEDGER_COLUMNS,
+    UPDATABLE,
+    Column,
+    LedgerTableInfo,
+    StoredBlockHead,
+    TableSpec,
+)
 from accord.tables.postgres_sql import (
     CANONICAL_SETTINGS,
-    LEDGER_COLUMNS,
     REVOKE_DISPATCHER,
     SCHEMA,
     SHARED_OBJECTS,
     TABLE_SCHEMA,
     TRIGGERS,
     TYPE_TAGS,
-    Column,
-    TableSpec,
     canonical_expression,
     dispatcher,
     dropped_triggers,
@@ -51,6 +58,18 @@ from accord.tables.postgres_sql import (
     revoke_public,
     row_functions,
     table_triggers,
+)
+from accord.tables.rules import (
+    added_column,
+    check_create_target,
+    check_drop_column,
+    check_dropped_column_name,
+    check_same_table,
+    check_user_columns,
+    hash_name_for,
+    history_name,
+    next_block,
+    timestamp,
 )
 from accord.tables.verify import (
     LedgerSnapshot,
@@ -126,17 +145,8 @@ def _columns_of(
     return columns
 
 
-def _check_user_columns(columns: list[Column]) -> None:
-    for column in columns:
-        if column.name.startswith(LEDGER_COLUMN_PREFIX):
-            raise InvalidRequest(
-                f"column {column.name!r}: names starting with {LEDGER_COLUMN_PREFIX!r} are "
-                "reserved for the ledger columns"
-            )
-        if "\x00" in column.name or "$" in column.name:
-            raise InvalidRequest(
-                f"column {column.name!r}: names containing NUL or '$' are not supported"
-            )
+#: Characters a PostgreSQL ledger column name may not hold: the generated functions use ``$``.
+_FORBIDDEN_IN_NAMES = "\x00$"
 
 
 def _try_in_scratch_schema(conn: psycopg.Connection[Any], ddl: str, name: str) -> list[Column]:
@@ -253,17 +263,13 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
                 "as that role (the ledger owner), or have the schema removed"
             )
         _install_shared_objects(conn)
-        for relation in (name, f"{name}_history", f"{name}_ledger"):
-            if _relation_exists(conn, relation):
-                raise InvalidRequest(f"a table or view named {relation!r} already exists")
         known = conn.execute(
             sql.SQL("SELECT 1 FROM {} WHERE name = %s AND dropped IS NULL").format(_TABLES),
             (name,),
         ).fetchone()
-        if known is not None:
-            raise InvalidRequest(f"{name!r} is already registered as a ledger table")
+        check_create_target(lambda r: _relation_exists(conn, r), known is not None, name)
         columns = _try_in_scratch_schema(conn, ddl, name)
-        _check_user_columns(columns)
+        check_user_columns(columns, forbidden_characters=_FORBIDDEN_IN_NAMES)
         conn.execute("SELECT set_config('search_path', %s, true)", (TABLE_SCHEMA,))
         try:
             with conn.transaction():
@@ -271,8 +277,7 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
         except psycopg.Error as exc:
             raise InvalidRequest(f"PostgreSQL refused the DDL: {exc}") from exc
         conn.execute("SELECT set_config('search_path', %s, true)", ("pg_catalog",))
-        if [c.name for c in _columns_of(conn, TABLE_SCHEMA, name)] != [c.name for c in columns]:
-            raise InvalidRequest("the DDL did not create the same table twice; refusing")
+        check_same_table(_columns_of(conn, TABLE_SCHEMA, name), columns)
         main = sql.Identifier(TABLE_SCHEMA, name)
         conn.execute(
             sql.SQL(
@@ -282,9 +287,7 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
                 "ADD COLUMN ledger_end_sequence_number bigint"
             ).format(main)
         )
-        history = None if append_only else f"{name}_history"
-        # A table created with the name of a dropped one hashes under name#id, so the rows of the
-        # two can never pass for each other.
+        history = history_name(name, append_only)
         row = conn.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id'))", (f"{SCHEMA}.tables",)
         ).fetchone()
@@ -294,14 +297,13 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
         if row is None:
             raise StorageError("could not allocate a ledger table id")
         table_id = int(row[0])
-        hash_name = name if earlier is None else f"{name}#{table_id}"
+        hashed_as = hash_name_for(name, table_id, earlier is not None)
         conn.execute(
             sql.SQL(
                 "INSERT INTO {} (id, name, hash_name, relation, history, kind) "
                 "OVERRIDING SYSTEM VALUE VALUES (%s, %s, %s, %s, %s, %s)"
             ).format(_TABLES),
-            (table_id, name, hash_name, name, history,
-             "append_only" if append_only else "updatable"),
+            (table_id, name, hashed_as, name, history, APPEND_ONLY if append_only else UPDATABLE),
         )  # fmt: skip
         conn.execute(
             sql.SQL("CREATE INDEX {} ON {} (ledger_start_transaction_id)").format(
@@ -320,8 +322,8 @@ def create_ledger_table(dsn: str, ddl: str, append_only: bool = False) -> list[C
                     )
                 )
         spec = TableSpec(
-            table_id, name, hash_name, name, history,
-            "append_only" if append_only else "updatable", tuple(columns),
+            table_id, name, hashed_as, name, history, APPEND_ONLY if append_only else UPDATABLE,
+            tuple(columns),
         )  # fmt: skip
         _install_table(conn, spec, triggers=True)
         _install_dispatcher(conn)
@@ -337,7 +339,6 @@ def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
     with connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         spec = _live_spec(conn, table)
-        before = {c.name for c in spec.columns}
         main = sql.Identifier(TABLE_SCHEMA, spec.relation)
         try:
             with conn.transaction():
@@ -347,17 +348,11 @@ def add_ledger_column(dsn: str, table: str, definition: str) -> Column:
                 )
         except psycopg.Error as exc:
             raise InvalidRequest(f"PostgreSQL refused the column: {exc}") from exc
-        columns = _columns_of(conn, TABLE_SCHEMA, spec.relation)
-        added = [c for c in columns if c.name not in before]
-        if len(added) != 1:
-            raise InvalidRequest("give exactly one column definition")
-        column = added[0]
-        _check_user_columns([column])
-        if column.name in {c.key for c in spec.columns}:
-            raise InvalidRequest(
-                f"{table!r} had a column {column.name!r} that was dropped; its data is kept under "
-                "another name and its hashes use this name: choose a different name"
-            )
+        column = added_column(
+            spec,
+            _columns_of(conn, TABLE_SCHEMA, spec.relation),
+            forbidden_characters=_FORBIDDEN_IN_NAMES,
+        )
         has_default = conn.execute(
             "SELECT a.atthasdef OR a.attnotnull OR a.attgenerated <> '' FROM pg_attribute a "
             "WHERE a.attrelid = %s::regclass AND a.attname = %s",
@@ -485,14 +480,6 @@ def drop_ledger_column(dsn: str, table: str, column: str) -> str:
     with connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         spec = _live_spec(conn, table)
-        if column not in {c.name for c in spec.live_columns()}:
-            raise NotFound(f"ledger table {table!r} has no column {column!r}")
-        if column in _primary_key(conn, spec.relation):
-            raise InvalidRequest(
-                f"{column!r} is part of the primary key of {table!r}; drop the table instead"
-            )
-        if len(spec.live_columns()) == 1:
-            raise InvalidRequest(f"{column!r} is the last column of {table!r}; drop the table")
         # Constraints and indexes on the column (found through pg_depend, so CHECKs, foreign keys
         # and expression or partial indexes count too).
         users = conn.execute(
@@ -507,18 +494,13 @@ def drop_ledger_column(dsn: str, table: str, column: str) -> str:
             "WHERE oid = d.objid) = 'i')) ORDER BY 1",
             {"t": f'"{TABLE_SCHEMA}"."{spec.relation}"', "c": column},
         ).fetchall()
-        if users:
-            raise InvalidRequest(
-                f"column {column!r} of {table!r} is used by {', '.join(u[0] for u in users)}: "
-                "drop those first (a kept column must accept the NULLs new rows leave in it)"
-            )
+        check_drop_column(spec, column, _primary_key(conn, spec.relation), [u[0] for u in users])
         count = conn.execute(
             sql.SQL("SELECT count(*) FROM {} WHERE table_id = %s").format(_DROPPED_COLUMNS),
             (spec.id,),
         ).fetchone()
         new = dropped_column_name((count[0] if count else 0) + 1, column, _NAME_LIMIT)
-        if new in {c.name for c in spec.columns}:
-            raise InvalidRequest(f"cannot drop {column!r}: {table!r} has a column named {new!r}")
+        check_dropped_column_name(spec, column, new)
         for relation in (spec.relation, spec.history):
             if relation is None:
                 continue
@@ -552,7 +534,7 @@ def _type_sql(column: Column) -> str:
     return column.sql_type.replace("{", "{{").replace("}", "}}")
 
 
-def list_ledger_tables(dsn: str) -> list[dict[str, Any]]:
+def list_ledger_tables(dsn: str) -> list[LedgerTableInfo]:
     with connect(dsn) as conn:
         if not _has_schema(conn):
             return []
@@ -561,7 +543,7 @@ def list_ledger_tables(dsn: str) -> list[dict[str, Any]]:
                 "SELECT name, kind, created, relation, dropped FROM {} ORDER BY name, id"
             ).format(_TABLES)
         ).fetchall()
-        tables = []
+        tables: list[LedgerTableInfo] = []
         for name, kind, created, relation, dropped in rows:
             count = conn.execute(
                 sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(TABLE_SCHEMA, relation))
@@ -599,26 +581,27 @@ def _close_block(conn: psycopg.Connection[Any]) -> int | None:
                 "ORDER BY transaction_id FOR UPDATE"
             ).format(sql.Identifier(SCHEMA, "transactions"))
         ).fetchall()
-        if not rows:
+        block = next_block(
+            None if last is None else (int(last[0]), bytes(last[1])),
+            [(int(t), bytes(h)) for t, h in rows],
+        )
+        if block is None:
             return None
-        block_id = 0 if last is None else int(last[0]) + 1
-        previous = core.ZERO_HASH if last is None else bytes(last[1])
-        root = core.block_root([bytes(h) for _, h in rows])
-        digest = core.block_hash(block_id, previous, root, len(rows))
         conn.execute(
             sql.SQL("UPDATE {} SET block_id = %s WHERE transaction_id = ANY(%s)").format(
                 sql.Identifier(SCHEMA, "transactions")
             ),
-            (block_id, [t for t, _ in rows]),
+            (block.block_id, list(block.transaction_ids)),
         )
         conn.execute(
             sql.SQL(
                 "INSERT INTO {} (block_id, transaction_count, root_hash, previous_block_hash, "
                 "block_hash) VALUES (%s, %s, %s, %s, %s)"
             ).format(sql.Identifier(SCHEMA, "blocks")),
-            (block_id, len(rows), root, previous, digest),
-        )
-        return block_id
+            (block.block_id, len(block.transaction_ids), block.root_hash,
+             block.previous_block_hash, block.block_hash),
+        )  # fmt: skip
+        return block.block_id
 
 
 def close_block(dsn: str) -> int | None:
@@ -629,36 +612,21 @@ def close_block(dsn: str) -> int | None:
         return _close_block(conn)
 
 
-def _timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def generate_digest(dsn: str, now: datetime) -> core.DatabaseDigest:
-    """Close a block if transactions are waiting, then describe the newest block."""
+def newest_block(dsn: str) -> StoredBlockHead | None:
     with connect(dsn) as conn:
         if not _has_schema(conn):
             raise NotFound("this database has no ledger tables")
-        _close_block(conn)
-        with conn.transaction():
-            row = conn.execute(
-                sql.SQL(
-                    "SELECT b.block_id, b.block_hash, current_database(), "
-                    "(SELECT max(commit_time) FROM {t} WHERE block_id = b.block_id) "
-                    "FROM {b} b ORDER BY b.block_id DESC LIMIT 1"
-                ).format(
-                    t=sql.Identifier(SCHEMA, "transactions"), b=sql.Identifier(SCHEMA, "blocks")
-                )
-            ).fetchone()
-        if row is None:
-            raise NotFound("no ledger transaction has been committed yet: nothing to digest")
-        block_id, block_hash, database, last_commit = row
-        return core.DatabaseDigest(
-            database=str(database),
-            block_id=int(block_id),
-            block_hash=bytes(block_hash),
-            last_commit_time=_timestamp(last_commit),
-            digest_time=_timestamp(now),
-        )
+        row = conn.execute(
+            sql.SQL(
+                "SELECT b.block_id, b.block_hash, current_database(), "
+                "(SELECT max(commit_time) FROM {t} WHERE block_id = b.block_id) "
+                "FROM {b} b ORDER BY b.block_id DESC LIMIT 1"
+            ).format(t=sql.Identifier(SCHEMA, "transactions"), b=sql.Identifier(SCHEMA, "blocks"))
+        ).fetchone()
+    if row is None:
+        return None
+    block_id, block_hash, database, last_commit = row
+    return StoredBlockHead(str(database), int(block_id), bytes(block_hash), timestamp(last_commit))
 
 
 # --- verification snapshot ------------------------------------------------------------------
@@ -734,11 +702,14 @@ def _read_versions(conn: psycopg.Connection[Any], spec: TableSpec) -> Iterator[R
                 )
             else:
                 where = f"{row_prefix}ledger_start_transaction_id={start_tx}, sequence={start_seq}"
-            yield RowVersion(table, insert, start_tx, start_seq, text, where)
+            started = (start_tx, start_seq)
+            yield RowVersion(table, insert, start_tx, start_seq, text, where, started)
             if is_history:
-                yield RowVersion(table, delete, end_tx, end_seq, text, where)
+                yield RowVersion(table, delete, end_tx, end_seq, text, where, started)
             elif end_tx is not None or end_seq is not None:
-                yield RowVersion(table, delete, None, None, text, where + " (ended in place)")
+                yield RowVersion(
+                    table, delete, None, None, text, where + " (ended in place)", started
+                )
         cursor.close()
 
 
@@ -785,3 +756,34 @@ def read_snapshot(dsn: str) -> LedgerSnapshot:
                                 bytes(row[4]))
                 )  # fmt: skip
             return snapshot
+
+
+class PostgresBackend:
+    """Ledger tables in one PostgreSQL database (a ``postgresql://`` or ``key=value`` DSN)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def create_table(self, ddl: str, append_only: bool) -> list[Column]:
+        return create_ledger_table(self.dsn, ddl, append_only)
+
+    def add_column(self, table: str, definition: str) -> Column:
+        return add_ledger_column(self.dsn, table, definition)
+
+    def drop_table(self, table: str) -> str:
+        return drop_ledger_table(self.dsn, table)
+
+    def drop_column(self, table: str, column: str) -> str:
+        return drop_ledger_column(self.dsn, table, column)
+
+    def list_tables(self) -> list[LedgerTableInfo]:
+        return list_ledger_tables(self.dsn)
+
+    def close_block(self) -> int | None:
+        return close_block(self.dsn)
+
+    def newest_block(self) -> StoredBlockHead | None:
+        return newest_block(self.dsn)
+
+    def read_snapshot(self) -> LedgerSnapshot:
+        return read_snapshot(self.dsn)

@@ -10,20 +10,14 @@ never as a silently accepted forgery.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from psycopg import sql
 
 from accord.tables.core import ROW_FORMAT, TRANSACTION_FORMAT
+from accord.tables.model import LEDGER_COLUMNS, Column, TableSpec
 
 SCHEMA = "accord_ledger"
 TABLE_SCHEMA = "public"
-LEDGER_COLUMNS = (
-    "ledger_start_transaction_id",
-    "ledger_end_transaction_id",
-    "ledger_start_sequence_number",
-    "ledger_end_sequence_number",
-)
 
 #: PostgreSQL base type name (``pg_type.typname``) → accord type tag.
 TYPE_TAGS = {
@@ -56,48 +50,6 @@ _FUNCTION_SETTINGS = (
     "SET extra_float_digits = 1 SET datestyle = 'ISO, YMD' SET timezone = 'UTC' "
     "SET intervalstyle = 'postgres'"
 )
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    """The column's name in the table now."""
-    type_tag: str
-    sql_type: str
-    hash_name: str | None = None
-    """The name the row text uses, when it differs from ``name``: a dropped column keeps the name
-    it had before ``tables drop-column`` renamed it."""
-
-    @property
-    def key(self) -> str:
-        """The name written into the row text (``accord.row.v1``)."""
-        return self.hash_name if self.hash_name is not None else self.name
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """One registered ledger table: its hashing name, where it lives now, and its columns."""
-
-    id: int
-    name: str
-    """The table's name for users (the name it was created with)."""
-    hash_name: str
-    """The name in every hash: ``name``, or ``name#<id>`` for a table created with the name of an
-    earlier, dropped one (so the rows of the two can never pass for each other)."""
-    relation: str
-    history: str | None
-    """The history table (updatable tables), None for append-only tables."""
-    kind: str
-    columns: tuple[Column, ...]
-    dropped: bool = False
-
-    @property
-    def append_only(self) -> bool:
-        return self.kind == "append_only"
-
-    def live_columns(self) -> list[Column]:
-        """Columns not dropped: the ones applications see (and the ledger view shows)."""
-        return [c for c in self.columns if c.hash_name is None]
 
 
 def canonical_expression(column: Column, source: str | None = None) -> sql.Composable:

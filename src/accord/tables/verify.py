@@ -22,6 +22,7 @@ from typing import Protocol
 from accord.errors import MalformedInput, TamperingDetected
 from accord.tables import core
 from accord.tables.ddl import DROPPED_COLUMN_PREFIX, dropped_names
+from accord.tables.rules import allowed_hash_names
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class RowVersion:
     text: bytes
     where: str
     """Human description of the stored row, e.g. ``orders_history row id=7``."""
+    started: tuple[int | None, int | None] = (None, None)
+    """The stored row's start transaction id and sequence number: with ``where``, which stored
+    row this version is (a history row gives an ``I`` and a ``D`` version with the same text)."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def check_registry(
             relation, history, _view = dropped_names(t.id, t.name, t.append_only, limit)
         else:
             relation, history = t.name, None if t.append_only else f"{t.name}_history"
-        if t.hash_name not in (t.name, f"{t.name}#{t.id}") or (t.relation, t.history) != (
+        if t.hash_name not in allowed_hash_names(t) or (t.relation, t.history) != (
             relation,
             history,
         ):
