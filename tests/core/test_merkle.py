@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.core.merkle import (
-    CompactRange,
     consistency_plan,
     fold_range,
     inclusion_plan,
@@ -22,6 +21,7 @@ from accord.core.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from accord.core.treestate import TreeEdge
 from accord.errors import MalformedInput, RootMismatch, VerificationError
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors/rfc9162/vectors.json").read_text())
@@ -91,9 +91,9 @@ def plan_hashes(ranges: list[tuple[int, int]], hashes: list[bytes]) -> list[byte
 def test_roots_match_published_vectors(size: int) -> None:
     assert root_from_leaf_hashes(LEAF_HASHES[:size]) == ROOTS[size]
     assert ref_mth(LEAF_HASHES[:size]) == ROOTS[size]
-    cr = CompactRange()
-    cr.extend(LEAF_HASHES[:size])
-    assert cr.root() == ROOTS[size]
+    edge = TreeEdge()
+    edge.append(LEAF_HASHES[:size])
+    assert edge.root() == ROOTS[size]
 
 
 @pytest.mark.parametrize("vector", VECTORS["inclusion"], ids=lambda v: f"{v['index']}-{v['size']}")
@@ -207,8 +207,8 @@ def test_consistency_matches_reference(second: int, data: st.DataObject) -> None
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.binary(max_size=8), max_size=70))
-def test_compact_range_and_level_fold_match_reference(leaves: list[bytes]) -> None:
+def test_tree_edge_and_level_fold_match_reference(leaves: list[bytes]) -> None:
     hashes = [leaf_hash(x) for x in leaves]
-    cr = CompactRange()
-    cr.extend(hashes)
-    assert cr.root() == ref_mth(hashes) == root_from_leaf_hashes(hashes)
+    edge = TreeEdge()
+    edge.append(hashes)
+    assert edge.root() == ref_mth(hashes) == root_from_leaf_hashes(hashes)

@@ -13,7 +13,6 @@ Pure code: the timestamp is passed in, nothing is read from a clock.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -27,10 +26,18 @@ DEFAULT_COLLECTION = "subledger:0"
 DEFAULT_MAX_CONTENTS = 1 << 20
 MAX_TAGS = 32
 
-_COLLECTION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-=]{0,63}$")
-_TXID_RE = re.compile(r"^([1-9][0-9]{0,17})\.([1-9][0-9]{0,17})$")
-_USER_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
+# The id rules, as anchored patterns that other layers (the OpenAPI document) publish unchanged.
+COLLECTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-=]{0,63}$"
+TRANSACTION_ID_PATTERN = r"^([1-9][0-9]{0,17})\.([1-9][0-9]{0,17})$"
+# A user id as recorded in an entry's leaf: any text without control characters. Which ids may be
+# *registered* as users is stricter (accord.service.users.parse_user_id); this rule stays wide so
+# that every leaf already written keeps parsing.
+USER_ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,256}$"
+_COLLECTION_RE = re.compile(COLLECTION_ID_PATTERN)
+_TAG_RE = re.compile(TAG_PATTERN)
+_TXID_RE = re.compile(TRANSACTION_ID_PATTERN)
+_USER_RE = re.compile(USER_ID_PATTERN)
 _LEAF_KEYS = frozenset(
     {"collectionId", "contentsSha256", "format", "tags", "timestamp", "transactionId", "userId"}
 )
@@ -184,25 +191,6 @@ class EntryMetadata:
     def from_leaf(cls, leaf: bytes) -> EntryMetadata:
         """Parse leaf bytes, which must be in canonical form."""
         return cls.from_json(parse_canonical(leaf))
-
-
-def build_metadata(
-    *,
-    transaction_id: TransactionId,
-    collection_id: str,
-    tags: Sequence[str],
-    contents: bytes,
-    user_id: str,
-    timestamp_ms: int,
-) -> EntryMetadata:
-    return EntryMetadata(
-        transaction_id,
-        collection_id,
-        tuple(tags),
-        hashlib.sha256(contents).digest(),
-        user_id,
-        timestamp_ms,
-    )
 
 
 def canonical_leaf(metadata: EntryMetadata) -> bytes:

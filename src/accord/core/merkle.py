@@ -19,7 +19,7 @@ leaf ``index * 2**level``. Leaves are level 0.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from accord.errors import MalformedInput, RootMismatch, VerificationError
@@ -282,39 +282,3 @@ def verify_consistency(
         raise RootMismatch(f"consistency proof does not lead to the root of size {first}")
     if sr != second_root:
         raise RootMismatch(f"consistency proof does not lead to the root of size {second}")
-
-
-class CompactRange:
-    """The right edge of a growing tree: one hash per set bit of its size.
-
-    Lets an auditor or writer recompute roots while streaming leaves in O(log n) memory.
-    """
-
-    __slots__ = ("_hashes", "_size")
-
-    def __init__(self) -> None:
-        self._size = 0
-        self._hashes: list[bytes] = []  # perfect subtrees, largest (leftmost) first
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def append(self, leaf_hash_value: bytes) -> None:
-        h = leaf_hash_value
-        size = self._size
-        hashes = self._hashes
-        while size & 1:
-            h = node_hash(hashes.pop(), h)
-            size >>= 1
-        hashes.append(h)
-        self._size += 1
-
-    def extend(self, leaf_hashes: Iterable[bytes]) -> None:
-        for h in leaf_hashes:
-            self.append(h)
-
-    def root(self) -> bytes:
-        if not self._hashes:
-            return empty_root()
-        return fold_range(self._hashes)
