@@ -10,6 +10,7 @@ Confidential Ledger instances.
 from __future__ import annotations
 
 import base64
+import binascii
 import copy
 import datetime
 import hashlib
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 from azure.confidentialledger.receipt import compute_claims_digest, verify_receipt
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from hypothesis import given, settings
@@ -50,7 +52,6 @@ from accord.core.entry import EntryMetadata, TransactionId
 from accord.core.tiles import TILE_WIDTH, pack_tile
 from accord.core.treestate import TreeEdge, node_from_tiles
 from accord.errors import (
-    AccordError,
     ConfigurationError,
     InvalidRequest,
     MalformedInput,
@@ -705,6 +706,34 @@ def test_malformed_receipts_raise_malformed_input(
         verify_ccf_receipt(mutate(receipt), service.cert)
 
 
+def _reencode_cert(receipt: dict[str, Any], old: bytes, new: bytes) -> dict[str, Any]:
+    der = _der(receipt["cert"])
+    assert der.count(old) == 1
+    body = base64.encodebytes(der.replace(old, new)).decode()
+    return dict(receipt, cert=f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n")
+
+
+def test_certificate_of_unknown_version_or_signature_algorithm(
+    service: KeyAndCert, node: KeyAndCert
+) -> None:
+    # Found by the forgery fuzz test: cryptography's InvalidVersion is not a ValueError.
+    receipt = _Ledger(2, node, seed=5).receipt(0)
+    version_3 = bytes.fromhex("a003020102")  # [0] { INTEGER 2 }: X.509 v3
+    with pytest.raises(MalformedInput):
+        verify_ccf_receipt(
+            _reencode_cert(receipt, version_3, bytes.fromhex("a003020103")), service.cert
+        )
+    # The outer signatureAlgorithm (ecdsa-with-SHA384, after the TBS part) made unknown.
+    ecdsa_sha384 = bytes.fromhex("06082a8648ce3d040303")
+    der = _der(receipt["cert"])
+    at = der.rindex(ecdsa_sha384)
+    unknown = ecdsa_sha384[:-1] + b"\x7f"
+    body = base64.encodebytes(der[:at] + unknown + der[at + len(unknown) :]).decode()
+    changed = dict(receipt, cert=f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n")
+    with pytest.raises(SignatureError):
+        verify_ccf_receipt(changed, service.cert)
+
+
 def test_non_ecdsa_or_bad_service_cert(service: KeyAndCert, node: KeyAndCert) -> None:
     receipt = _Ledger(2, node, seed=4).receipt(0)
     with pytest.raises(MalformedInput):
@@ -713,27 +742,370 @@ def test_non_ecdsa_or_bad_service_cert(service: KeyAndCert, node: KeyAndCert) ->
         verify_ccf_receipt(receipt, make_service_identity("z").cert)
 
 
-@settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_fuzzed_receipts_raise_only_accord_errors(data: st.DataObject) -> None:
-    receipt = _FUZZ_BASE
-    json_values = st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(max_size=70),
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
-        max_leaves=6,
-    )
-    mutated = copy.deepcopy(receipt)
-    key = data.draw(st.sampled_from([*mutated, "extra"]))
-    mutated[key] = data.draw(json_values)
+# --- forgeries: every changed receipt is refused, or changed only what the verifier does not need --
+#
+# A receipt's signed content is what its checks read: the node certificate's DER (its TBS part is
+# signed by the service certificate or the endorsement chain, its key signs the root), the
+# endorsement certificates' DER, the three leaf components (hashed into the leaf), the proof's
+# sides and hashes (folded into the root), and the ECDSA signature over that root. What the
+# verifier does NOT need, so a receipt may differ there and still verify, each for a reason:
+#
+# 1. Top-level keys other than the six below (and their snake_case spellings): ignored by accord
+#    and by the Azure SDK alike.
+# 2. ``nodeId``: optional; when present it must name the key of ``cert`` (checked), so it carries
+#    nothing ``cert`` does not. Its presence (absent or null) and the letter case of its hex are
+#    free; its value is not (``_needed`` below refuses a wrong one).
+# 3. The spelling of keys: the older snake_case ``leaf_components``, ``node_id``,
+#    ``service_endorsements``, ``claims_digest``, ``commit_evidence``, ``write_set_digest``.
+# 4. The letter case of the hex of ``writeSetDigest``, ``claimsDigest`` and proof hashes: the
+#    bytes are hashed, not the text.
+# 5. The PEM armour of certificates (line breaks, whitespace): the DER is what is signed.
+# 6. ``serviceEndorsements`` absent or ``[]``.
+# 7. The base64 padding bits of ``signature`` (decoded leniently, as the SDK does): the DER
+#    signature is what is verified.
+# 8. ECDSA malleability: (r, s) and (r, n - s) are both valid signatures of the same root, so the
+#    signature is compared as (r, min(s, n - s)).
+#
+# ``_needed`` reads a receipt the way this list says, independently of accord's parser; a changed
+# receipt that still verifies must read to the same value as the original, and verify to the same
+# transaction, leaf components (claims digest, write set digest, commit evidence), root and node
+# certificate. Anything else accepted is a forgery and fails the test.
+
+_CURVE_ORDERS = {
+    "secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+    "secp384r1": int(
+        "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973",
+        16,
+    ),
+}
+_KEY_ALIASES = {
+    "leaf_components": "leafComponents",
+    "node_id": "nodeId",
+    "service_endorsements": "serviceEndorsements",
+    "claims_digest": "claimsDigest",
+    "commit_evidence": "commitEvidence",
+    "write_set_digest": "writeSetDigest",
+}
+_RECEIPT_KEYS = {"cert", "leafComponents", "nodeId", "proof", "serviceEndorsements", "signature"}
+
+
+def _der(pem: object) -> bytes:
+    if not isinstance(pem, str):
+        raise TypeError("not a PEM string")
+    return x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+
+
+def _unaliased(obj: object) -> dict[str, Any]:
+    if not isinstance(obj, dict):
+        raise TypeError("not an object")
+    out = {_KEY_ALIASES.get(k, k): v for k, v in obj.items()}
+    if len(out) != len(obj):
+        raise ValueError("a key and its alias")
+    return out
+
+
+def _needed(receipt: object) -> tuple[Any, ...] | None:
+    """The receipt's signed content in canonical form; None if it cannot be read as a receipt."""
     try:
-        verify_ccf_receipt(mutated, _FUZZ_SERVICE.cert)
-    except AccordError:
-        pass
+        if isinstance(receipt, bytes):
+            receipt = json.loads(receipt)
+        fields = _unaliased(receipt)
+        cert = _der(fields["cert"])
+        node_key = x509.load_der_x509_certificate(cert).public_key()
+        spki = node_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        node_id_field = fields.get("nodeId")
+        if node_id_field is not None and node_id_field.lower() != hashlib.sha256(spki).hexdigest():
+            return None
+        endorsements = tuple(_der(pem) for pem in fields.get("serviceEndorsements", []))
+        leaf = _unaliased(fields["leafComponents"])
+        if set(leaf) != {"writeSetDigest", "commitEvidence", "claimsDigest"}:
+            return None
+        components = (
+            bytes.fromhex(leaf["writeSetDigest"]),
+            leaf["commitEvidence"],
+            bytes.fromhex(leaf["claimsDigest"]),
+        )
+        proof = []
+        for element in fields["proof"]:
+            ((side, value),) = element.items()
+            proof.append((side, bytes.fromhex(value)))
+        r, s = utils.decode_dss_signature(base64.b64decode(fields["signature"]))
+        order = _CURVE_ORDERS[node_key.curve.name]  # type: ignore[union-attr]
+        return (cert, endorsements, components, tuple(proof), (r, min(s, order - s)))
+    except (
+        TypeError,
+        ValueError,
+        KeyError,
+        AttributeError,
+        binascii.Error,
+        x509.InvalidVersion,
+        UnsupportedAlgorithm,
+    ):
+        return None
 
 
 _FUZZ_SERVICE = make_service_identity("fuzz")
 _FUZZ_NODE = make_node_identity(_FUZZ_SERVICE, ["localhost"])
-_FUZZ_BASE = _Ledger(3, _FUZZ_NODE, seed=11).receipt(1)
+_FUZZ_OLD_SERVICE = make_service_identity("fuzz, before recovery")
+_FUZZ_OLD_NODE = make_node_identity(_FUZZ_OLD_SERVICE, ["localhost"])
+
+
+def _padded_signature(ledger: _Ledger) -> bytes:
+    # ECDSA signatures vary in length; pick one whose base64 has padding bits (for change 7).
+    while len(ledger.signature) % 3 == 0:
+        ledger.signature = sign_ccf_root(ledger.root, ledger.node.key)
+    return ledger.signature
+
+
+def _fuzz_bases() -> dict[str, dict[str, Any]]:
+    ledger = _Ledger(3, _FUZZ_NODE, seed=11)
+    _padded_signature(ledger)
+    direct = ledger.receipt(1)
+    old = _Ledger(5, _FUZZ_OLD_NODE, seed=12)
+    _padded_signature(old)
+    endorsed = build_ccf_receipt(
+        components=old.components[4],
+        proof=ccf_inclusion_proof_elements(4, 5, old.get_node),
+        signature=old.signature,
+        node_cert=_FUZZ_OLD_NODE.cert,
+        service_endorsements=[_endorse(_FUZZ_OLD_SERVICE, _FUZZ_SERVICE)],
+    )
+    return {"direct": direct, "endorsed": endorsed}
+
+
+_FUZZ_BASES = _fuzz_bases()
+_FUZZ_VERIFIED = {k: verify_ccf_receipt(r, _FUZZ_SERVICE.cert) for k, r in _FUZZ_BASES.items()}
+
+
+def _check_changed_receipt(base: str, mutated: object) -> bool:
+    """Refused, or only unsigned content changed and the result is the original's; True if accepted."""
+    try:
+        verified = verify_ccf_receipt(mutated, _FUZZ_SERVICE.cert)  # type: ignore[arg-type]
+    except VerificationError:
+        return False
+    assert _needed(mutated) == _needed(_FUZZ_BASES[base]), f"forgery accepted: {mutated!r}"
+    assert verified == _FUZZ_VERIFIED[base]
+    original = _FUZZ_VERIFIED[base]
+    assert (verified.transaction_id, verified.components, verified.root) == (
+        original.transaction_id,
+        original.components,
+        original.root,
+    )
+    return True
+
+
+def _strings(obj: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], bool]]:
+    """Every string in a JSON tree: (path, is_key). A key's path ends with the key itself."""
+    found: list[tuple[tuple[Any, ...], bool]] = []
+    if isinstance(obj, str):
+        found.append((path, False))
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            found.append(((*path, key), True))
+            found.extend(_strings(value, (*path, key)))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            found.extend(_strings(value, (*path, i)))
+    return found
+
+
+def _edit(text: str, data: st.DataObject) -> str:
+    i = data.draw(st.integers(0, max(len(text) - 1, 0)))
+    how = data.draw(st.sampled_from(["set", "insert", "delete", "swapcase"]))
+    char = data.draw(st.sampled_from("0aAfF=+/ \n-\u2014") | st.characters(max_codepoint=0x2FF))
+    if how == "set":
+        return text[:i] + char + text[i + 1 :]
+    if how == "insert":
+        return text[:i] + char + text[i:]
+    if how == "delete":
+        return text[:i] + text[i + 1 :]
+    return text[:i] + text[i : i + 1].swapcase() + text[i + 1 :]
+
+
+def _mutate_receipt(receipt: dict[str, Any], data: st.DataObject) -> object:
+    mutated = copy.deepcopy(receipt)
+    kind = data.draw(
+        st.sampled_from(["replace", "delete", "rename", "string", "proof", "signature", "bytes"])
+    )
+    if kind == "replace":  # a top-level value becomes any JSON value
+        json_values = st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=70),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+            max_leaves=6,
+        )
+        key = data.draw(st.sampled_from([*mutated, *_KEY_ALIASES, "extra"]))
+        mutated[key] = data.draw(json_values)
+    elif kind == "delete":
+        del mutated[data.draw(st.sampled_from(sorted(mutated)))]
+    elif kind == "rename":  # a key becomes another receipt key, an alias, or anything
+        key = data.draw(st.sampled_from(sorted(mutated)))
+        new = data.draw(st.sampled_from([*_RECEIPT_KEYS, *_KEY_ALIASES]) | st.text(max_size=8))
+        mutated[new] = mutated.pop(key)
+    elif kind == "string":  # one character of one string (value or key) anywhere in the tree
+        path, is_key = data.draw(st.sampled_from(_strings(mutated)))
+        parent = mutated
+        for step in path[:-1]:
+            parent = parent[step]
+        if is_key:
+            parent[_edit(path[-1], data)] = parent.pop(path[-1])
+        else:
+            parent[path[-1]] = _edit(parent[path[-1]], data)
+    elif kind == "proof":
+        proof = mutated["proof"]
+        i = data.draw(st.integers(0, len(proof) - 1))
+        how = data.draw(st.sampled_from(["side", "drop", "repeat", "swap", "leaf"]))
+        if how == "side":
+            ((side, value),) = proof[i].items()
+            proof[i] = {"right" if side == "left" else "left": value}
+        elif how == "drop":
+            del proof[i]
+        elif how == "repeat":
+            proof.insert(i, proof[i])
+        elif how == "swap":
+            j = data.draw(st.integers(0, len(proof) - 1))
+            proof[i], proof[j] = proof[j], proof[i]
+        else:  # the leaf's own digest as a sibling
+            proof[i] = {"left": mutated["leafComponents"]["writeSetDigest"]}
+    elif kind == "signature":  # one bit of the DER signature or of a certificate's DER
+        which = data.draw(st.sampled_from(["signature", "cert"]))
+        raw = bytearray(
+            base64.b64decode(mutated["signature"])
+            if which == "signature"
+            else _der(mutated["cert"])
+        )
+        bit = data.draw(st.integers(0, 8 * len(raw) - 1))
+        raw[bit // 8] ^= 1 << (bit % 8)
+        if which == "signature":
+            mutated["signature"] = base64.b64encode(bytes(raw)).decode()
+        else:
+            body = base64.encodebytes(bytes(raw)).decode()
+            mutated["cert"] = f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n"
+    else:  # one byte of the JSON text
+        text = json.dumps(mutated, indent=1).encode()
+        i = data.draw(st.integers(0, len(text) - 1))
+        value = data.draw(st.sampled_from(b' "\\:,{}[]0aAnr') | st.integers(0, 255))
+        how = data.draw(st.sampled_from(["set", "insert", "delete"]))
+        if how == "set":
+            return text[:i] + bytes([value]) + text[i + 1 :]
+        if how == "insert":
+            return text[:i] + bytes([value]) + text[i:]
+        return text[:i] + text[i + 1 :]
+    return mutated
+
+
+@settings(max_examples=1000, deadline=None)
+@given(base=st.sampled_from(sorted(_FUZZ_BASES)), data=st.data())
+def test_changed_receipt_is_refused_unless_only_unneeded_fields_changed(
+    base: str, data: st.DataObject
+) -> None:
+    _check_changed_receipt(base, _mutate_receipt(_FUZZ_BASES[base], data))
+
+
+def _reflow_pem(pem: str) -> str:
+    lines = pem.strip("\n").split("\n")
+    return "\n".join([lines[0], "".join(lines[1:-1]), lines[-1]]) + "\n"
+
+
+def _malleate(signature_b64: str, order: int) -> str:
+    r, s = utils.decode_dss_signature(base64.b64decode(signature_b64))
+    return base64.b64encode(utils.encode_dss_signature(r, order - s)).decode()
+
+
+def _lenient_padding(b64: str) -> str:
+    # Set the unused low bits of the last base64 digit before the padding (if there are any).
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    stripped = b64.rstrip("=")
+    pad = len(b64) - len(stripped)
+    if pad == 0:
+        return b64
+    unused = 2 if pad == 1 else 4
+    last = alphabet.index(stripped[-1]) | ((1 << unused) - 1)
+    return stripped[:-1] + alphabet[last] + "=" * pad
+
+
+def _upper_hex(receipt: dict[str, Any]) -> dict[str, Any]:
+    leaf = receipt["leafComponents"]
+    return dict(
+        receipt,
+        leafComponents=dict(
+            leaf,
+            writeSetDigest=leaf["writeSetDigest"].upper(),
+            claimsDigest=leaf["claimsDigest"].upper(),
+        ),
+        proof=[{side: h.upper() for side, h in el.items()} for el in receipt["proof"]],
+        nodeId=receipt["nodeId"].upper(),
+    )
+
+
+_UNNEEDED_CHANGES: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = [
+    ("1 extra top-level key", lambda r: dict(r, extra={"anything": [1, None]})),
+    ("2 no nodeId", lambda r: {k: v for k, v in r.items() if k != "nodeId"}),
+    ("2 null nodeId", lambda r: dict(r, nodeId=None)),
+    ("3 snake_case keys", lambda r: _unaliased_back(r)),
+    ("2+4 upper-case hex", _upper_hex),
+    ("5 PEM reflowed", lambda r: dict(r, cert=_reflow_pem(r["cert"]))),
+    (
+        "6 no serviceEndorsements",
+        lambda r: {k: v for k, v in r.items() if k != "serviceEndorsements" or v},
+    ),
+    ("7 signature padding bits", lambda r: dict(r, signature=_lenient_padding(r["signature"]))),
+    (
+        "8 malleated ECDSA signature",
+        lambda r: dict(
+            r, signature=_malleate(r["signature"], _CURVE_ORDERS[_FUZZ_NODE.key.curve.name])
+        ),
+    ),
+]
+
+
+def _unaliased_back(receipt: dict[str, Any]) -> dict[str, Any]:
+    snake = {v: k for k, v in _KEY_ALIASES.items()}
+    out = {snake.get(k, k): v for k, v in receipt.items()}
+    out["leaf_components"] = {snake[k]: v for k, v in receipt["leafComponents"].items()}
+    return out
+
+
+@pytest.mark.parametrize("base", sorted(_FUZZ_BASES))
+@pytest.mark.parametrize(
+    ("why", "change"), _UNNEEDED_CHANGES, ids=[w for w, _ in _UNNEEDED_CHANGES]
+)
+def test_each_unneeded_change_verifies_to_the_same_result(
+    base: str, why: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    # The list above is not vacuous: each kind of unneeded change really occurs, is read by
+    # ``_needed`` as the same content, and verifies to the original's result.
+    receipt = _FUZZ_BASES[base]
+    changed = change(copy.deepcopy(receipt))
+    if changed == receipt:
+        pytest.skip(f"{why}: nothing to change in this receipt")
+    assert _needed(changed) == _needed(receipt)
+    assert _check_changed_receipt(base, changed), f"{why}: refused"
+
+
+def test_needed_is_not_vacuous() -> None:
+    # ``_needed`` tells the signed content apart: a one-bit change in each part reads differently.
+    receipt = _FUZZ_BASES["endorsed"]
+    leaf = receipt["leafComponents"]
+    flipped = "1" if leaf["writeSetDigest"][0] != "1" else "2"
+    changes = [
+        dict(
+            receipt, leafComponents=dict(leaf, writeSetDigest=flipped + leaf["writeSetDigest"][1:])
+        ),
+        dict(receipt, leafComponents=dict(leaf, commitEvidence=leaf["commitEvidence"][:-1] + "0")),
+        dict(receipt, proof=receipt["proof"][:-1]),
+        dict(receipt, serviceEndorsements=[]),
+        dict(
+            receipt,
+            signature=base64.b64encode(sign_ccf_root(bytes(32), _FUZZ_OLD_NODE.key)).decode(),
+        ),
+        dict(receipt, nodeId="0" * 64),
+    ]
+    for changed in changes:
+        assert _needed(changed) != _needed(receipt)
+        with pytest.raises(VerificationError):
+            verify_ccf_receipt(changed, _FUZZ_SERVICE.cert)
 
 
 def test_sign_root_uses_prehashed_sha256(node: KeyAndCert) -> None:

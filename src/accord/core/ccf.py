@@ -540,7 +540,10 @@ def verify_ccf_receipt(
 def _check_issued_by(endorsee: x509.Certificate, endorser: x509.Certificate) -> None:
     """The endorser's ECDSA key signed the endorsee's TBS certificate (as the SDK checks)."""
     key = endorser.public_key()
-    algorithm = endorsee.signature_hash_algorithm
+    try:
+        algorithm = endorsee.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
     if not isinstance(key, ec.EllipticCurvePublicKey) or algorithm is None:
         raise SignatureError("receipt certificates must be ECDSA certificates")
     try:
@@ -559,7 +562,9 @@ def _load_cert(value: object, what: str) -> x509.Certificate:
     try:
         cert = x509.load_pem_x509_certificate(value)
         key = cert.public_key()
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
+        # InvalidVersion is not a ValueError: without it a certificate claiming an unknown X.509
+        # version escaped as a raw cryptography exception.
         raise MalformedInput(f"{what} is not a valid PEM certificate") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise MalformedInput(f"{what} does not hold an ECDSA public key")
