@@ -1,7 +1,22 @@
 """The ``accord`` command line.
 
-Every command exits 0 on success and non-zero with a one-line message on stderr on failure;
-``accord verify`` exits 1 when it finds tampering, naming the first bad seqno.
+Every failure is one line on stderr and one of these exit codes (also in ``accord --help``)::
+
+    0   success
+    1   verification failed: tampering detected (naming the first bad seqno), a proof, signature
+        or receipt that does not check out, a ledger missing entries it had signed; also a
+        request the service or ledger refused (invalid, not found, not authorized)
+    2   usage or configuration error: a bad flag or argument, a missing or unreadable file, a
+        file that is not what the option expects (say, a certificate given as --vkey), a
+        directory that is not a data directory, an unsupported storage location
+    3   service or storage unavailable: the service cannot be reached or answered with a server
+        error, the database is down, the ledger is locked by another process
+    70  internal error (a bug: please report it; ACCORD_DEBUG=1 shows the traceback)
+    130 interrupted (Ctrl-C)
+
+Explicit flags win over the environment: ``--data`` or ``--url`` on the command line is used even
+when ``$ACCORD_URL`` is set. Arguments are checked at the edge (:mod:`accord.cli.arguments`): they
+must be valid UTF-8 and parse as what each option expects, and a bad one is named in the message.
 """
 
 from __future__ import annotations
@@ -13,13 +28,83 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from accord.errors import AccordError, ConfigurationError, TamperingDetected, VerificationError
+from accord.cli import arguments as arg
+from accord.errors import (
+    AccordError,
+    AuthError,
+    ConfigurationError,
+    InvalidRequest,
+    LedgerMissing,
+    StorageError,
+    TamperingDetected,
+    VerificationError,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """exit codes:
+  0    success
+  1    verification failed or tampering detected; or the service refused the request
+  2    usage or configuration error (bad argument, missing or wrong file, not a data directory)
+  3    service or storage unavailable (unreachable, server error, database down, ledger locked)
+  70   internal error (please report it; ACCORD_DEBUG=1 shows the traceback)
+  130  interrupted"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, checking every argument at the edge and erroring in the subcommand that failed.
+
+    Each stored argument's ``type`` is wrapped in :func:`accord.cli.arguments.checked` (valid
+    UTF-8, then the option's own parse), so a bad value is one line naming the argument. Unknown
+    flags are reported by the subcommand's parser, with its usage, not the top-level one.
+    """
+
+    def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
+        if kwargs.get("action", "store") in ("store", "append"):
+            flags = [n for n in names if n.startswith("-")]
+            label = max(flags, key=len) if flags else str(kwargs.get("metavar") or names[0])
+            kwargs["type"] = arg.checked(label, kwargs.get("type", arg.text))
+        return super().add_argument(*names, **kwargs)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {arg.one_line(message)}\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("accord")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _stdin_text(hint: str) -> str:
+    """All of standard input as text; binary input is a one-line error, not a traceback."""
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"standard input is not valid UTF-8 text (byte {data[exc.start]:#04x} at offset "
+            f"{exc.start}): {hint}"
+        ) from None
 
 
 def _progress(label: str) -> Any:
@@ -102,12 +187,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.data:
         raise ConfigurationError("give --data DIR or --url URL")
+    from accord.errors import LedgerMissing
     from accord.log.audit import audit_storage
-    from accord.log.storage import open_storage
 
     data = DataDir(args.data)
     verifier = load_verifier(args.vkey) if args.vkey else data.verifier()
-    storage = open_storage(data.storage_location())
+    # Read-only: verification never creates or changes anything. The data directory's record of
+    # the newest checkpoint it signed is a trusted checkpoint too, so lost entries are caught.
+    recorded = data.checkpoint_record().read_note()
+    if recorded is not None:
+        trusted.append(recorded)
+    try:
+        storage = data.open_storage(read_only=True)
+    except LedgerMissing as exc:
+        raise TamperingDetected(str(exc), seqno=1) from exc
     try:
         report = audit_storage(
             storage,
@@ -135,7 +228,10 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"cannot read {args.file}: {exc}") from exc
     contents = None
     if args.contents is not None:
-        contents = Path(args.contents).read_bytes()
+        try:
+            contents = Path(args.contents).read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {args.contents}: {arg.reason(exc)}") from exc
     verified = verify_receipt(data, load_verifier(args.vkey), contents=contents)
     md = verified.metadata
     print(
@@ -149,15 +245,14 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
 def cmd_receipt_get(args: argparse.Namespace) -> int:
     from accord.core.receipt import Receipt
 
-    if args.url:
+    if not args.data:  # an explicit --data wins over --url's default, $ACCORD_URL
         with _client(args) as client:
             obj = client.accord_receipt(args.txid)
     else:
         from accord.datadir import DataDir
-        from accord.log.ledger import LedgerReader
 
         data = DataDir(args.data)
-        reader = LedgerReader.open(data.storage_location(), data.verifier())
+        reader = data.open_reader()
         try:
             receipt: Receipt = reader.receipt(args.txid)
         finally:
@@ -165,7 +260,10 @@ def cmd_receipt_get(args: argparse.Namespace) -> int:
         obj = receipt.to_json()
     text = json.dumps(obj, indent=2) + "\n"
     if args.output:
-        Path(args.output).write_text(text)
+        try:
+            Path(args.output).write_text(text)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write {args.output}: {arg.reason(exc)}") from exc
         print(f"receipt for {args.txid} written to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -173,16 +271,22 @@ def cmd_receipt_get(args: argparse.Namespace) -> int:
 
 
 # --- client commands --------------------------------------------------------------------------
+def _service_url(args: argparse.Namespace) -> str:
+    """``--url`` if given, else ``$ACCORD_URL`` (checked like --url), else an error."""
+    if args.url:
+        return str(args.url)
+    env = os.environ.get("ACCORD_URL")
+    if env:
+        return arg.checked("$ACCORD_URL", arg.url)(env)
+    raise ConfigurationError("--url is required (or set $ACCORD_URL)")
+
+
 def _client(args: argparse.Namespace) -> Any:
     from accord.client.client import AccordClient
 
-    if not args.url:
-        raise ConfigurationError("--url is required (or set ACCORD_URL)")
-    token = args.token
-    if token and token.startswith("@"):
-        token = Path(token[1:]).read_text().strip()
+    # --token is already resolved (@FILE read) and checked by its argument type
     return AccordClient(
-        args.url, service_cert=args.cacert, cert=args.cert, key=args.key, token=token
+        _service_url(args), service_cert=args.cacert, cert=args.cert, key=args.key, token=args.token
     )
 
 
@@ -191,13 +295,64 @@ def _emit(args: argparse.Namespace, obj: Any, text: str) -> None:
 
 
 def cmd_append(args: argparse.Namespace) -> int:
-    contents = args.contents if args.contents != "-" else sys.stdin.read()
-    tags = [t for t in (args.tags or "").split(",") if t]
+    if args.batch is not None:
+        return _append_batch(args)
+    if args.contents is None:
+        raise ConfigurationError("give the contents to append ('-' reads stdin) or --batch FILE")
+    contents = (
+        args.contents
+        if args.contents != "-"
+        else _stdin_text("entry contents are text; encode binary data first (say, as base64)")
+    )
     with _client(args) as client:
-        txid = client.append(contents, args.collection, tags or None)
+        txid = client.append(contents, args.collection, args.tags or None)
         if args.wait:
             client.wait_for_commit(txid)
     _emit(args, {"transactionId": txid}, txid)
+    return EXIT_OK
+
+
+def _append_batch(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from accord.cli.batch import Line, Progress, append_stream
+
+    if args.contents is not None:
+        raise ConfigurationError("give either contents or --batch FILE, not both")
+    if args.collection or args.tags:
+        raise ConfigurationError(
+            "--collection and --tags do not apply to --batch: give collectionId and tags per line"
+        )
+    source = "standard input" if args.batch == "-" else args.batch
+
+    def emit(line: Line, txid: str) -> None:
+        print(json.dumps({"line": line.number, "transactionId": txid}) if args.json else txid)
+
+    progress = Progress("append")
+    with contextlib.ExitStack() as stack:
+        if args.batch == "-":
+            stream = sys.stdin.buffer
+        else:
+            try:
+                stream = stack.enter_context(open(args.batch, "rb"))
+            except OSError as exc:
+                raise ConfigurationError(f"cannot read {args.batch}: {arg.reason(exc)}") from exc
+        client = stack.enter_context(_client(args))
+        try:
+            last = append_stream(
+                client,
+                stream,
+                source=source,
+                max_entries=args.batch_size,
+                max_bytes=args.batch_bytes,
+                emit=emit,
+                progress=progress,
+            )
+            if args.wait and last is not None:
+                client.wait_for_commit(last)
+        finally:
+            progress.clear()
+    progress.finish()
     return EXIT_OK
 
 
@@ -246,8 +401,14 @@ def cmd_users(args: argparse.Namespace) -> int:
             if args.cert_file:
                 try:
                     cert = x509.load_pem_x509_certificate(Path(args.cert_file).read_bytes())
-                except (OSError, ValueError) as exc:
-                    raise ConfigurationError(f"cannot read {args.cert_file}: {exc}") from exc
+                except OSError as exc:
+                    raise ConfigurationError(
+                        f"cannot read {args.cert_file}: {arg.reason(exc)}"
+                    ) from exc
+                except ValueError:
+                    raise ConfigurationError(
+                        f"{args.cert_file} is not a PEM certificate (-----BEGIN CERTIFICATE-----)"
+                    ) from None
                 user_id = fingerprint(cert)
             if not user_id:
                 raise ConfigurationError("give a user id (fingerprint or token oid) or --cert-file")
@@ -272,7 +433,7 @@ def _ledger_targets(args: argparse.Namespace) -> list[Any]:
 def cmd_tables_create(args: argparse.Namespace) -> int:
     from accord.tables.database import create_ledger_table
 
-    ddl = args.ddl if args.ddl != "-" else sys.stdin.read()
+    ddl = args.ddl if args.ddl != "-" else _stdin_text("expected a CREATE TABLE statement")
     columns = create_ledger_table(args.db, ddl, append_only=args.append_only)
     kind = "append-only" if args.append_only else "updatable"
     described = ", ".join(f"{c.name} {c.sql_type} [{c.type_tag}]" for c in columns)
@@ -406,6 +567,7 @@ def _add_tables_parser(sub: Any) -> None:
             "--db",
             required=True,
             metavar="DSN",
+            type=arg.nonempty,
             help="database: postgresql://user@host/dbname, or an SQLite file (sqlite:PATH creates it)",
         )
 
@@ -418,10 +580,12 @@ def _add_tables_parser(sub: Any) -> None:
             help="accord ledger holding the digests: a data directory (not in use by a server) "
             "or a service URL https://... (repeatable)",
         )
-        p.add_argument("--cacert", help="service certificate to pin (with a URL)")
-        p.add_argument("--cert", help="client certificate (with a URL)")
-        p.add_argument("--key", help="client private key (with a URL)")
-        p.add_argument("--token", help="bearer token (with a URL)")
+        p.add_argument(
+            "--cacert", type=arg.readable_file, help="service certificate to pin (with a URL)"
+        )
+        p.add_argument("--cert", type=arg.readable_file, help="client certificate (with a URL)")
+        p.add_argument("--key", type=arg.readable_file, help="client private key (with a URL)")
+        p.add_argument("--token", type=arg.token, help="bearer token, or @FILE (with a URL)")
 
     p = tsub.add_parser(
         "create",
@@ -507,53 +671,55 @@ def _add_tables_parser(sub: Any) -> None:
     )
     db_option(p)
     ledger_options(p, required=True)
-    p.add_argument("--interval", type=float, default=60.0, help="seconds between digests")
+    p.add_argument(
+        "--interval", type=arg.positive_float, default=60.0, help="seconds between digests"
+    )
     p.set_defaults(func=cmd_tables_anchor)
 
 
 def _add_client_options(p: argparse.ArgumentParser, *, url_required: bool = True) -> None:
-    default_url = os.environ.get("ACCORD_URL")
+    # $ACCORD_URL is read when the command runs (see _service_url), so that an explicit --url,
+    # or --data where a command takes one, always wins over it.
+    env_url = os.environ.get("ACCORD_URL")
+    shown = arg.show(env_url) if env_url else None
     p.add_argument(
         "--url",
-        default=default_url,
-        required=url_required and default_url is None,
-        help="service URL, e.g. https://127.0.0.1:8443 (or $ACCORD_URL)",
+        type=arg.url,
+        required=url_required and not env_url,
+        help="service URL, e.g. https://127.0.0.1:8443 "
+        + (f"(default: $ACCORD_URL = {shown})" if shown else "(or set $ACCORD_URL)"),
     )
-    p.add_argument("--cacert", help="service certificate to pin (DIR/service.crt)")
-    p.add_argument("--cert", help="client certificate (PEM)")
-    p.add_argument("--key", help="client private key (PEM)")
-    p.add_argument("--token", help="bearer token, or @FILE to read it from a file")
+    p.add_argument(
+        "--cacert", type=arg.readable_file, help="service certificate to pin (DIR/service.crt)"
+    )
+    p.add_argument("--cert", type=arg.readable_file, help="client certificate (PEM)")
+    p.add_argument("--key", type=arg.readable_file, help="client private key (PEM)")
+    p.add_argument("--token", type=arg.token, help="bearer token, or @FILE to read it from a file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is outside 0-65535")
-    return port
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="accord",
         description="accord: a verifiable append-only ledger with offline-checkable receipts.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"accord {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("init", help="create a new ledger data directory")
-    p.add_argument("--data", required=True, help="data directory to create")
+    p.add_argument("--data", required=True, type=arg.new_data_dir, help="data directory to create")
     p.add_argument("--name", default="accord.local/ledger", help="ledger name (checkpoint origin)")
     p.add_argument(
         "--storage",
+        type=arg.storage,
         help="PostgreSQL DSN (postgresql://...) to store the ledger in; default SQLite in DIR",
     )
     p.add_argument("--hosts", help="comma-separated TLS host names (default 127.0.0.1,localhost)")
     p.add_argument(
         "--max-contents",
-        type=int,
+        type=arg.positive_int,
         default=1 << 20,
         help="largest entry contents in bytes (default 1 MiB)",
     )
@@ -561,9 +727,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("serve", help="serve a ledger over HTTPS")
-    p.add_argument("--data", required=True, help="data directory made by accord init")
+    p.add_argument(
+        "--data", required=True, type=arg.data_dir, help="data directory made by accord init"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=8443, help="port (default 8443; 0 picks one)")
+    p.add_argument("--port", type=arg.port, default=8443, help="port (default 8443; 0 picks one)")
     p.add_argument("--public-log", action="store_true", help="serve tlog endpoints without auth")
     p.set_defaults(func=cmd_serve)
 
@@ -571,54 +739,103 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         help="full audit of a ledger (data directory or running service)",
         description="Recompute every leaf, tile and checkpoint; exit 1 naming the first bad "
-        "seqno on any tampering.",
+        "seqno on any tampering, 2 on a configuration mistake (say, a --vkey that is not a "
+        "verifier key).",
     )
-    p.add_argument("--data", help="data directory to audit offline")
-    p.add_argument("--vkey", help="checkpoint verifier key (default DIR/checkpoint.vkey)")
+    p.add_argument("--data", type=arg.data_dir, help="data directory to audit offline")
+    p.add_argument(
+        "--vkey",
+        type=arg.vkey_file,
+        help="checkpoint verifier key (default DIR/checkpoint.vkey)",
+    )
     p.add_argument(
         "--trusted-checkpoint",
         action="append",
         metavar="FILE",
+        type=arg.checkpoint_file,
         help="a signed checkpoint saved earlier; catches rollbacks (repeatable)",
     )
-    p.add_argument("--url", help="audit a running service instead")
-    p.add_argument("--cacert", help="service certificate (with --url)")
-    p.add_argument("--cert", help="client certificate (with --url)")
-    p.add_argument("--key", help="client key (with --url)")
+    p.add_argument("--url", type=arg.url, help="audit a running service instead")
+    p.add_argument("--cacert", type=arg.readable_file, help="service certificate (with --url)")
+    p.add_argument("--cert", type=arg.readable_file, help="client certificate (with --url)")
+    p.add_argument("--key", type=arg.readable_file, help="client key (with --url)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("receipt", help="fetch or verify receipts")
     rsub = p.add_subparsers(dest="receipt_command", required=True, metavar="ACTION")
     rv = rsub.add_parser("verify", help="verify a receipt offline with the verifier key")
-    rv.add_argument("file", help="receipt JSON file ('-' for stdin)")
-    rv.add_argument("--vkey", required=True, help="the ledger's checkpoint.vkey")
-    rv.add_argument("--contents", help="file with the entry's contents, to check them too")
+    rv.add_argument(
+        "file",
+        type=lambda v: v if v == "-" else arg.readable_file(v),
+        help="receipt JSON file ('-' for stdin)",
+    )
+    rv.add_argument(
+        "--vkey", required=True, type=arg.vkey_file, help="the ledger's checkpoint.vkey"
+    )
+    rv.add_argument(
+        "--contents",
+        type=arg.readable_file,
+        help="file with the entry's contents, to check them too",
+    )
     rv.set_defaults(func=cmd_receipt_verify)
-    rg = rsub.add_parser("get", help="fetch a receipt (from a data directory or a service)")
-    rg.add_argument("txid", help="transaction id, e.g. 1.42")
-    rg.add_argument("--data", help="data directory")
-    rg.add_argument("-o", "--output", help="write the receipt to this file")
+    rg = rsub.add_parser(
+        "get",
+        help="fetch a receipt (from a data directory or a service)",
+        description="Fetch a receipt from a data directory (--data) or a service (--url, or "
+        "$ACCORD_URL when --data is not given).",
+    )
+    rg.add_argument("txid", type=arg.txid, help="transaction id, e.g. 1.42")
+    rg.add_argument("--data", type=arg.data_dir, help="data directory (wins over $ACCORD_URL)")
+    rg.add_argument("-o", "--output", type=arg.output_file, help="write the receipt to this file")
     _add_client_options(rg, url_required=False)
     rg.set_defaults(func=cmd_receipt_get)
 
-    p = sub.add_parser("append", help="append an entry through a running service")
-    p.add_argument("contents", help="entry contents ('-' reads stdin)")
-    p.add_argument("--collection", help="collection id (default subledger:0)")
-    p.add_argument("--tags", help="comma-separated tags")
-    p.add_argument("--wait", action="store_true", help="wait until the entry is committed")
+    p = sub.add_parser(
+        "append",
+        help="append an entry (or a JSON-lines file of entries) through a running service",
+        description="Append one entry, or with --batch every line of a JSON-lines file "
+        '({"contents": ..., "collectionId": ..., "tags": [...]}, the last two optional), sent '
+        "in batches over one connection. Prints the transaction ids, one per line.",
+    )
+    p.add_argument("contents", nargs="?", help="entry contents ('-' reads stdin)")
+    p.add_argument("--collection", type=arg.collection, help="collection id (default subledger:0)")
+    p.add_argument("--tags", type=arg.tags, help="comma-separated tags")
+    p.add_argument(
+        "--batch",
+        metavar="FILE",
+        type=lambda v: v if v == "-" else arg.readable_file(v),
+        help="append every line of this JSON-lines file ('-' reads stdin)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=arg.positive_int,
+        default=1000,
+        metavar="N",
+        help="entries per request with --batch (default 1000, the service's default limit)",
+    )
+    p.add_argument(
+        "--batch-bytes",
+        type=arg.positive_int,
+        default=4 << 20,
+        metavar="BYTES",
+        help="largest request body with --batch (default 4 MiB)",
+    )
+    p.add_argument(
+        "--wait", action="store_true", help="wait until the entry (the last one) is committed"
+    )
     _add_client_options(p)
     p.set_defaults(func=cmd_append)
 
     p = sub.add_parser("get", help="read an entry through a running service")
-    p.add_argument("txid", help="transaction id, e.g. 1.42")
-    p.add_argument("--collection", help="collection the entry must be in")
+    p.add_argument("txid", type=arg.txid, help="transaction id, e.g. 1.42")
+    p.add_argument("--collection", type=arg.collection, help="collection the entry must be in")
     _add_client_options(p)
     p.set_defaults(func=cmd_get)
 
     p = sub.add_parser("list", help="list entries of a collection (follows pages)")
-    p.add_argument("--collection", help="collection id (default subledger:0)")
-    p.add_argument("--from", dest="from_txid", help="first transaction id")
-    p.add_argument("--to", dest="to_txid", help="last transaction id")
+    p.add_argument("--collection", type=arg.collection, help="collection id (default subledger:0)")
+    p.add_argument("--from", dest="from_txid", type=arg.txid, help="first transaction id")
+    p.add_argument("--to", dest="to_txid", type=arg.txid, help="last transaction id")
     _add_client_options(p)
     p.set_defaults(func=cmd_list)
 
@@ -631,14 +848,24 @@ def build_parser() -> argparse.ArgumentParser:
     u = usub.add_parser("list", help="list users and roles")
     _add_client_options(u)
     u = usub.add_parser("add", help="add a user or change their role")
-    u.add_argument("user", nargs="?", help="certificate fingerprint or token object id")
-    u.add_argument("--cert-file", help="the user's certificate (its fingerprint is the id)")
     u.add_argument(
-        "--role", required=True, choices=["Administrator", "Contributor", "Reader"], help="role"
+        "user", nargs="?", type=arg.user_id, help="certificate fingerprint or token object id"
+    )
+    u.add_argument(
+        "--cert-file",
+        type=arg.readable_file,
+        help="the user's certificate (its fingerprint is the id)",
+    )
+    u.add_argument(
+        "--role",
+        required=True,
+        type=arg.role,
+        metavar="{" + ",".join(arg.ROLES) + "}",
+        help="role",
     )
     _add_client_options(u)
     u = usub.add_parser("remove", help="remove a user")
-    u.add_argument("user", help="certificate fingerprint or token object id")
+    u.add_argument("user", type=arg.user_id, help="certificate fingerprint or token object id")
     _add_client_options(u)
     p.set_defaults(func=cmd_users)
 
@@ -646,29 +873,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_sources(args: argparse.Namespace) -> None:
+    """Where a command reads from: explicit flags only, never two at once."""
+    if args.command in ("verify", "receipt") and getattr(args, "data", None):
+        if getattr(args, "url", None):
+            raise ConfigurationError("give --data DIR or --url URL, not both")
+    if getattr(args, "receipt_command", None) == "get" and not args.data:
+        if not (args.url or os.environ.get("ACCORD_URL")):
+            raise ConfigurationError("receipt get needs --data DIR or --url URL (or $ACCORD_URL)")
+
+
+def _fail(code: int, message: str) -> int:
+    print(arg.one_line(message), file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "receipt_command", None) == "get" and not (args.url or args.data):
-        parser.error("receipt get needs --data DIR or --url URL")
+    """Run one command; every failure is one line on stderr and an exit code (module docstring)."""
     try:
+        args = build_parser().parse_args(argv)
+        _check_sources(args)
         code: int = args.func(args)
         return code
     except TamperingDetected as exc:
         where = f" (first bad seqno: {exc.seqno})" if exc.seqno is not None else ""
-        print(f"TAMPERING DETECTED: {exc}{where}", file=sys.stderr)
-        return EXIT_FAILED
+        return _fail(EXIT_FAILED, f"TAMPERING DETECTED: {exc}{where}")
     except VerificationError as exc:
-        print(f"VERIFICATION FAILED: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _fail(EXIT_FAILED, f"VERIFICATION FAILED: {exc}")
+    except LedgerMissing as exc:  # storage holds less than was signed: the log lost entries
+        return _fail(EXIT_FAILED, f"accord: error: {exc}")
+    except ConfigurationError as exc:
+        return _fail(EXIT_USAGE, f"accord: error: {exc}")
+    except StorageError as exc:
+        return _fail(EXIT_UNAVAILABLE, f"accord: error: {exc}")
+    except (InvalidRequest, AuthError) as exc:
+        return _fail(EXIT_FAILED, f"accord: error: {exc}")
     except AccordError as exc:
-        print(f"accord: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except OSError as exc:  # files, ports, host names: say what failed, in one line
-        print(f"accord: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _fail(EXIT_FAILED, f"accord: error: {exc}")
+    except OSError as exc:  # files are configuration; ports, host names and pipes the system
+        code = EXIT_USAGE if exc.filename is not None else EXIT_UNAVAILABLE
+        return _fail(code, f"accord: error: {exc}")
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("ACCORD_DEBUG"):
+            raise
+        return _fail(
+            EXIT_INTERNAL,
+            f"accord: internal error (please report it; ACCORD_DEBUG=1 shows the traceback): "
+            f"{type(exc).__name__}: {exc}",
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ answer); the two clients only differ in how they send it.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,6 @@ from accord.core.checkpoint import Checkpoint, open_checkpoint
 from accord.core.note import Verifier
 from accord.core.receipt import VerifiedReceipt, verify_receipt
 from accord.errors import (
-    AccordError,
     AuthError,
     ConfigurationError,
     InvalidRequest,
@@ -46,6 +45,65 @@ class _Call:
 
 def _quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
+
+
+BATCH_ENTRY_KEYS = frozenset({"contents", "collectionId", "tags"})
+
+
+def batch_entry(entry: object) -> dict[str, Any]:
+    """One entry of a batch append, checked: ``{"contents": str, "collectionId"?: str,
+    "tags"?: [str, ...]}`` with valid collection id and tags. Raises InvalidRequest."""
+    from accord.core.entry import validate_collection_id, validate_tags
+
+    if not isinstance(entry, Mapping):
+        raise InvalidRequest('an entry must be a JSON object with "contents"')
+    unknown = sorted(str(k) for k in entry if k not in BATCH_ENTRY_KEYS)
+    if unknown:
+        raise InvalidRequest(
+            f"unknown field {unknown[0]!r} (an entry has contents, collectionId, tags)"
+        )
+    contents = entry.get("contents")
+    if not isinstance(contents, str):
+        raise InvalidRequest('an entry needs "contents", a string')
+    try:
+        contents.encode("utf-8")  # the size limit is the service's to apply
+    except UnicodeEncodeError:
+        raise InvalidRequest("contents is not valid Unicode (lone surrogate)") from None
+    out: dict[str, Any] = {"contents": contents}
+    collection_id = entry.get("collectionId")
+    if collection_id is not None:
+        out["collectionId"] = validate_collection_id(collection_id)
+    tags = entry.get("tags")
+    if tags is not None:
+        if not isinstance(tags, list):
+            raise InvalidRequest('"tags" must be a list of strings')
+        if tags:
+            out["tags"] = list(validate_tags(tags))
+    return out
+
+
+def _read_transaction_ids(count: int) -> Callable[[httpx.Response], list[str]]:
+    def read(response: httpx.Response) -> list[str]:
+        try:
+            ids = response.json()["transactionIds"]
+        except (ValueError, KeyError, TypeError):
+            ids = None
+        if (
+            not isinstance(ids, list)
+            or len(ids) != count
+            or not all(isinstance(i, str) for i in ids)
+        ):
+            raise StorageError(
+                f"the service answered a batch of {count} entries without {count} transaction ids"
+            )
+        return ids
+
+    return read
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    # httpx often has an empty message (a refused connection, a timeout): name the kind instead.
+    return str(exc) or type(exc).__name__
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -80,6 +138,22 @@ class _Calls:
             query,
             {"contents": contents},
             read=lambda r: r.headers["x-ms-ccf-transaction-id"],
+        )
+
+    @staticmethod
+    def append_batch(entries: Sequence[Mapping[str, Any]]) -> _Call:
+        body = []
+        for index, entry in enumerate(entries):
+            try:
+                body.append(batch_entry(entry))
+            except InvalidRequest as exc:
+                raise InvalidRequest(f"entries[{index}]: {exc}") from exc
+        return _Call(
+            "POST",
+            "/app/transactions/batch",
+            {"api-version": API_VERSION},
+            {"entries": body},
+            read=_read_transaction_ids(len(body)),
         )
 
     @staticmethod
@@ -268,7 +342,7 @@ class AccordClient(_ClientBase):
         try:
             response = self._http.request(call.method, call.path, **_request_kwargs(call))
         except httpx.HTTPError as exc:
-            raise AccordError(f"cannot reach {self.url}: {exc}") from exc
+            raise StorageError(f"cannot reach {self.url}: {_describe(exc)}") from exc
         _raise_for(response)
         return call.read(response)
 
@@ -277,6 +351,17 @@ class AccordClient(_ClientBase):
         self, contents: str, collection_id: str | None = None, tags: list[str] | None = None
     ) -> str:
         return str(self._run(_Calls.append(contents, collection_id, tags)))
+
+    def append_batch(self, entries: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Append ``entries`` in one request, in order; their transaction ids, in the same order.
+
+        Each entry is ``{"contents": str, "collectionId"?: str, "tags"?: [str, ...]}``. The service
+        writes all or none of them and refuses more than its limit per request (1,000 entries by
+        default): split longer sequences. Raises InvalidRequest naming ``entries[i]``.
+        """
+        if not entries:
+            return []
+        return list(self._run(_Calls.append_batch(entries)))
 
     def entry(self, txid: str, collection_id: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self._run(_Calls.entry(txid, collection_id))
@@ -308,7 +393,7 @@ class AccordClient(_ClientBase):
         deadline = time.monotonic() + timeout
         while self.status(txid) != "Committed":
             if time.monotonic() > deadline:
-                raise AccordError(f"transaction {txid} not committed within {timeout} s")
+                raise StorageError(f"transaction {txid} not committed within {timeout} s")
             time.sleep(interval)
 
     def collections(self) -> list[str]:
@@ -374,7 +459,7 @@ class AsyncAccordClient(_ClientBase):
         try:
             response = await self._http.request(call.method, call.path, **_request_kwargs(call))
         except httpx.HTTPError as exc:
-            raise AccordError(f"cannot reach {self.url}: {exc}") from exc
+            raise StorageError(f"cannot reach {self.url}: {_describe(exc)}") from exc
         _raise_for(response)
         return call.read(response)
 
@@ -382,6 +467,12 @@ class AsyncAccordClient(_ClientBase):
         self, contents: str, collection_id: str | None = None, tags: list[str] | None = None
     ) -> str:
         return str(await self._run(_Calls.append(contents, collection_id, tags)))
+
+    async def append_batch(self, entries: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Append ``entries`` in one request; see :meth:`AccordClient.append_batch`."""
+        if not entries:
+            return []
+        return list(await self._run(_Calls.append_batch(entries)))
 
     async def entry(self, txid: str, collection_id: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = await self._run(_Calls.entry(txid, collection_id))
