@@ -8,6 +8,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -62,6 +63,23 @@ class Service:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
+
+
+def checkpoint_size(client: AccordClient, data: DataDir, at_least: int = 0) -> int:
+    """The size of the service's latest verified checkpoint, once it covers ``at_least``.
+
+    Checkpoints are signed on an interval, so an entry is acknowledged before one covers it.
+    """
+    from accord.core.checkpoint import open_checkpoint
+    from accord.datadir import load_verifier
+
+    vkey = load_verifier(data / "checkpoint.vkey")
+    deadline = time.monotonic() + 20
+    while True:
+        size = open_checkpoint(client.checkpoint(), vkey).size
+        if size >= at_least or time.monotonic() > deadline:
+            return size
+        time.sleep(0.02)
 
 
 def start_service(data: DataDir, *extra: str) -> tuple[subprocess.Popen[bytes], str]:

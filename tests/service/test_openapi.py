@@ -32,7 +32,7 @@ from accord.log.ledger import Ledger
 from accord.service.app import ServiceState, build_app
 from accord.service.openapi import OPENAPI
 from accord.service.users import UserStore
-from tests.service.conftest import Service, start_service, stop_service
+from tests.service.conftest import Service, checkpoint_size, start_service, stop_service
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -139,6 +139,7 @@ def fuzzed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
     client = service.client()
     for i in range(3):
         client.append(f"seed entry {i}", "orders")
+    checkpoint_size(client, data, 3)  # tiles and proofs read what a checkpoint covers
     yield service
     if proc.poll() is None:
         stop_service(proc)

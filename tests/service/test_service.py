@@ -32,7 +32,12 @@ from accord.identity import make_user_identity, write_private
 SRC = str(Path(__file__).parents[2] / "src")
 
 
-from tests.service.conftest import Service, start_service, stop_service  # noqa: E402
+from tests.service.conftest import (  # noqa: E402
+    Service,
+    checkpoint_size,
+    start_service,
+    stop_service,
+)
 
 
 def test_append_read_receipt_roundtrip(service: Service) -> None:
@@ -55,6 +60,7 @@ def test_verification_endpoints(service: Service) -> None:
     for i in range(300):
         client.append(f"entry {i}")
     vkey = load_verifier(service.data / "checkpoint.vkey")
+    assert checkpoint_size(client, service.data, 300) == 300
     cp = open_checkpoint(client.checkpoint(), vkey)
     assert cp.size == 300
     leaves = decode_entry_bundle(client.tile("tile/entries/000"))
@@ -80,6 +86,7 @@ def test_verification_endpoints(service: Service) -> None:
 
 def test_bad_requests_get_4xx_and_change_nothing(service: Service) -> None:
     service.client().append("first")
+    checkpoint_size(service.client(), service.data, 1)
     size_before = service.client().checkpoint()
     cases = [
         ("POST", "/app/transactions", b'{"contents": "' + b"x" * 5000 + b'"}', "application/json"),

@@ -19,16 +19,29 @@ from typing import Any
 
 from aiohttp import web
 
-from accord.core.entry import DEFAULT_COLLECTION, MAX_TAGS
+from accord.core.entry import (
+    COLLECTION_ID_PATTERN,
+    DEFAULT_COLLECTION,
+    MAX_TAGS,
+    TAG_PATTERN,
+    TRANSACTION_ID_PATTERN,
+)
+from accord.service.http import API_VERSIONS
+from accord.service.users import (
+    CERT_USER_ID_PATTERN,
+    CERT_USER_ID_RULE,
+    ROLES,
+    SUBJECT_ID_PATTERN,
+    SUBJECT_ID_RULE,
+)
 
 JSON = "application/json"
-# The patterns the service enforces (accord.core.entry); anchored for JSON Schema's `pattern`.
-TRANSACTION_ID_PATTERN = r"^[1-9][0-9]{0,17}\.[1-9][0-9]{0,17}$"
-COLLECTION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
-TAGS_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9_.:\-=]{0,63})?(,([A-Za-z0-9][A-Za-z0-9_.:\-=]{0,63})?)*$"
+# The patterns the service enforces, imported from where they are defined (already anchored, as
+# JSON Schema's `pattern` needs). The tags query parameter is a comma-separated list of tags.
+_TAG = TAG_PATTERN.removeprefix("^").removesuffix("$")
+TAGS_PATTERN = rf"^({_TAG})?(,({_TAG})?)*$"
+# ASCII digits only (ECMAScript's \d); accord.core.tiles.parse_tile_path is the rule.
 TILE_PATH_PATTERN = r"^([0-9]{1,2}|entries)/(x[0-9]{3}/)*[0-9]{3}(\.p/[0-9]{1,3})?$"
-API_VERSIONS = ["2022-05-13", "2022-04-20-preview", "2024-01-26-preview"]
-ROLES = ["Administrator", "Contributor", "Reader"]
 MAX_QUERY_INTEGER = 10**19 - 1  # the handlers accept at most 19 decimal digits
 
 AUTHENTICATED: list[dict[str, list[str]]] = [{"bearerAuth": []}]
@@ -212,7 +225,7 @@ _SCHEMAS: dict[str, Any] = {
     "User": _obj(
         {
             "userId": _string(minLength=1),
-            "assignedRole": _string(enum=ROLES),
+            "assignedRole": _string(enum=list(ROLES)),
         }
     ),
 }
@@ -223,7 +236,7 @@ _PARAMETERS: dict[str, Any] = {
         "in": "query",
         "required": False,
         "description": "Any supported version selects the same API; any other is refused (400).",
-        "schema": _string(enum=API_VERSIONS),
+        "schema": _string(enum=list(API_VERSIONS)),
     },
     "TransactionIdPath": {
         "name": "transactionId",
@@ -263,8 +276,10 @@ _PARAMETERS: dict[str, Any] = {
         "name": "userId",
         "in": "path",
         "required": True,
-        "description": "A certificate fingerprint (SHA-256, hex with or without colons) or a "
-        "token user's object id.",
+        "description": f"Either {CERT_USER_ID_RULE} (pattern {CERT_USER_ID_PATTERN!r}), or "
+        f"{SUBJECT_ID_RULE} (pattern {SUBJECT_ID_PATTERN!r}). Any other id is refused "
+        "(400). Fingerprints are answered in their canonical form (upper-case pairs, colons).",
+        # Deliberately wider than the rule, so that fuzzing also sends ids the service refuses.
         "schema": _string(minLength=1, maxLength=256),
     },
     "LedgerIdPath": {
@@ -608,7 +623,7 @@ _PATHS: dict[str, Any] = {
                     "application/merge-patch+json": {
                         "schema": _obj(
                             {
-                                "assignedRole": _string(enum=ROLES),
+                                "assignedRole": _string(enum=list(ROLES)),
                                 "userId": _string(),
                             },
                             optional=("assignedRole", "userId"),
@@ -764,5 +779,5 @@ async def get_openapi(request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
 
-def add_openapi_route(app: web.Application) -> None:
-    app.router.add_get("/app/openapi.json", get_openapi)
+def openapi_routes() -> list[web.RouteDef]:
+    return [web.get("/app/openapi.json", get_openapi)]

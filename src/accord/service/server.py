@@ -15,8 +15,9 @@ from collections.abc import Callable
 from aiohttp import web
 
 from accord.datadir import DataDir, load_governance
-from accord.log.ledger import Ledger, LedgerOptions
-from accord.service.app import ServiceState, build_app, make_ssl_context
+from accord.service.app import build_app
+from accord.service.state import ServiceLimits, ServiceState
+from accord.service.tls import make_ssl_context
 from accord.service.tokens import TokenVerifier, load_token_config
 from accord.service.users import UserStore
 
@@ -35,14 +36,8 @@ async def serve(
     config = data.load_config()
     users = UserStore(data / "users.json")
     node = data.node()
-    ledger = Ledger.create_or_open(
-        data.storage_location(config),
-        data.signer(),
-        LedgerOptions(
-            max_contents=config.max_contents, checkpoint_interval=config.checkpoint_interval
-        ),
-        node,
-    )
+    # Guarded by the data directory's checkpoint record: a lost or emptied ledger refuses to start.
+    ledger = data.open_ledger()
     try:
         token_config = load_token_config(config.jwt)
         tokens = TokenVerifier(token_config, data.path) if token_config else None
@@ -54,9 +49,12 @@ async def serve(
             users,
             config.public_log if public_log is None else public_log,
             load_governance(data),
-            ctx,
-            tokens,
-            node.cert,
+            tokens=tokens,
+            node_cert=node.cert,
+            limits=ServiceLimits(
+                max_batch_entries=config.max_batch_entries,
+                max_batch_bytes=config.max_batch_bytes,
+            ),
         )
         runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
         await runner.setup()

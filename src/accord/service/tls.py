@@ -22,6 +22,9 @@ import ssl
 import sys
 from pathlib import Path
 
+from accord.errors import ConfigurationError
+from accord.service.users import UserStore
+
 log = logging.getLogger("accord.service")
 
 SSL_VERIFY_PEER = 0x01
@@ -73,3 +76,34 @@ def accept_any_client_certificate(ctx: ssl.SSLContext) -> bool:
         log.warning("cannot install the client-certificate callback: %s", exc)
         return False
     return True
+
+
+def make_ssl_context(
+    cert_file: str, key_file: str, service_cert_file: str, users: UserStore
+) -> ssl.SSLContext:
+    """Server TLS context: the node certificate, and any client certificate accepted.
+
+    Where Python cannot accept arbitrary client certificates, every registered user certificate
+    is trusted instead (``service_cert_file`` is kept for callers; clients pin it, not the server).
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"cannot load the node certificate: {exc}") from exc
+    if not accept_any_client_certificate(ctx):
+        log.warning(
+            "this Python cannot accept arbitrary client certificates; only users registered "
+            "with their certificate (not just a fingerprint) can authenticate by mTLS"
+        )
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        trust_user_certificates(ctx, users)
+    return ctx
+
+
+def trust_user_certificates(ctx: ssl.SSLContext, users: UserStore) -> None:
+    """Add registered certificates to the context (new handshakes see them; no restart)."""
+    pems = [u.cert_pem for u in users.all() if u.cert_pem]
+    if pems:
+        ctx.load_verify_locations(cadata="\n".join(pems))

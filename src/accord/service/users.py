@@ -3,22 +3,31 @@
 Roles (as in Azure Confidential Ledger): ``Administrator`` (read, write, manage users),
 ``Contributor`` (read, write), ``Reader`` (read). Certificate users are keyed by their canonical
 SHA-256 fingerprint and keep their certificate (PEM) so the TLS layer can trust it; token users are
-keyed by the token's object id. Every change is written atomically (temp file, fsync, rename).
+keyed by the token's object id (see :func:`parse_user_id` for which ids are which). Every change
+is written atomically (temp file, fsync, rename), and no change may leave the ledger without an
+Administrator (:func:`check_an_administrator_remains`).
+
+Recovery: ``users.json`` is plain JSON in the data directory; the store re-reads it when its
+modification time changes (checked at most every :data:`RELOAD_INTERVAL` seconds), so an operator
+can restore or edit it, preferably while the service is stopped.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 
-from accord.errors import ConfigurationError, InvalidRequest, NotFound
+from accord.errors import ConfigurationError, Conflict, InvalidRequest, NotFound
 from accord.identity import fingerprint, normalize_fingerprint
 
 ROLES = ("Administrator", "Contributor", "Reader")
@@ -26,6 +35,26 @@ RELOAD_INTERVAL = 1.0
 READ_ROLES = frozenset(ROLES)
 WRITE_ROLES = frozenset({"Administrator", "Contributor"})
 ADMIN_ROLES = frozenset({"Administrator"})
+ADMINISTRATOR = "Administrator"
+
+UserKind = Literal["cert", "token"]
+# Certificate users: the SHA-256 fingerprint of the certificate's DER, 64 hex digits, colons
+# optional; stored canonically as 32 upper-case pairs joined by colons.
+CERT_USER_ID_PATTERN = r"^([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$"
+CERT_USER_ID_RULE = (
+    "a certificate user id is the SHA-256 fingerprint of the certificate: 64 hex digits, "
+    "optionally written as 32 colon-separated pairs"
+)
+# Token users: an Azure AD object id (a GUID) or a JWT `sub` such as "auth0|5f7c...".
+SUBJECT_ID_PATTERN = r"^[A-Za-z0-9._@|-]{1,128}$"
+SUBJECT_ID_RULE = (
+    "a token user id (a JWT oid or sub) is 1-128 characters from A-Z a-z 0-9 . _ @ | -"
+)
+_SUBJECT_ID = re.compile(SUBJECT_ID_PATTERN)
+_HEX_DIGITS = re.compile(r"[0-9A-Fa-f]+")
+# An all-hex id this long is a certificate fingerprint typed wrong (SHA-1's has 40 digits), not
+# a token subject; a 32-digit hex id (a GUID without hyphens) stays a valid token id.
+_FINGERPRINT_LIKE_DIGITS = 40
 
 
 @dataclass(frozen=True)
@@ -46,6 +75,76 @@ def validate_role(role: object) -> str:
     if role not in ROLES:
         raise InvalidRequest(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     return str(role)
+
+
+def parse_user_id(text: object) -> tuple[UserKind, str]:
+    """The kind and canonical form of a user id given by a caller; InvalidRequest if neither.
+
+    The decision, in order: a SHA-256 fingerprint (64 hex digits, colons optional, as
+    ``openssl x509 -fingerprint -sha256`` prints it, prefix included) is a certificate user;
+    anything else with a colon, or made of 40 or more hex digits, is a mistyped fingerprint and
+    refused; the rest must match :data:`SUBJECT_ID_PATTERN` to be a token user.
+    """
+    if not isinstance(text, str):
+        raise InvalidRequest(f"a user id must be a string; {CERT_USER_ID_RULE}")
+    try:
+        return "cert", normalize_fingerprint(text)
+    except InvalidRequest:
+        pass
+    if ":" in text:
+        raise InvalidRequest(f"invalid user id {text[:200]!r}: {CERT_USER_ID_RULE}")
+    if _HEX_DIGITS.fullmatch(text) and len(text) >= _FINGERPRINT_LIKE_DIGITS:
+        raise InvalidRequest(
+            f"invalid user id {text[:200]!r}: it looks like a certificate fingerprint but has "
+            f"{len(text)} hex digits; {CERT_USER_ID_RULE}"
+        )
+    if not _SUBJECT_ID.fullmatch(text):
+        raise InvalidRequest(
+            f"invalid user id {text[:200]!r}: {SUBJECT_ID_RULE}; {CERT_USER_ID_RULE}"
+        )
+    return "token", text
+
+
+def check_an_administrator_remains(
+    users: Mapping[str, User], user_id: str, replacement: User | None
+) -> None:
+    """Refuse replacing ``user_id`` by ``replacement`` (None: deleting it) if no Administrator
+    would remain. Raises :class:`~accord.errors.Conflict` (HTTP 409); pure.
+
+    A store that already has no Administrator (being recovered by hand) is not held to the rule.
+    """
+    if not any(u.role == ADMINISTRATOR for u in users.values()):
+        return
+    if replacement is not None and replacement.role == ADMINISTRATOR:
+        return
+    if any(u.role == ADMINISTRATOR for uid, u in users.items() if uid != user_id):
+        return
+    change = "deleting" if replacement is None else f"making them {replacement.role}"
+    raise Conflict(
+        f"user {user_id} is the last Administrator; {change} would leave nobody able to manage "
+        "users. Make another user an Administrator first"
+    )
+
+
+def expired_certificate_warning(cert_pem: str | None, now: datetime.datetime) -> str | None:
+    """A warning if the certificate (when one is known) is outside its validity period."""
+    if not cert_pem:
+        return None
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    except ValueError:
+        return "the stored certificate of this user cannot be parsed; they cannot authenticate"
+    if now > cert.not_valid_after_utc:
+        return (
+            f"the certificate of this user expired on {cert.not_valid_after_utc:%Y-%m-%d}; "
+            "they cannot authenticate with it"
+        )
+    if now < cert.not_valid_before_utc:
+        return (
+            f"the certificate of this user is not valid before "
+            f"{cert.not_valid_before_utc:%Y-%m-%d}; they cannot authenticate with it yet"
+        )
+    return None
 
 
 class UserStore:
@@ -112,9 +211,11 @@ class UserStore:
             return self._users.get(user_id)
 
     def put(self, user: User) -> User:
+        """Add or replace a user; refused if it would leave no Administrator."""
         validate_role(user.role)
         with self._lock:
             self._reload()
+            check_an_administrator_remains(self._users, user.user_id, user)
             self._users[user.user_id] = user
             self._save()
         return user
@@ -131,6 +232,7 @@ class UserStore:
             self._reload()
             if user_id not in self._users:
                 raise NotFound(f"user {user_id} does not exist")
+            check_an_administrator_remains(self._users, user_id, None)
             del self._users[user_id]
             self._save()
 
