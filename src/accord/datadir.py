@@ -41,6 +41,7 @@ from accord.identity import (
     write_private,
     write_public,
 )
+from accord.log.ledger import DEFAULT_CHECKPOINT_INTERVAL
 from accord.log.record import RECORD_FILE, CheckpointRecord, missing_ledger
 from accord.log.storage import LogStorage, is_postgres_location, open_storage
 
@@ -50,10 +51,6 @@ if TYPE_CHECKING:
 
 CONFIG_FORMAT = "accord.config.v1"
 DEFAULT_HOSTS = ["127.0.0.1", "localhost"]
-#: Seconds between two checkpoint signatures under load. An isolated write is still signed at
-#: once (the interval only caps the rate), so ``Committed`` comes within tens of milliseconds,
-#: while a busy ledger signs at most 20 checkpoints a second instead of one per group commit.
-DEFAULT_CHECKPOINT_INTERVAL = 0.05
 DEFAULT_MAX_BATCH_ENTRIES = 1000
 DEFAULT_MAX_BATCH_BYTES = 16 * 1024 * 1024
 
