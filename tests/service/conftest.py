@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -63,6 +64,48 @@ class Service:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
+
+
+def tls_socket(service: Service, role: str | None = "admin") -> ssl.SSLSocket:
+    """A raw TLS connection to the service (the service certificate pinned)."""
+    ctx = ssl.create_default_context(cafile=str(service.data / "service.crt"))
+    if role == "admin":
+        ctx.load_cert_chain(str(service.data / "admin.crt"), str(service.data / "admin.key"))
+    host, port = service.url.removeprefix("https://").split(":")
+    raw = socket.create_connection((host, int(port)), timeout=30)
+    return ctx.wrap_socket(raw, server_hostname=host)
+
+
+def read_response(sock: ssl.SSLSocket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length body: status, headers (lower-case), body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed before a response: {data!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(status_line.split()[1]), headers, body[:length]
+
+
+def raw_exchange(
+    service: Service, request: bytes, role: str | None = "admin"
+) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` bytes as they are over TLS, read one response."""
+    with tls_socket(service, role) as sock:
+        sock.sendall(request)
+        return read_response(sock)
 
 
 def checkpoint_size(client: AccordClient, data: DataDir, at_least: int = 0) -> int:

@@ -95,9 +95,7 @@ def status_for(exc: AccordError) -> tuple[int, str]:
     return 400, "BadRequest"
 
 
-def _check_request_line(request: web.Request) -> None:
-    if request.version >= (1, 1) and "Host" not in request.headers:
-        raise InvalidRequest("an HTTP/1.1 request must have a Host header (RFC 9112 §3.2)")
+def _check_api_version(request: web.Request) -> None:
     version = request.query.get("api-version")
     if version is not None and version not in SUPPORTED_API_VERSIONS:
         raise InvalidRequest(
@@ -109,7 +107,7 @@ def _check_request_line(request: web.Request) -> None:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        _check_request_line(request)
+        _check_api_version(request)
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:

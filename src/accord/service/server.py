@@ -16,6 +16,7 @@ from aiohttp import web
 
 from accord.datadir import DataDir, load_governance
 from accord.service.app import build_app
+from accord.service.protocol import ServiceRunner
 from accord.service.state import ServiceLimits, ServiceState
 from accord.service.tls import make_ssl_context
 from accord.service.tokens import TokenVerifier, load_token_config
@@ -56,7 +57,7 @@ async def serve(
                 max_batch_bytes=config.max_batch_bytes,
             ),
         )
-        runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False)
+        runner = ServiceRunner(build_app(state), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=ctx, backlog=1024)
         await site.start()
