@@ -1,18 +1,16 @@
-"""Ledger tables on a real PostgreSQL server: creation, refusals, triggers, hashes, blocks."""
+"""Ledger tables on a real PostgreSQL server, what only PostgreSQL has: its DDL refusals, value
+types, the refusing triggers, savepoints and the commit hook. Scenarios shared with SQLite are in
+test_database.py, test_tampering.py and test_schema_life.py."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
 
-from accord.errors import InvalidRequest, NotFound
-from accord.tables import core
+from accord.errors import InvalidRequest
 from accord.tables.database import (
-    add_ledger_column,
     close_block,
     create_ledger_table,
-    generate_digest,
-    list_ledger_tables,
     verify_database,
 )
 from tests.tables.conftest import sql
@@ -55,48 +53,6 @@ def test_create_refuses_existing_ledger_table_and_unreachable_database(pg_dsn: s
         create_ledger_table("/tmp/x.db", "CREATE TABLE t (id int)")
 
 
-def test_objects_and_history(accounts_db: str) -> None:
-    names = {t["name"]: t for t in list_ledger_tables(accounts_db)}
-    assert names["accounts"]["kind"] == "updatable" and names["accounts"]["rows"] == 3
-    assert names["events"]["kind"] == "append_only"
-    history = sql(accounts_db, "SELECT id, balance, ledger_end_transaction_id IS NOT NULL "
-                               "FROM accounts_history ORDER BY id")  # fmt: skip
-    assert [(r[0], int(r[1]), r[2]) for r in history] == [
-        (1, 100, True),
-        (2, 50, True),
-        (3, 0, True),
-    ]
-    ops = sql(accounts_db, "SELECT ledger_operation_type_desc, count(*) FROM accounts_ledger "
-                           "GROUP BY 1 ORDER BY 1")  # fmt: skip
-    assert ops == [("DELETE", 3), ("INSERT", 6)]
-    current = sql(accounts_db, "SELECT ledger_end_transaction_id FROM accounts")
-    assert all(r[0] is None for r in current)
-
-
-def test_one_transaction_over_two_tables_has_one_row_with_both_roots(accounts_db: str) -> None:
-    rows = sql(accounts_db, "SELECT table_hashes FROM accord_ledger.transactions "
-                            "WHERE table_hashes ? 'events'")  # fmt: skip
-    assert len(rows) == 1 and set(rows[0][0]) == {"accounts", "events"}
-
-
-def test_transaction_hash_matches_core(accounts_db: str) -> None:
-    """The SQL hash of an UPDATE equals the one computed here from scratch with core."""
-    sql(accounts_db, "UPDATE accounts SET owner = 'zoë' WHERE id = 4")
-    txid, table_hashes, tx_hash = sql(
-        accounts_db, "SELECT transaction_id, table_hashes, transaction_hash "
-        "FROM accord_ledger.transactions ORDER BY commit_time DESC LIMIT 1")[0]  # fmt: skip
-
-    def text(owner: str) -> bytes:
-        return core.row_text([("id", "int", "4"), ("owner", "text", owner),
-                              ("balance", "numeric", "7.00")])  # fmt: skip
-
-    seq_old, seq_new = 0, 1  # the old side (D) is numbered before the new side (I)
-    root = core.table_root([core.version_hash("accounts", "D", txid, seq_old, text("di")),
-                            core.version_hash("accounts", "I", txid, seq_new, text("zoë"))])  # fmt: skip
-    assert table_hashes == {"accounts": root.hex()}
-    assert bytes(tx_hash) == core.transaction_hash(txid, {"accounts": root})
-
-
 def test_canonical_text_of_every_type(pg_dsn: str) -> None:
     create_ledger_table(
         pg_dsn,
@@ -131,7 +87,7 @@ def test_canonical_text_of_every_type(pg_dsn: str) -> None:
                    "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "00ff10", '{"a": null, "b": [1, 2]}')  # fmt: skip
 
 
-def test_append_only_refuses_update_delete_truncate(accounts_db: str) -> None:
+def test_append_only_refuses_update_delete_truncate(pg_accounts_db: str) -> None:
     for statement, message in (
         ("UPDATE events SET what = 'x'", "^ledger table public.events is append-only: UPDATE is "),
         ("DELETE FROM events", "append-only: DELETE is not allowed"),
@@ -143,7 +99,7 @@ def test_append_only_refuses_update_delete_truncate(accounts_db: str) -> None:
         ("DELETE FROM accounts_history", "only grows: DELETE is not allowed"),
     ):  # fmt: skip
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match=message):
-            sql(accounts_db, statement)
+            sql(pg_accounts_db, statement)
 
 
 def test_savepoints_and_immediate_constraints(pg_dsn: str) -> None:
@@ -199,40 +155,3 @@ def test_commit_hook_edge_cases(pg_dsn: str) -> None:
     ]  # fmt: skip
     close_block(pg_dsn)
     assert verify_database(pg_dsn).transactions == 6
-
-
-def test_close_block_and_digest(accounts_db: str) -> None:
-    assert close_block(accounts_db) is None  # nothing waiting
-    digest = generate_digest(accounts_db, clock=lambda: 1_700_000_000.0)
-    assert digest.block_id == 2 and digest.digest_time == "2023-11-14T22:13:20.000000Z"
-    sql(accounts_db, "INSERT INTO accounts VALUES (5, 'ed', 1)")
-    assert generate_digest(accounts_db).block_id == 3
-    report = verify_database(accounts_db, [digest])
-    assert (report.blocks, report.digests_checked, report.unblocked_transactions) == (4, 1, 0)
-    assert core.DatabaseDigest.from_bytes(digest.to_bytes()) == digest
-
-
-def test_digest_of_empty_database_is_refused(pg_dsn: str) -> None:
-    with pytest.raises(NotFound):
-        generate_digest(pg_dsn)
-    create_ledger_table(pg_dsn, "CREATE TABLE t (id int)")
-    with pytest.raises(NotFound):
-        generate_digest(pg_dsn)
-
-
-def test_adding_a_nullable_column_keeps_hashes_valid(accounts_db: str) -> None:
-    digest = generate_digest(accounts_db)
-    add_ledger_column(accounts_db, "accounts", "note text")
-    add_ledger_column(accounts_db, "events", "source varchar(20)")
-    verify_database(accounts_db, [digest])
-    sql(accounts_db, "INSERT INTO accounts (id, owner, balance, note) VALUES (9, 'gus', 1, 'new')")
-    sql(accounts_db, "UPDATE accounts SET note = 'edited' WHERE id = 1")
-    sql(accounts_db, "INSERT INTO events (what, source) VALUES ('x', 'y')")
-    close_block(accounts_db)
-    verify_database(accounts_db, [digest])
-    assert sql(accounts_db, "SELECT note FROM accounts_ledger WHERE id = 9") == [("new",)]
-    for bad in ("n int NOT NULL", "n int DEFAULT 1", "ledger_x int", "p point"):
-        with pytest.raises(InvalidRequest):
-            add_ledger_column(accounts_db, "accounts", bad)
-    with pytest.raises(NotFound):
-        add_ledger_column(accounts_db, "nope", "n int")

@@ -1,4 +1,6 @@
-"""Ledger tables in real SQLite files: creation, refusals, the connection wrapper, hashes, blocks."""
+"""Ledger tables in real SQLite files, what only SQLite has: its DDL refusals, value types, and
+the connection wrapper (refusals, every way of writing, rollback). Scenarios shared with
+PostgreSQL are in test_database.py, test_tampering.py and test_schema_life.py."""
 
 from __future__ import annotations
 
@@ -8,31 +10,14 @@ from typing import Any
 
 import pytest
 
-from accord.errors import InvalidRequest, NotFound, TamperingDetected
-from accord.tables import core
+from accord.errors import InvalidRequest, TamperingDetected
 from accord.tables.database import (
-    add_ledger_column,
-    close_block,
     create_ledger_table,
-    generate_digest,
     list_ledger_tables,
     verify_database,
 )
 from accord.tables.sqlite import LedgerWriteRefused, canonical_text, connect
-
-ACCOUNTS = "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance NUMERIC)"
-EVENTS = "CREATE TABLE events (id INTEGER PRIMARY KEY, what TEXT)"
-
-
-def raw(path: str | Path, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Plain sqlite3, bypassing accord's wrapper: one statement, committed."""
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute(statement, params).fetchall()
-        conn.commit()
-        return rows
-    finally:
-        conn.close()
+from tests.tables.conftest import LedgerDatabase, populate, raw
 
 
 def empty_db(tmp_path: Path) -> str:
@@ -42,27 +27,8 @@ def empty_db(tmp_path: Path) -> str:
 
 
 def populated(tmp_path: Path) -> str:
-    """Updatable `accounts` and append-only `events`, three blocks, as in the PostgreSQL tests."""
-    db = empty_db(tmp_path)
-    create_ledger_table(db, ACCOUNTS)
-    create_ledger_table(db, EVENTS, append_only=True)
-    with connect(db) as conn:
-        conn.executemany(
-            "INSERT INTO accounts (id, owner, balance) VALUES (?, ?, ?)",
-            [(1, "ann", 100), (2, "bob", 50), (3, "cy", 0)],
-        )
-    close_block(db)
-    with connect(db) as conn:  # one transaction over two tables
-        conn.execute("UPDATE accounts SET balance = balance - 10 WHERE id = 1")
-        conn.execute("UPDATE accounts SET balance = balance + 10 WHERE id = 2")
-        conn.execute("INSERT INTO events (what) VALUES ('transfer 1->2')")
-    with connect(db) as conn:
-        conn.execute("DELETE FROM accounts WHERE id = 3")
-    close_block(db)
-    with connect(db) as conn:
-        conn.execute("INSERT INTO accounts (id, owner, balance) VALUES (4, 'di', 7)")
-    close_block(db)
-    return db
+    """The two-table, three-block database of conftest.populate, in an SQLite file."""
+    return populate(LedgerDatabase("sqlite", empty_db(tmp_path))).dsn
 
 
 @pytest.fixture
@@ -120,48 +86,6 @@ def test_create_refuses_existing_ledger_table_and_missing_database(tmp_path: Pat
         not_a_db = tmp_path / "junk.db"
         not_a_db.write_bytes(b"definitely not sqlite" * 100)
         create_ledger_table(str(not_a_db), "CREATE TABLE t (id int)")
-
-
-def test_objects_history_and_view(accounts_db: str) -> None:
-    names = {t["name"]: t for t in list_ledger_tables(accounts_db)}
-    assert names["accounts"]["kind"] == "updatable" and names["accounts"]["rows"] == 3
-    assert names["events"]["kind"] == "append_only"
-    assert {n for (_, n) in _objects(accounts_db)} >= {
-        "accounts", "accounts_history", "accounts_ledger", "events", "events_ledger",
-        "accord_ledger_transactions", "accord_ledger_blocks", "accord_ledger_tables",
-    }  # fmt: skip
-    assert ("table", "events_history") not in _objects(accounts_db)
-    history = raw(accounts_db, "SELECT id, balance, ledger_end_transaction_id IS NOT NULL "
-                               "FROM accounts_history ORDER BY id")  # fmt: skip
-    assert history == [(1, 100, 1), (2, 50, 1), (3, 0, 1)]
-    ops = raw(accounts_db, "SELECT ledger_operation_type_desc, count(*) FROM accounts_ledger "
-                           "GROUP BY 1 ORDER BY 1")  # fmt: skip
-    assert ops == [("DELETE", 3), ("INSERT", 6)]
-    assert raw(accounts_db, "SELECT count(*) FROM accounts WHERE ledger_end_transaction_id "
-                            "IS NOT NULL OR ledger_start_transaction_id IS NULL") == [(0,)]  # fmt: skip
-    rows = raw(accounts_db, "SELECT table_hashes FROM accord_ledger_transactions "
-                            "WHERE table_hashes LIKE '%events%'")  # fmt: skip
-    assert len(rows) == 1 and '"accounts"' in str(rows[0][0])
-    report = verify_database(accounts_db)
-    assert (report.tables, report.row_versions, report.transactions, report.blocks) == (2, 10, 4, 3)
-
-
-def test_transaction_hash_matches_core(accounts_db: str) -> None:
-    with connect(accounts_db) as conn:
-        conn.execute("UPDATE accounts SET owner = ? WHERE id = 4", ("zoë",))
-    txid, table_hashes, tx_hash = raw(
-        accounts_db, "SELECT transaction_id, table_hashes, transaction_hash "
-        "FROM accord_ledger_transactions ORDER BY transaction_id DESC LIMIT 1")[0]  # fmt: skip
-    assert isinstance(txid, int)
-
-    def text(owner: str) -> bytes:
-        return core.row_text([("id", "int", "4"), ("owner", "text", owner),
-                              ("balance", "numeric", "7")])  # fmt: skip
-
-    root = core.table_root([core.version_hash("accounts", "D", txid, 0, text("di")),
-                            core.version_hash("accounts", "I", txid, 1, text("zoë"))])  # fmt: skip
-    assert table_hashes == '{"accounts":"' + root.hex() + '"}'
-    assert tx_hash == core.transaction_hash(txid, {"accounts": root})
 
 
 def test_canonical_text_of_every_type(tmp_path: Path) -> None:
@@ -307,52 +231,3 @@ def test_raw_sqlite3_update_makes_verify_fail_naming_the_row(accounts_db: str) -
         TamperingDetected, match=r"table accounts: .* do not match .*accounts row id=2"
     ):
         verify_database(accounts_db)
-
-
-def test_close_block_and_digest(accounts_db: str) -> None:
-    assert close_block(accounts_db) is None
-    digest = generate_digest(accounts_db, clock=lambda: 1_700_000_000.0)
-    assert digest.block_id == 2 and digest.digest_time == "2023-11-14T22:13:20.000000Z"
-    assert digest.database.startswith("app.db#")
-    with connect(accounts_db) as conn:
-        conn.execute("INSERT INTO accounts (id, owner, balance) VALUES (5, 'ed', 1)")
-    assert generate_digest(accounts_db).block_id == 3
-    report = verify_database(accounts_db, [digest])
-    assert (report.blocks, report.digests_checked, report.unblocked_transactions) == (4, 1, 0)
-
-
-def test_digest_of_empty_database_is_refused(tmp_path: Path) -> None:
-    db = empty_db(tmp_path)
-    with pytest.raises(NotFound):
-        generate_digest(db)
-    assert list_ledger_tables(db) == []
-    create_ledger_table(db, "CREATE TABLE t (id int)")
-    with pytest.raises(NotFound):
-        generate_digest(db)
-
-
-def test_adding_a_nullable_column_keeps_hashes_valid(accounts_db: str) -> None:
-    digest = generate_digest(accounts_db)
-    writer = connect(accounts_db)  # opened before the change: picks up the new column
-    writer.execute("SELECT 1")
-    writer.commit()
-    add_ledger_column(accounts_db, "accounts", "note TEXT")
-    add_ledger_column(accounts_db, "events", "source VARCHAR(20)")
-    verify_database(accounts_db, [digest])
-    with writer:
-        writer.execute(
-            "INSERT INTO accounts (id, owner, balance, note) VALUES (9, 'gus', 1, 'new')"
-        )
-        writer.execute("UPDATE accounts SET note = 'edited' WHERE id = 1")
-        writer.execute("INSERT INTO events (what, source) VALUES ('x', 'y')")
-    close_block(accounts_db)
-    verify_database(accounts_db, [digest])
-    assert raw(accounts_db, "SELECT note FROM accounts_ledger WHERE id = 9") == [("new",)]
-    assert raw(accounts_db, "SELECT note FROM accounts_history WHERE id = 1 AND note IS NULL "
-                            "AND ledger_end_transaction_id IS NOT NULL") != []  # fmt: skip
-    for bad in ("n int NOT NULL", "n int DEFAULT 1", "ledger_x int", "p json"):
-        with pytest.raises(InvalidRequest):
-            add_ledger_column(accounts_db, "accounts", bad)
-    with pytest.raises(NotFound):
-        add_ledger_column(accounts_db, "nope", "n int")
-    verify_database(accounts_db, [digest])

@@ -14,7 +14,7 @@ import pytest
 from accord.cli.main import main
 from accord.datadir import init_data_dir
 from accord.tables.sqlite import connect
-from tests.tables.test_sqlite_backend import raw
+from tests.tables.conftest import raw
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

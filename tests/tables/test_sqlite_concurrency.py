@@ -10,7 +10,8 @@ from pathlib import Path
 
 from accord.tables.database import close_block, create_ledger_table, verify_database
 from accord.tables.sqlite import connect
-from tests.tables.test_sqlite_backend import empty_db, raw
+from tests.tables.conftest import raw
+from tests.tables.test_sqlite import empty_db
 
 WRITERS = 6
 TRANSACTIONS_PER_WRITER = 25

@@ -20,7 +20,9 @@ from accord.tables.database import (
     verify_database,
 )
 from accord.tables.sqlite import LedgerWriteRefused, connect
-from tests.tables.test_sqlite_backend import ACCOUNTS, populated, raw
+from tests.tables.conftest import SQLITE_ACCOUNTS as ACCOUNTS
+from tests.tables.conftest import raw
+from tests.tables.test_sqlite import populated
 
 
 @pytest.fixture

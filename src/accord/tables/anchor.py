@@ -2,15 +2,19 @@
 
 The ledger is either a local data directory (opened as the ledger's writer for the append, so it
 fails with :class:`~accord.errors.LedgerLocked` while a server runs on it) or a running service
-reached over HTTPS with :class:`~accord.client.client.AccordClient`.
+reached over HTTPS with :class:`~accord.client.client.AccordClient`. :func:`anchor_loop` is the
+long-running ``accord tables anchor``.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from accord.errors import LedgerLocked, MalformedInput
+from accord.errors import AccordError, InvalidRequest, LedgerLocked, MalformedInput
 from accord.tables.core import DatabaseDigest
 
 if TYPE_CHECKING:
@@ -99,3 +103,55 @@ def fetch_digests(
         except MalformedInput:
             continue
     return digests
+
+
+def newest_anchored(
+    ledger: LedgerTarget, database: str, collection: str = DIGEST_COLLECTION
+) -> DatabaseDigest | None:
+    """The digest of ``database`` with the highest block id already anchored in the ledger."""
+    mine = [d for d in fetch_digests(ledger, collection) if d.database == database]
+    return max(mine, key=lambda d: d.block_id, default=None)
+
+
+def _same_block(a: DatabaseDigest | None, b: DatabaseDigest) -> bool:
+    return a is not None and (a.block_id, a.block_hash) == (b.block_id, b.block_hash)
+
+
+def anchor_loop(
+    dsn: str,
+    ledgers: Sequence[LedgerTarget],
+    interval: float,
+    stop: threading.Event,
+    *,
+    collection: str = DIGEST_COLLECTION,
+    report: Callable[[str], None] = print,
+    warn: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
+) -> None:
+    """Every ``interval`` seconds until ``stop`` is set: close a block if transactions are waiting
+    and anchor the newest block's digest in each ledger where that block is not anchored yet.
+
+    At start each ledger is asked for the newest digest of this database it already holds, so a
+    restarted loop does not anchor an unchanged block again. A database that cannot be read is
+    reported through ``warn`` and read again at the next interval; a ledger error ends the loop.
+    """
+    from accord.tables.database import generate_digest
+
+    if interval <= 0:
+        raise InvalidRequest("--interval must be positive")
+    last: dict[int, DatabaseDigest | None] = {}
+    while not stop.is_set():
+        try:
+            digest = generate_digest(dsn)
+        except AccordError as exc:  # e.g. no transaction yet, database restarting
+            warn(f"accord: warning: {exc}")
+        else:
+            for index, ledger in enumerate(ledgers):
+                if index not in last:
+                    last[index] = newest_anchored(ledger, digest.database, collection)
+                    if _same_block(last[index], digest):
+                        report(f"block {digest.block_id} is already anchored in {ledger.location}")
+                if not _same_block(last[index], digest):
+                    txid = anchor_digest(digest, ledger, collection)
+                    report(f"anchored block {digest.block_id} in {ledger.location} as {txid}")
+                    last[index] = digest
+        stop.wait(interval)

@@ -186,6 +186,60 @@ def _describe(versions: Sequence[RowVersion]) -> str:
     return "; ".join(shown) + more
 
 
+#: A stored row version: its table, where it is stored, its start ids and its text. A history
+#: row gives two row versions (``I`` in its start transaction, ``D`` in its end transaction) with
+#: the same stored row.
+_StoredRow = tuple[str, str, tuple[int | None, int | None], bytes]
+
+
+def _stored_row(version: RowVersion) -> _StoredRow:
+    return version.table, version.where, version.started, version.text
+
+
+def _version(v: RowVersion) -> str:
+    side = "appeared" if v.operation == core.INSERT else "ended"
+    return f"{v.where} (the version that {side} at sequence {v.sequence})"
+
+
+def _root_mismatch(
+    txid: int, table: str, versions: Sequence[RowVersion], confirmed: set[_StoredRow]
+) -> str:
+    """Name the row whose version no longer matches a transaction's table root when that can be
+    told, and say why not when it cannot.
+
+    The ledger keeps one Merkle root per table and transaction, not a hash per row version, so a
+    mismatch alone does not say which leaf changed. But a history row is hashed twice, by the
+    transaction that wrote it and by the one that ended it: when that other transaction verifies,
+    the row's stored values are confirmed. If all versions but one are confirmed, that one is the
+    changed row.
+    """
+    head = (
+        f"table {table}: the row versions of ledger transaction {txid} do not match its recorded "
+        "table root"
+    )
+    unconfirmed = [v for v in versions if _stored_row(v) not in confirmed]
+    if len(unconfirmed) == 1:
+        others = len(versions) - 1
+        why = (
+            f"the {others} other versions of this transaction in {table} are confirmed by "
+            "transactions that verify"
+            if others
+            else "the transaction's only version of this table"
+        )
+        return f"{head}; the changed row is {_version(unconfirmed[0])}: {why}"
+    if not unconfirmed:
+        return (
+            f"{head}; each of its {len(versions)} stored versions is confirmed by another "
+            "transaction that verifies, so the recorded root was changed or a version of this "
+            f"transaction is missing (deleted?): {_describe(versions)}"
+        )
+    return (
+        f"{head}; one of these {len(unconfirmed)} rows was changed, accord cannot tell which "
+        "because the ledger keeps one root per table and transaction, not a hash per row, and no "
+        f"other transaction confirms these versions: {_describe(unconfirmed)}"
+    )
+
+
 def _table_root(table: str, txid: int, versions: Sequence[RowVersion]) -> bytes:
     """``core.table_root`` of the ``core.version_hash`` of each version, computed inline."""
     sha256 = hashlib.sha256
@@ -226,6 +280,8 @@ def verify_snapshot(
     problems: list[str] = []
     grouped = _versions_by_transaction(snapshot.versions, problems)
     stored = {t.transaction_id: t for t in snapshot.transactions}
+    mismatched: list[tuple[int, int, str, list[RowVersion]]] = []
+    confirmed: set[_StoredRow] = set()
     for txid in sorted(set(grouped) | set(stored)):
         tables = grouped.get(txid, {})
         row = stored.get(txid)
@@ -255,16 +311,19 @@ def verify_snapshot(
                 )
                 consistent = False
             elif row.table_hashes[table] != roots[table].hex():
-                problems.append(
-                    f"table {table}: the row versions of ledger transaction {txid} do not match "
-                    f"its recorded table root; the transaction's versions: {_describe(versions)}"
-                )
+                mismatched.append((len(problems), txid, table, versions))
+                problems.append("")  # described once every transaction has been checked
                 consistent = False
+            else:
+                confirmed.update(_stored_row(v) for v in versions)
         if consistent and core.transaction_hash(txid, roots) != row.transaction_hash:
             problems.append(
                 f"accord_ledger.transactions row {txid}: stored transaction_hash does not match "
                 "the hash recomputed from its table roots"
             )
+
+    for index, txid, table, versions in mismatched:
+        problems[index] = _root_mismatch(txid, table, versions, confirmed)
 
     in_block: dict[int, list[int]] = defaultdict(list)
     for txid in sorted(stored):
