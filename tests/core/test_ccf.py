@@ -798,7 +798,11 @@ def _der(pem: object) -> bytes:
 def _unaliased(obj: object) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise TypeError("not an object")
-    out = {_KEY_ALIASES.get(k, k): v for k, v in obj.items()}
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise TypeError("a key that is not a string")
+        out[_KEY_ALIASES.get(key, key)] = value
     if len(out) != len(obj):
         raise ValueError("a key and its alias")
     return out
