@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from accord.errors import InvalidRequest
+from accord.log.storage import is_postgres_location
 from accord.tables.model import Column, LedgerTableInfo, StoredBlockHead
 from accord.tables.verify import LedgerSnapshot
 
@@ -55,12 +56,11 @@ class LedgerTablesBackend(Protocol):
 def is_postgres_dsn(dsn: str) -> bool:
     """Whether a ``--db`` value names a PostgreSQL database (URL or ``key=value`` DSN).
 
-    The only place in ``accord.tables`` that tells the storage kinds apart.
+    The only place in ``accord.tables`` that tells the storage kinds apart; it defers to
+    :func:`accord.log.storage.is_postgres_location` for URLs.
     """
-    # TODO: use accord.log.storage.is_postgres_location once it exists (being added elsewhere).
-    return dsn.startswith(("postgresql://", "postgres://")) or (
-        "=" in dsn and not dsn.startswith("sqlite:")
-    )
+    # URL DSNs are the log's rule; libpq's key=value form is accepted by ledger tables only.
+    return is_postgres_location(dsn) or ("=" in dsn and not dsn.startswith("sqlite:"))
 
 
 def is_sqlite_dsn(dsn: str) -> bool:
