@@ -29,6 +29,16 @@ def test_objects_history_and_view(accounts_db: LedgerDatabase) -> None:
     assert names["accounts"]["kind"] == "updatable" and names["accounts"]["rows"] == 3
     assert names["events"]["kind"] == "append_only"
     assert db.query("SELECT count(*) FROM events") == [(1,)]
+    if db.postgres:
+        objects = {r[0] for r in db.query("SELECT relname FROM pg_class")}
+        accord = {f"accord_ledger.{r[0]}" for r in db.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'accord_ledger'")}  # fmt: skip
+    else:
+        objects = {r[0] for r in db.query("SELECT name FROM sqlite_master")}
+        accord = {r.replace("accord_ledger_", "accord_ledger.") for r in objects}
+    assert {"accounts", "accounts_history", "accounts_ledger", "events", "events_ledger"} <= objects
+    assert "events_history" not in objects
+    assert {"accord_ledger.transactions", "accord_ledger.blocks", "accord_ledger.tables"} <= accord
     history = db.query("SELECT id, balance, ledger_end_transaction_id IS NOT NULL "
                        "FROM accounts_history ORDER BY id")  # fmt: skip
     assert [(r[0], int(r[1]), bool(r[2])) for r in history] == [
