@@ -89,7 +89,7 @@ def test_restored_old_backup_refuses_to_open(sqlite_dir: DataDir, tmp_path: Path
     for suffix in ("-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)
     shutil.copy(backup, db)
-    with pytest.raises(LedgerMissing, match="holds 5 entries .* size 8"):
+    with pytest.raises(LedgerMissing, match=r"holds 5 entries .* size 8"):
         sqlite_dir.open_ledger()
 
 

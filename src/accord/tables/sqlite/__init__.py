@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from accord.errors import NotFound
+from accord.errors import LedgerWriteRefused, NotFound
 from accord.tables.model import Column, LedgerTableInfo, StoredBlockHead
 from accord.tables.sqlite import blocks, schema
 from accord.tables.sqlite.catalog import has_schema, open_database, sqlite_errors
-from accord.tables.sqlite.connection import LedgerConnection, LedgerWriteRefused, connect
+from accord.tables.sqlite.connection import LedgerConnection, connect
 from accord.tables.sqlite.snapshot import read_snapshot
 from accord.tables.sqlite.values import canonical_text, type_tag_of
 from accord.tables.verify import LedgerSnapshot

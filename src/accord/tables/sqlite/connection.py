@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from accord.core.canonical import canonicalize
-from accord.errors import InvalidRequest, StorageError
+from accord.errors import LedgerWriteRefused, StorageError
 from accord.tables import core
 from accord.tables.model import LEDGER_COLUMNS, TableSpec
 from accord.tables.rules import timestamp
@@ -57,10 +57,6 @@ from accord.tables.sqlite.catalog import (
 )
 
 _REFUSED_PRAGMAS = frozenset({"recursive_triggers", "writable_schema", "schema_version"})
-
-
-class LedgerWriteRefused(InvalidRequest):
-    """A statement would change a ledger table in a way the wrapper cannot capture."""
 
 
 def _trigger_names(table: TableSpec) -> list[str]:
