@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -39,10 +40,11 @@ def batch_section(tmp: Path, root: Path, seconds: float) -> dict[str, Any]:
         banner = server.stderr.readline()
         url = banner.split(" on ", 1)[1].split(" ", 1)[0]
         body = json.dumps({"entries": [{"contents": CONTENTS} for _ in range(BATCH)]}).encode()
+        tls = ssl.create_default_context(cafile=str(data / "service.crt"))
+        tls.load_cert_chain(str(data / "admin.crt"), str(data / "admin.key"))
         client = httpx.Client(
             base_url=url,
-            verify=str(data / "service.crt"),
-            cert=(str(data / "admin.crt"), str(data / "admin.key")),
+            verify=tls,
             timeout=60,
             headers={"Content-Type": "application/json"},
         )
