@@ -201,6 +201,12 @@ def test_successful_reads_conform(
     assert _call(fuzzed_service, tls_session, case) == 200
 
 
+def test_batch_append_conforms(fuzzed_service: Service, tls_session: requests.Session) -> None:
+    body = {"entries": [{"contents": "a"}, {"contents": "b", "collectionId": "c", "tags": ["t"]}]}
+    case = api["/app/transactions/batch"]["POST"].Case(body=body)
+    assert _call(fuzzed_service, tls_session, case) == 200
+
+
 MALFORMED = [
     pytest.param(
         "GET",
@@ -249,6 +255,18 @@ MALFORMED = [
         "/app/users/{userId}",
         {"path_parameters": {"userId": "new-user"}, "body": {}},
         id="new-user-without-role",
+    ),
+    pytest.param(
+        "PATCH",
+        "/app/users/{userId}",
+        {"path_parameters": {"userId": "AB:" * 31 + "C"}, "body": {"assignedRole": "Reader"}},
+        id="fingerprint-missing-a-digit",
+    ),
+    pytest.param(
+        "POST",
+        "/app/transactions/batch",
+        {"body": {"entries": [{"contents": "x"}, {"contents": "y", "tags": ["t\n"]}]}},
+        id="batch-tag-trailing-newline",
     ),
     pytest.param(
         "PATCH",

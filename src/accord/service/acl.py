@@ -16,7 +16,6 @@ from accord.service.http import in_thread, json_body, require
 from accord.service.state import STATE
 from accord.service.users import (
     ADMIN_ROLES,
-    ROLES,
     User,
     check_an_administrator_remains,
     expired_certificate_warning,
@@ -63,18 +62,11 @@ async def patch_user(request: web.Request) -> web.Response:
         _, body_id = parse_user_id(body["userId"])
         if body_id != user_id:
             raise InvalidRequest("userId in the body differs from the one in the path")
-    existing = users.find(user_id)
-    if "assignedRole" in body:
-        role = validate_role(body["assignedRole"])
-    elif existing is not None:
-        role = existing.role
-    else:
-        raise InvalidRequest(f"assignedRole is required for a new user; one of {', '.join(ROLES)}")
-    cert_pem = existing.cert_pem if existing else None
-    user = await in_thread(users.put, User(user_id, role, kind, cert_pem))
+    role = validate_role(body["assignedRole"]) if "assignedRole" in body else None
+    user = await in_thread(users.assign_role, user_id, kind, role)
     body_out: dict[str, str] = _user_json(user)
     headers: dict[str, str] = {}
-    warning = expired_certificate_warning(cert_pem, datetime.datetime.now(datetime.UTC))
+    warning = expired_certificate_warning(user.cert_pem, datetime.datetime.now(datetime.UTC))
     if warning:
         body_out["warning"] = warning
         headers["x-accord-warning"] = warning

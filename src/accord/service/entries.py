@@ -264,7 +264,7 @@ def entry_routes() -> list[web.RouteDef]:
     return [
         web.post("/app/transactions", post_transaction),
         web.get("/app/transactions", list_transactions),
-        # BATCH
+        web.post("/app/transactions/batch", post_transactions_batch),
         web.get("/app/transactions/current", get_current),
         web.get("/app/transactions/{txid}", get_transaction),
         web.get("/app/transactions/{txid}/status", get_transaction_status),

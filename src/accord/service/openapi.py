@@ -112,6 +112,7 @@ _ERROR_NAMES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "NotFound",
+    409: "Conflict",
     413: "PayloadTooLarge",
     503: "StorageUnavailable",
 }
@@ -122,7 +123,10 @@ _ERROR_DESCRIPTIONS = {
     "verify.",
     403: "The caller's role may not do this.",
     404: "The object does not exist (or is not visible yet).",
-    413: "The request body exceeds the service's 64 MiB hard limit.",
+    409: "The change would break an invariant (e.g. leave the ledger without an "
+    "Administrator); nothing was changed.",
+    413: "The request body exceeds the route's limit (checked while it is read, chunked or "
+    "not); nothing was changed.",
     503: "The storage backend failed; retry later.",
 }
 
@@ -475,6 +479,77 @@ _PATHS: dict[str, Any] = {
             parameters=("CollectionIdQuery", "FromTransactionId", "ToTransactionId"),
         ),
     },
+    "/app/transactions/batch": {
+        "post": _operation(
+            "createLedgerEntries",
+            "Append many entries atomically, in order, in one group commit (an accord extension).",
+            "entries",
+            {
+                "200": _ok(
+                    "Every entry is durable, with these ids in the order sent.",
+                    _obj(
+                        {
+                            "transactionIds": {
+                                "type": "array",
+                                "items": _schema("TransactionId"),
+                                "minItems": 1,
+                            }
+                        }
+                    ),
+                    headers={
+                        "x-ms-ccf-transaction-id": {
+                            "required": True,
+                            "description": "The id of the last entry.",
+                            "schema": _schema("TransactionId"),
+                        },
+                        "x-accord-warning": {
+                            "required": False,
+                            "description": "Set when some contents exceed Azure Confidential "
+                            "Ledger's 8 KiB entry limit (accepted here).",
+                            "schema": {"type": "string"},
+                        },
+                    },
+                )
+            },
+            (400, 401, 403, 413, 503),
+            description="Requires the Administrator or Contributor role. Each entry follows the "
+            "rules of a single append; one bad entry refuses the whole batch (400, naming it as "
+            "`entries[<index>].<field>`) and nothing is written. At most the service's "
+            "max_batch_entries entries (default 1,000) and max_batch_bytes bytes of body "
+            "(default 16 MiB, else 413).",
+            request_body={
+                "required": True,
+                "content": {
+                    JSON: {
+                        "schema": _obj(
+                            {
+                                "entries": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": _obj(
+                                        {
+                                            "contents": _string(),
+                                            "collectionId": _string(
+                                                pattern=COLLECTION_ID_PATTERN,
+                                                description=f"Default {DEFAULT_COLLECTION!r}.",
+                                            ),
+                                            "tags": {
+                                                "type": "array",
+                                                "items": _string(pattern=TAG_PATTERN),
+                                                "maxItems": MAX_TAGS,
+                                                "uniqueItems": True,
+                                            },
+                                        },
+                                        optional=("collectionId", "tags"),
+                                    ),
+                                }
+                            }
+                        )
+                    }
+                },
+            },
+        )
+    },
     "/app/transactions/current": {
         "get": _operation(
             "getCurrentLedgerEntry",
@@ -611,11 +686,32 @@ _PATHS: dict[str, Any] = {
             "createOrUpdateUser",
             "Add a user or change their role (JSON merge patch).",
             "users",
-            {"200": _ok("The user as stored.", _schema("User"))},
-            (400, 401, 403, 413),
+            {
+                "200": _ok(
+                    "The user as stored; `warning` (and the x-accord-warning header) when the "
+                    "user's known certificate is expired or not yet valid.",
+                    _obj(
+                        {
+                            "userId": _string(minLength=1),
+                            "assignedRole": _string(enum=list(ROLES)),
+                            "warning": _string(),
+                        },
+                        optional=("warning",),
+                    ),
+                    headers={
+                        "x-accord-warning": {
+                            "required": False,
+                            "description": "The same text as the body's `warning`.",
+                            "schema": {"type": "string"},
+                        }
+                    },
+                )
+            },
+            (400, 401, 403, 409, 413),
             path_parameters=("UserIdPath",),
             description="Requires the Administrator role. A new user needs `assignedRole`; a "
-            "`userId` in the body must name the user of the path.",
+            "`userId` in the body must name the user of the path. A change that would leave no "
+            "Administrator is refused (409).",
             request_body={
                 "required": True,
                 "description": "application/json is accepted too.",
@@ -637,10 +733,10 @@ _PATHS: dict[str, Any] = {
             "Remove a user.",
             "users",
             {"204": {"description": "The user is removed."}},
-            (400, 401, 403, 404),
+            (400, 401, 403, 404, 409),
             path_parameters=("UserIdPath",),
             description="Requires the Administrator role; administrators cannot delete themselves "
-            "(400).",
+            "(400), and the last Administrator cannot be deleted (409).",
         ),
     },
     "/app/governance/constitution": {

@@ -156,11 +156,12 @@ class UserStore:
         self._checked = -RELOAD_INTERVAL
         self._reload()
 
-    def _reload(self) -> None:
+    def _reload(self, *, force: bool = False) -> None:
         # Changes made through this store are seen at once; edits to the file by another process
-        # are picked up within RELOAD_INTERVAL seconds (a stat per request would cost throughput).
+        # are picked up within RELOAD_INTERVAL seconds (a stat per request would cost throughput),
+        # and always before a change is written, so that a write never undoes an edit.
         now = time.monotonic()
-        if now - self._checked < RELOAD_INTERVAL:
+        if not force and now - self._checked < RELOAD_INTERVAL:
             return
         self._checked = now
         try:
@@ -214,9 +215,33 @@ class UserStore:
         """Add or replace a user; refused if it would leave no Administrator."""
         validate_role(user.role)
         with self._lock:
-            self._reload()
+            self._reload(force=True)
             check_an_administrator_remains(self._users, user.user_id, user)
             self._users[user.user_id] = user
+            self._save()
+        return user
+
+    def assign_role(self, user_id: str, kind: str, role: str | None) -> User:
+        """Give ``user_id`` a role, creating the user (of ``kind``) if new; atomic.
+
+        ``role`` None keeps an existing user's role and is refused for a new user. A known
+        certificate is kept. Refused if it would leave no Administrator.
+        """
+        if role is not None:
+            validate_role(role)
+        with self._lock:
+            self._reload(force=True)
+            existing = self._users.get(user_id)
+            if existing is None:
+                if role is None:
+                    raise InvalidRequest(
+                        f"assignedRole is required for a new user; one of {', '.join(ROLES)}"
+                    )
+                user = User(user_id, role, kind)
+            else:
+                user = User(user_id, role or existing.role, existing.kind, existing.cert_pem)
+            check_an_administrator_remains(self._users, user_id, user)
+            self._users[user_id] = user
             self._save()
         return user
 
@@ -229,7 +254,7 @@ class UserStore:
 
     def delete(self, user_id: str) -> None:
         with self._lock:
-            self._reload()
+            self._reload(force=True)
             if user_id not in self._users:
                 raise NotFound(f"user {user_id} does not exist")
             check_an_administrator_remains(self._users, user_id, None)
