@@ -87,17 +87,21 @@ def read_lines(stream: IO[bytes], *, max_line_bytes: int) -> Iterator[Line]:
 def batches(lines: Iterator[Line], *, max_entries: int, max_bytes: int) -> Iterator[list[Line]]:
     """Group ``lines`` into batches of at most ``max_entries`` entries and ``max_bytes`` bytes.
 
-    A batch is yielded only once the line after it has parsed (or the input ended), so a bad line
-    stops before its batch is sent. A single entry larger than ``max_bytes`` goes alone.
+    A batch is yielded once it is full, or once the line that does not fit has parsed (or the
+    input ended), so a bad line stops before its batch is sent. An entry larger than
+    ``max_bytes`` goes alone.
     """
     batch: list[Line] = []
     size = BATCH_OVERHEAD
     for line in lines:
-        if batch and (len(batch) == max_entries or size + line.size > max_bytes):
+        if batch and size + line.size > max_bytes:
             yield batch
             batch, size = [], BATCH_OVERHEAD
         batch.append(line)
         size += line.size
+        if len(batch) >= max_entries:
+            yield batch
+            batch, size = [], BATCH_OVERHEAD
     if batch:
         yield batch
 
