@@ -6,6 +6,11 @@ with a client certificate or a bearer token. Helpers named ``verified_*`` check 
 against the ledger's checkpoint verifier key (``checkpoint.vkey``), so a caller who trusts only
 those two files gets verified results, not the server's word.
 
+``append_batch`` appends many entries in one request (``POST /app/transactions/batch``, all or
+none, in order); it does not split a long sequence into several requests (the CLI's
+``append --batch`` does). Connection failures and server errors raise StorageError; refusals
+raise InvalidRequest/NotFound/AuthError.
+
 Each API call is described once, as a :class:`_Call` (method, path, query, body, how to read the
 answer); the two clients only differ in how they send it.
 """
