@@ -179,7 +179,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         with AccordClient(
             args.url, service_cert=args.cacert, cert=args.cert, key=args.key
         ) as client:
-            remote = audit_remote(client, load_verifier(args.vkey), progress=_progress("verify"))
+            remote = audit_remote(
+                client,
+                load_verifier(args.vkey),
+                trusted_checkpoints=trusted,
+                progress=_progress("verify"),
+            )
         print(
             f"OK: {args.url} serves a consistent log of {remote.size} entries; "
             f"{remote.tiles} tiles and the signed checkpoint check out"
@@ -518,8 +523,7 @@ def cmd_tables_anchor(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from accord.tables.anchor import anchor_digest
-    from accord.tables.database import generate_digest
+    from accord.tables.anchor import anchor_loop
 
     if args.interval <= 0:
         raise ConfigurationError("--interval must be positive")
@@ -529,22 +533,15 @@ def cmd_tables_anchor(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    targets = _ledger_targets(args)
-    last: tuple[int, bytes] | None = None
     try:
-        while not stop.is_set():
-            try:
-                digest = generate_digest(args.db)
-            except AccordError as exc:  # e.g. no transaction yet, database restarting
-                print(f"accord: warning: {exc}", file=sys.stderr)
-            else:
-                if last != (digest.block_id, digest.block_hash):
-                    for target in targets:
-                        txid = anchor_digest(digest, target)
-                        print(f"anchored block {digest.block_id} in {target.location} as {txid}")
-                    last = (digest.block_id, digest.block_hash)
-                    sys.stdout.flush()
-            stop.wait(args.interval)
+        # Asks each ledger first which block it already holds: a restart anchors nothing new.
+        anchor_loop(
+            args.db,
+            _ledger_targets(args),
+            args.interval,
+            stop,
+            report=lambda line: print(line, flush=True),
+        )
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
