@@ -181,7 +181,9 @@ def test_restart_resumes_and_detects_foreign_key(location: str, signer: Signer) 
         txid = ledger.append("after restart", wait_for_commit=True)
         assert txid.seqno == 501
         first_note, _ = ledger.latest_checkpoint()
-    report = audit_storage(LedgerReader.open(location, signer.verifier()).storage, signer.verifier())
+    report = audit_storage(
+        LedgerReader.open(location, signer.verifier()).storage, signer.verifier()
+    )
     assert report.entries == 501
     assert first_note
     with pytest.raises(Exception, match="checkpoint key"):
