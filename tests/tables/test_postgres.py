@@ -1,8 +1,14 @@
 """Ledger tables on a real PostgreSQL server, what only PostgreSQL has: its DDL refusals, value
-types, the refusing triggers, savepoints and the commit hook. Scenarios shared with SQLite are in
-test_database.py, test_tampering.py and test_schema_life.py."""
+types, the refusing triggers, savepoints and the commit hook; roles (writers need no grant on the
+ledger's own objects, and cannot hijack or borrow its owner functions), and a dump and restore.
+Scenarios shared with SQLite are in test_database.py, test_tampering.py, test_schema_life.py,
+test_cli.py and test_concurrency.py."""
 
 from __future__ import annotations
+
+import secrets
+import subprocess
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,7 +19,8 @@ from accord.tables.database import (
     create_ledger_table,
     verify_database,
 )
-from tests.tables.conftest import sql
+from accord.testing.pgserver import PostgresServer, find_postgres_bindir
+from tests.tables.conftest import ACCOUNTS, sql
 
 
 def _user_relations(dsn: str) -> list[str]:
@@ -155,3 +162,134 @@ def test_commit_hook_edge_cases(pg_dsn: str) -> None:
     ]  # fmt: skip
     close_block(pg_dsn)
     assert verify_database(pg_dsn).transactions == 6
+
+
+def test_writers_need_no_grant_on_the_ledger_objects(pg_accounts_db: str) -> None:
+    role = f"clerk_{secrets.token_hex(4)}"  # roles are per server, databases per test
+    sql(pg_accounts_db, f"CREATE ROLE {role} LOGIN")
+    sql(pg_accounts_db, f"GRANT SELECT, INSERT, UPDATE, DELETE ON accounts, events TO {role}")
+    sql(pg_accounts_db, f"GRANT USAGE ON SEQUENCE events_id_seq TO {role}")
+    clerk = pg_accounts_db.replace("postgres@", f"{role}@")
+    assert clerk != pg_accounts_db
+    with psycopg.connect(clerk) as conn:
+        conn.execute("INSERT INTO accounts VALUES (20, 'zed', 1)")
+        conn.execute("UPDATE accounts SET balance = 2 WHERE id = 20")
+        conn.execute("DELETE FROM accounts WHERE id = 1")
+        conn.execute("INSERT INTO events (what) VALUES ('by clerk')")
+    principal = sql(pg_accounts_db, "SELECT principal FROM accord_ledger.transactions "
+                                 "ORDER BY transaction_id DESC LIMIT 1")  # fmt: skip
+    assert principal == [(role,)]
+    for statement in (
+        "DELETE FROM accord_ledger.transactions",
+        "UPDATE accounts_history SET balance = 0",
+        "INSERT INTO accounts_history (id, owner) VALUES (1, 'x')",
+    ):
+        with psycopg.connect(clerk) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement.encode())
+    close_block(pg_accounts_db)
+    verify_database(pg_accounts_db)
+
+
+def test_a_writers_search_path_cannot_hijack_the_owner_functions(pg_accounts_db: str) -> None:
+    role = f"mallory_{secrets.token_hex(4)}"
+    sql(pg_accounts_db, f"CREATE ROLE {role} LOGIN")
+    sql(pg_accounts_db, f"CREATE SCHEMA evil AUTHORIZATION {role}")
+    sql(pg_accounts_db, f"GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO {role}")
+    mallory = pg_accounts_db.replace("postgres@", f"{role}@")
+    with psycopg.connect(mallory, autocommit=True) as conn:
+        for signature, returns in (("starts_with(text, text)", "boolean"),
+                                   ("strpos(text, text)", "integer"),
+                                   ("current_setting(text, boolean)", "text"),
+                                   ("textcat(text, text)", "text")):  # fmt: skip
+            conn.execute(
+                f"CREATE FUNCTION evil.{signature} RETURNS {returns} LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'hijacked as %', current_user; END $$".encode()
+            )
+        conn.execute("CREATE OPERATOR evil.|| (LEFTARG = text, RIGHTARG = text, "
+                     "FUNCTION = evil.textcat)")  # fmt: skip
+        conn.execute("SET search_path = evil, pg_catalog, public")
+        conn.execute("UPDATE accounts SET balance = 1 WHERE id = 1")
+        conn.execute("DELETE FROM accounts WHERE id = 2")
+        conn.execute("INSERT INTO accounts VALUES (30, 'x', 1)")
+    close_block(pg_accounts_db)
+    verify_database(pg_accounts_db)
+
+
+def test_owner_functions_cannot_be_borrowed_for_another_table(pg_accounts_db: str) -> None:
+    role = f"borrower_{secrets.token_hex(4)}"
+    sql(pg_accounts_db, f"CREATE ROLE {role} LOGIN")
+    borrower = pg_accounts_db.replace("postgres@", f"{role}@")
+    history_before = sql(pg_accounts_db, "SELECT count(*) FROM accounts_history")
+    functions = sql(pg_accounts_db, "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN "
+                                 "pg_namespace n ON n.oid = p.pronamespace WHERE "
+                                 "n.nspname = 'accord_ledger' AND p.prosecdef")  # fmt: skip
+    assert len(functions) == 4  # update and delete of accounts, on_commit, hash_transaction
+    for (function,) in functions:
+        with psycopg.connect(borrower) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+            if function.endswith("()") and "hash_transaction" not in function:
+                conn.execute(
+                    "CREATE TEMP TABLE accounts (id int, owner text, balance numeric, "
+                    "ledger_start_transaction_id bigint, ledger_end_transaction_id bigint, "
+                    "ledger_start_sequence_number bigint, ledger_end_sequence_number bigint)"
+                )
+                conn.execute(
+                    f"CREATE TRIGGER x BEFORE DELETE ON pg_temp.accounts FOR EACH ROW "
+                    f"EXECUTE FUNCTION {function}".encode()
+                )
+            else:
+                conn.execute(f"SELECT {function.split('(')[0]}()".encode())
+    # Even the owner cannot point a table's row function at another table.
+    sql(pg_accounts_db, "CREATE TABLE decoy (LIKE accounts)")
+    sql(pg_accounts_db, "CREATE TRIGGER x BEFORE DELETE ON decoy FOR EACH ROW "
+                     "EXECUTE FUNCTION accord_ledger.t1_delete()")  # fmt: skip
+    sql(pg_accounts_db, "INSERT INTO decoy (id, owner) VALUES (666, 'mallory')")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="belongs to another table"):
+        sql(pg_accounts_db, "DELETE FROM decoy")
+    assert sql(pg_accounts_db, "SELECT count(*) FROM accounts_history") == history_before
+    verify_database(pg_accounts_db)
+
+
+def test_a_writer_rewinding_the_sequence_setting_gets_the_commit_refused(
+    pg_accounts_db: str,
+) -> None:
+    before = sql(pg_accounts_db, "SELECT count(*) FROM accounts")
+    with psycopg.connect(pg_accounts_db) as conn:
+        conn.execute("INSERT INTO accounts VALUES (50, 'x', 1)")
+        conn.execute("SELECT set_config('accord.seq', txid_current() || ':-1', true)")
+        conn.execute("INSERT INTO accounts VALUES (51, 'y', 1)")
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="repeat"):
+            conn.commit()
+    assert sql(pg_accounts_db, "SELECT count(*) FROM accounts") == before
+    verify_database(pg_accounts_db)
+
+
+def test_writes_and_verification_survive_a_dump_and_restore(
+    pg_accounts_db: str, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    bindir = find_postgres_bindir()
+    assert bindir is not None
+    dump = tmp_path / "ledger.sql"
+    subprocess.run([str(bindir / "pg_dump"), "--no-owner", "-f", str(dump), pg_accounts_db],
+                   check=True, capture_output=True)  # fmt: skip
+    restored = postgres_server.create_database(f"restored_{secrets.token_hex(4)}")
+    subprocess.run([str(bindir / "psql"), "-q", "-v", "ON_ERROR_STOP=1", "-f", str(dump),
+                    restored], check=True, capture_output=True)  # fmt: skip
+    verify_database(restored)
+    sql(restored, "INSERT INTO accounts VALUES (40, 'new', 1)")
+    sql(restored, "UPDATE accounts SET balance = 2 WHERE id = 40")
+    sql(restored, "DELETE FROM accounts WHERE id = 1")
+    close_block(restored)
+    assert (
+        verify_database(restored).row_versions == verify_database(pg_accounts_db).row_versions + 4
+    )
+
+
+def test_a_schema_squatted_by_another_role_is_refused(pg_dsn: str) -> None:
+    role = f"squatter_{secrets.token_hex(4)}"
+    sql(pg_dsn, f"CREATE ROLE {role} LOGIN")
+    database = pg_dsn.rsplit("/", 1)[1]
+    sql(pg_dsn, f'GRANT CREATE ON DATABASE "{database}" TO {role}')
+    sql(pg_dsn.replace("postgres@", f"{role}@"), "CREATE SCHEMA accord_ledger")
+    with pytest.raises(InvalidRequest, match=f"belongs to {role}"):
+        create_ledger_table(pg_dsn, ACCOUNTS)
+    assert sql(pg_dsn, "SELECT to_regclass('public.accounts')") == [(None,)]

@@ -1,6 +1,7 @@
-"""Ledger tables in real SQLite files, what only SQLite has: its DDL refusals, value types, and
-the connection wrapper (refusals, every way of writing, rollback). Scenarios shared with
-PostgreSQL are in test_database.py, test_tampering.py and test_schema_life.py."""
+"""Ledger tables in real SQLite files, what only SQLite has: its DDL refusals, value types, the
+connection wrapper (refusals, every way of writing, rollback), and the columns it cannot drop (NOT
+NULL, used by a constraint or an index). Scenarios shared with PostgreSQL are in test_database.py,
+test_tampering.py, test_schema_life.py, test_cli.py and test_concurrency.py."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 
 import pytest
 
-from accord.errors import InvalidRequest, TamperingDetected
+from accord.errors import InvalidRequest, StorageError, TamperingDetected
 from accord.tables.database import (
+    add_ledger_column,
     create_ledger_table,
+    drop_ledger_column,
+    drop_ledger_table,
     list_ledger_tables,
     verify_database,
 )
@@ -231,3 +235,44 @@ def test_raw_sqlite3_update_makes_verify_fail_naming_the_row(accounts_db: str) -
         TamperingDetected, match=r"table accounts: .* do not match .*accounts row id=2"
     ):
         verify_database(accounts_db)
+
+
+def test_drop_column_refuses_a_not_null_column(accounts_db: str) -> None:
+    """SQLite cannot drop a NOT NULL constraint in place (PostgreSQL does, and drops the column):
+    the kept column would refuse every later insert."""
+    with pytest.raises(InvalidRequest, match="NOT NULL"):
+        drop_ledger_column(accounts_db, "accounts", "owner")
+    assert "owner" in [r[1] for r in raw(accounts_db, "PRAGMA table_info(accounts)")]
+    verify_database(accounts_db)
+
+
+def test_drop_column_refuses_columns_that_constraints_or_indexes_use(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    create_ledger_table(
+        f"sqlite:{db}",
+        "CREATE TABLE w (id INTEGER PRIMARY KEY, cn INTEGER CHECK (cn IS NOT NULL), "
+        'un TEXT UNIQUE, ix TEXT, e TEXT, "Ñandú" TEXT, ok TEXT)',
+    )
+    raw(db, "CREATE INDEX w_ix ON w (ix)")
+    raw(db, "CREATE INDEX w_e ON w (lower(e))")
+    for column, used_by in (("cn", "CHECK"), ("un", "index"), ("ix", "index w_ix"),
+                            ("e", "index w_e")):  # fmt: skip
+        with pytest.raises(InvalidRequest, match=used_by):
+            drop_ledger_column(db, "w", column)
+    assert drop_ledger_column(db, "w", "ok") == "ledger_dropped_1_ok"
+    assert drop_ledger_column(db, "w", "Ñandú") == "ledger_dropped_2_Ñandú"
+    add_ledger_column(db, "w", '"ñandú" TEXT')  # SQLite folds only ASCII case: another name
+    with connect(db) as conn:
+        conn.execute("INSERT INTO w (id, cn, un) VALUES (1, 1, 'a')")
+    verify_database(db)
+
+
+def test_sqlite_errors_in_schema_commands_are_clear(accounts_db: str) -> None:
+    raw(accounts_db, "CREATE TABLE other (x INTEGER)")
+    raw(accounts_db, "CREATE VIEW v AS SELECT x FROM other")
+    raw(accounts_db, "DROP TABLE other")
+    with pytest.raises(StorageError, match=r"SQLite error: .*no such table"):
+        drop_ledger_table(accounts_db, "accounts")
+    with pytest.raises(StorageError, match=r"SQLite error: .*no such table"):
+        drop_ledger_column(accounts_db, "accounts", "balance")
+    assert "accounts" in {r[0] for r in raw(accounts_db, "SELECT name FROM sqlite_master")}
