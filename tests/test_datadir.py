@@ -154,8 +154,40 @@ def test_verify_is_read_only_and_catches_a_shorter_ledger(
     assert result.returncode == 1
     assert "covers 7 entries but only 5 are stored" in result.stderr
     after = {p.name: p.stat().st_mtime_ns for p in sqlite_dir.path.iterdir()}
-    changed = {n for n in before if before[n] != after.get(n)}
-    assert not changed - {"ledger.db-shm"}, changed  # SQLite's shared-memory index may be made
+    assert after == before, "accord verify created or changed files"
+
+
+def test_verify_of_a_stopped_ledger_creates_nothing(sqlite_dir: DataDir) -> None:
+    # A cleanly stopped SQLite ledger has no -wal/-shm files; a reader must not make them (it
+    # opens the file immutable while it holds the writer lock shared, so no writer can start).
+    db = sqlite_dir / "ledger.db"
+    for suffix in ("-wal", "-shm"):
+        assert not Path(str(db) + suffix).exists()
+    before = {p.name: p.stat().st_mtime_ns for p in sqlite_dir.path.iterdir()}
+    assert accord("verify", "--data", str(sqlite_dir.path)).returncode == 0
+    env_url = accord("receipt", "get", "--data", str(sqlite_dir.path), "1.2")
+    assert env_url.returncode == 0, env_url.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in sqlite_dir.path.iterdir()}
+    assert after == before
+    # While a reader holds it, a writer is refused with a message that says why.
+    reader = sqlite_dir.open_reader()
+    try:
+        with pytest.raises(StorageError, match="a reader such as `accord verify`"):
+            sqlite_dir.open_ledger()
+    finally:
+        reader.close()
+    sqlite_dir.open_ledger().close()
+
+
+def test_not_a_database_in_place_of_the_ledger(sqlite_dir: DataDir) -> None:
+    db = sqlite_dir / "ledger.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    db.write_bytes(b"these are not the pages you are looking for" * 100)
+    with pytest.raises(LedgerMissing, match="is not an SQLite database"):
+        sqlite_dir.open_ledger()
+    result = accord("verify", "--data", str(sqlite_dir.path))
+    assert result.returncode == 1 and "size 5" in result.stderr
 
 
 def test_verify_of_a_directory_without_ledger_never_creates_one(tmp_path: Path) -> None:
@@ -201,8 +233,10 @@ def test_dropped_postgres_database_refuses_to_open(
     data = init_data_dir(tmp_path / "d", name="record.test/ledger", storage=dsn)
     _fill(data, 2)
     postgres_server.drop_database(name)
-    with pytest.raises(StorageError, match="does not exist"):
+    with pytest.raises(LedgerMissing, match="signed a checkpoint of size 2"):
         data.open_ledger()
+    verified = accord("verify", "--data", str(data.path))
+    assert verified.returncode == 1 and "does not exist" in verified.stderr
     # Re-created empty (say by a careless restore script): still refused.
     postgres_server.create_database(name)
     try:

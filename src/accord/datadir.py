@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord.core.entry import DEFAULT_MAX_CONTENTS
 from accord.core.note import Signer, Verifier
-from accord.errors import AccordError, ConfigurationError, StorageError
+from accord.errors import AccordError, ConfigurationError
 from accord.identity import (
     KeyAndCert,
     fingerprint,
@@ -42,7 +42,7 @@ from accord.identity import (
     write_public,
 )
 from accord.log.ledger import DEFAULT_CHECKPOINT_INTERVAL
-from accord.log.record import RECORD_FILE, CheckpointRecord, missing_ledger
+from accord.log.record import RECORD_FILE, CheckpointRecord
 from accord.log.storage import LogStorage, is_postgres_location, open_storage
 
 if TYPE_CHECKING:
@@ -169,22 +169,13 @@ class DataDir:
         Raises :class:`~accord.errors.LedgerMissing` when it holds no ledger although this
         directory has signed checkpoints (or has none and is simply missing).
         """
+        from accord.log.ledger import require_ledger
+
         location = self.storage_location()
         recorded = self.checkpoint_record().read(self.verifier())
         storage = open_storage(location, read_only=read_only)
         try:
-            try:
-                meta = storage.read_meta()
-            except StorageError as exc:
-                if recorded is None or is_postgres_location(location):
-                    raise
-                raise missing_ledger(recorded, f"the ledger storage {location}", str(exc)) from exc
-            if not meta:
-                if recorded is not None:
-                    raise missing_ledger(
-                        recorded, f"the ledger storage {location}", "holds no ledger (it is empty)"
-                    )
-                raise StorageError(f"the ledger storage {location} holds no ledger (it is empty)")
+            require_ledger(storage, recorded, location)
         except BaseException:
             storage.close()
             raise

@@ -15,6 +15,7 @@ only these, never a bare ``ValueError``/``KeyError``/``binascii.Error``::
     │   └── LedgerWriteRefused     a SQL write a ledger table cannot capture was refused
     ├── StorageError               the backend failed or holds something unusable
     │   ├── LedgerLocked           another process is already the writer of this ledger
+    │   ├── DatabaseMissing        the SQLite file or PostgreSQL database does not exist
     │   └── LedgerMissing          storage holds less than this data directory has signed
     ├── ConfigurationError         a data directory, key or option is missing or wrong
     └── AuthError                  authentication or authorization refused
@@ -79,6 +80,10 @@ class StorageError(AccordError):
 
 class LedgerLocked(StorageError):
     """Another process already holds the writer lock of this ledger."""
+
+
+class DatabaseMissing(StorageError):
+    """The SQLite file or the PostgreSQL database named by a storage location does not exist."""
 
 
 class LedgerMissing(StorageError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from accord.errors import (
     NotFound,
     RootMismatch,
     SignatureError,
+    StorageError,
     VerificationError,
 )
 from accord.log.audit import audit_storage
@@ -209,3 +211,27 @@ def test_checkpoint_interval_defers_then_commits(location: str, signer: Signer) 
         assert ledger.status("1.2") == "Committed"
         sizes = [c.size for c in ledger.storage.iter_checkpoints()]
         assert sizes == sorted(set(sizes))
+
+
+def test_reader_refuses_an_unsigned_latest_checkpoint(tmp_path: Path) -> None:
+    import sqlite3
+
+    location = str(tmp_path / "ledger.db")
+    signer = Signer.generate("example.test/ledger")
+    with Ledger.create_or_open(location, signer, LedgerOptions(checkpoint_interval=0)) as ledger:
+        for i in range(3):
+            ledger.append(f"e {i}", wait_for_commit=True)
+    conn = sqlite3.connect(location)
+    (note,) = conn.execute("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+    body, signature = note.rsplit("\n\n", 1)
+    forged = body + "\n\n" + signature.replace(signature[-6], "A" if signature[-6] != "A" else "B")
+    conn.execute("UPDATE checkpoints SET note = ? WHERE size = 3", (forged,))
+    conn.commit()
+    conn.close()
+    reader = LedgerReader.open(location, signer.verifier())
+    try:
+        for call in (reader.committed_size, lambda: reader.status("1.3"), reader.latest_checkpoint):
+            with pytest.raises(StorageError, match="does not verify"):
+                call()
+    finally:
+        reader.close()

@@ -186,7 +186,20 @@ def audit_storage(
     Both trees are recomputed: the RFC 9162 tree and the CCF tree behind Azure-format receipts.
     With ``node_cert`` (the ledger was always written by that node), every checkpoint of a
     non-empty tree must carry the node's signature over the CCF root, and each is checked.
+
+    The audit reads one consistent snapshot of the storage, so it can run beside a writer.
     """
+    with storage.snapshot():
+        return _audit(storage, verifier, trusted_checkpoints, node_cert, progress)
+
+
+def _audit(
+    storage: LogStorage,
+    verifier: Verifier,
+    trusted_checkpoints: Sequence[str],
+    node_cert: x509.Certificate | None,
+    progress: Callable[[int, int], None] | None,
+) -> AuditReport:
     meta = storage.read_meta()
     if meta.get("format") != ENTRY_FORMAT:
         raise VerificationError("the storage does not hold an accord ledger")
@@ -254,7 +267,7 @@ def audit_storage(
                 _compare_tile(key[0], key[1], writes[key], stored.get(key), tree)
                 tiles_checked += 1
 
-    for entry in storage.iter_entries(1, CHUNK):
+    for entry in storage.iter_entries(1, CHUNK, total):
         seqno = entry.seqno
         if seqno != expected_seqno:
             raise TamperingDetected(
@@ -311,8 +324,9 @@ def audit_storage(
             checkpoints.check_at(seqno, root, ccf_edge.root())
             if seqno in trusted and not hmac.compare_digest(trusted[seqno], root):
                 raise TamperingDetected(
-                    f"the trusted checkpoint of size {seqno} does not match the stored log",
-                    seqno=1,
+                    f"the trusted checkpoint of size {seqno} does not match the stored log: "
+                    f"some of entries 1..{seqno} differ from the ones it signed (a fork or a "
+                    "rewrite)"
                 )
         expected_seqno += 1
         if progress is not None and seqno % 10_000 == 0:

@@ -75,6 +75,7 @@ from accord.core.treestate import TreeEdge, node_from_tiles
 from accord.errors import (
     AccordError,
     ConfigurationError,
+    DatabaseMissing,
     InvalidRequest,
     MalformedInput,
     NotFound,
@@ -90,7 +91,6 @@ from accord.log.storage import (
     StoredCheckpoint,
     StoredEntry,
     StoredTile,
-    is_postgres_location,
     open_storage,
 )
 
@@ -207,8 +207,9 @@ class LedgerReader:
         return stored.note, self._parse_checkpoint(stored)
 
     def committed_size(self) -> int:
+        """Size of the newest checkpoint, once its signature verified (never a bare row)."""
         stored = self.storage.latest_checkpoint()
-        return 0 if stored is None else stored.size
+        return 0 if stored is None else self._parse_checkpoint(stored).size
 
     def size(self) -> int:
         """Durable entries, committed or not."""
@@ -777,15 +778,27 @@ def _describe_location(storage: LogStorage) -> str:
 def _require_initialized(location: str, recorded: Checkpoint) -> None:
     """Refuse (LedgerMissing) a location that holds no ledger, looking without writing."""
     probe = open_storage(location, read_only=True)
-    where = f"the ledger storage {_describe_location(probe)}"
     try:
-        try:
-            meta = probe.read_meta()
-        except StorageError as exc:
-            if is_postgres_location(location):
-                raise  # an unreachable server is not a lost ledger; say what failed
-            raise missing_ledger(recorded, where, f"cannot be read ({exc})") from exc
-        if meta.get("format") != ENTRY_FORMAT:
-            raise missing_ledger(recorded, where, "holds no ledger (missing or empty)")
+        require_ledger(probe, recorded, location)
     finally:
         probe.close()
+
+
+def require_ledger(storage: LogStorage, recorded: Checkpoint | None, location: str) -> None:
+    """Raise unless ``storage`` holds an initialized ledger.
+
+    With a ``recorded`` checkpoint, storage that does not exist, is empty, or is not a database
+    is :class:`~accord.errors.LedgerMissing` (the ledger was lost); other failures (a server
+    down, a permission) are raised as they are.
+    """
+    where = f"the ledger storage {location}"
+    try:
+        meta = storage.read_meta()
+    except DatabaseMissing as exc:
+        if recorded is None:
+            raise
+        raise missing_ledger(recorded, where, f"is gone ({exc})") from exc
+    if meta.get("format") != ENTRY_FORMAT:
+        if recorded is not None:
+            raise missing_ledger(recorded, where, "holds no ledger (it is empty)")
+        raise StorageError(f"{where} holds no accord ledger (it is empty)")

@@ -15,6 +15,7 @@ database but never the password of the DSN.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Iterator, Sequence
@@ -24,7 +25,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from accord.errors import LedgerLocked, StorageError
+from accord.errors import DatabaseMissing, LedgerLocked, StorageError
 from accord.log.storage import (
     RFC9162_TREE,
     LogStorage,
@@ -105,9 +106,8 @@ class PostgresStorage(LogStorage):
         except psycopg.Error as exc:
             # Not chained: the cause would carry the connection parameters into tracebacks.
             reason = _redact(str(exc), self._dsn)
-            raise StorageError(
-                f"cannot connect to PostgreSQL {self.description}: {reason}"
-            ) from None
+            error = DatabaseMissing if _is_missing_database(exc) else StorageError
+            raise error(f"cannot connect to PostgreSQL {self.description}: {reason}") from None
 
     def _conn(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
@@ -131,6 +131,26 @@ class PostgresStorage(LogStorage):
             ) from exc
 
     # --- set-up ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        # One REPEATABLE READ transaction on this thread's connection: one snapshot for all reads.
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        except psycopg.Error as exc:
+            raise StorageError(
+                f"cannot start a read transaction on {self.description}: "
+                f"{_redact(str(exc), self._dsn)}"
+            ) from None
+        try:
+            yield
+        finally:
+            if not conn.closed:
+                try:
+                    conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    conn.close()  # replaced on the next call
+
     def _refuse_if_read_only(self, what: str) -> None:
         if self.read_only:
             raise StorageError(f"cannot {what}: {self.description} is open read-only")
@@ -342,6 +362,14 @@ class PostgresStorage(LogStorage):
             if len(rows) < CHECKPOINT_CHUNK:
                 return
             last = int(rows[-1][0])
+
+
+def _is_missing_database(exc: psycopg.Error) -> bool:
+    """Whether a connection failed because the database does not exist (SQLSTATE 3D000)."""
+    if getattr(exc, "sqlstate", None) == "3D000":
+        return True
+    text = str(exc)
+    return "database" in text and "does not exist" in text
 
 
 def _describe(dsn: str) -> str:

@@ -7,6 +7,7 @@ sequence the same ledger.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -17,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from accord.errors import LedgerLocked, StorageError
+from accord.errors import DatabaseMissing, LedgerLocked, StorageError
 from accord.log.storage import (
     RFC9162_TREE,
     LogStorage,
@@ -64,14 +65,22 @@ def _as_bytes(value: object) -> bytes:
     return str(value).encode("utf-8", "surrogatepass")
 
 
-def connect_read_only(path: str) -> sqlite3.Connection:
-    """A connection that can neither create the file nor write to it (``mode=ro``)."""
-    if not os.path.isfile(path):
-        raise StorageError(f"the SQLite ledger {path} does not exist")
+def read_only_uri(path: str, *, immutable: bool) -> str:
+    """The URI that opens ``path`` without creating or writing it.
+
+    ``immutable`` also tells SQLite that nobody writes the file meanwhile, so it needs neither the
+    ``-wal`` nor the ``-shm`` file (nothing is created, and a read-only filesystem works); only
+    correct while no writer is active (see :meth:`SqliteStorage._open_read_only`).
+    """
     uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA query_only=ON")
-    return conn
+    return uri + "&immutable=1" if immutable else uri
+
+
+def _missing_or_unusable(path: str) -> None:
+    if not os.path.lexists(path):
+        raise DatabaseMissing(f"the SQLite ledger {path} does not exist")
+    if os.path.isdir(path):
+        raise StorageError(f"{path} is a directory, not an SQLite ledger")
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -98,6 +107,7 @@ class SqliteStorage(LogStorage):
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = str(path)
         self.read_only = read_only
+        self._read_only_uri: str | None = None
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
@@ -107,7 +117,7 @@ class SqliteStorage(LogStorage):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = connect_read_only(self.path) if self.read_only else connect(self.path)
+                conn = self._open_read_only() if self.read_only else connect(self.path)
             except sqlite3.Error as exc:
                 raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from exc
             self._local.conn = conn
@@ -120,6 +130,59 @@ class SqliteStorage(LogStorage):
             return self._conn().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite read failed: {exc}") from exc
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """A read-only connection that creates nothing when no writer is active.
+
+        With no writer (its lock is free, and we hold it shared so none can start) and no
+        write-ahead log, the file is opened ``immutable``: no ``-wal``/``-shm`` files are made
+        and a read-only filesystem works. Beside a running writer, it is an ordinary ``mode=ro``
+        reader, which shares the writer's ``-shm`` index.
+        """
+        _missing_or_unusable(self.path)
+        if self._read_only_uri is None:
+            self._read_only_uri = read_only_uri(self.path, immutable=self._quiescent())
+        conn = sqlite3.connect(
+            self._read_only_uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        conn.execute("PRAGMA query_only=ON")
+        return conn
+
+    def _quiescent(self) -> bool:
+        """Whether no writer is active now; if so, hold its lock shared so none starts."""
+        wal = self.path + "-wal"
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            return False
+        try:
+            lock = open(self.path + ".writer-lock", "rb")
+        except FileNotFoundError:
+            return True  # no writer ever ran here (say, a copied backup)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            return False  # a writer holds it
+        self._lock_file = lock
+        # A writer may have closed between our look at the log and the lock: look again.
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        # A WAL read transaction: every read of this thread's connection sees the same commit.
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot start a read transaction on {self.path}: {exc}") from exc
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     def _refuse_if_read_only(self, what: str) -> None:
         if self.read_only:
@@ -152,7 +215,9 @@ class SqliteStorage(LogStorage):
             if "no such table" in str(exc):
                 return {}
             raise StorageError(f"cannot read {self.path}: {exc}") from exc
-        except sqlite3.Error as exc:  # e.g. "file is not a database"
+        except sqlite3.DatabaseError as exc:
+            if "not a database" in str(exc):  # a damaged or foreign file where the ledger was
+                raise DatabaseMissing(f"{self.path} is not an SQLite database") from exc
             raise StorageError(f"cannot read {self.path}: {exc}") from exc
         return {str(k): str(v) for k, v in rows}
 
@@ -165,7 +230,10 @@ class SqliteStorage(LogStorage):
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             lock_file.close()
-            raise LedgerLocked(f"another process is writing to {self.path}") from exc
+            raise LedgerLocked(
+                f"another process holds {self.path}: a writer (accord serve), or a reader such as "
+                "`accord verify` that keeps writers out while it reads"
+            ) from exc
         self._lock_file = lock_file
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ Tables every backend keeps (the names are part of the tamper tests and ``docs/fo
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -121,17 +122,29 @@ class LogStorage(abc.ABC):
     def iter_checkpoints(self) -> Iterator[StoredCheckpoint]:
         """Every stored checkpoint in size order."""
 
-    def iter_entries(self, first_seqno: int = 1, chunk: int = 2000) -> Iterator[StoredEntry]:
-        """Stream entries in seqno order without holding them all."""
+    def iter_entries(
+        self, first_seqno: int = 1, chunk: int = 2000, last_seqno: int | None = None
+    ) -> Iterator[StoredEntry]:
+        """Stream entries ``first_seqno..last_seqno`` (default: the current end) in seqno order.
+
+        The ranges asked for are contiguous, so no stored row is ever skipped; a hole is left for
+        the caller, who checks contiguity. Entries appended meanwhile are not included.
+        """
+        end = self.entry_count() if last_seqno is None else last_seqno
         seqno = first_seqno
-        while True:
-            rows = self.get_entries(seqno, seqno + chunk - 1)
-            yield from rows
-            if len(rows) < chunk:
-                # A hole inside a chunk is reported by the caller, who checks contiguity.
-                if not rows or rows[-1].seqno >= self.entry_count():
-                    return
-            seqno += chunk
+        while seqno <= end:
+            last = min(end, seqno + chunk - 1)
+            yield from self.get_entries(seqno, last)
+            seqno = last + 1
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Within the block, this thread's reads all see one consistent state of the storage.
+
+        An audit runs inside one, so a writer appending meanwhile cannot make it see a tile from
+        a later tree than the entries it read. (Backends without snapshots may yield at once.)
+        """
+        yield
 
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
