@@ -102,7 +102,7 @@ def test_anchor_loop_stops_cleanly_on_sigterm(db: LedgerDatabase, tmp_path: Path
         assert "anchored block 0" in process.stdout.readline()
         db.write("INSERT INTO t (id) VALUES (2)")
         assert "anchored block 1" in process.stdout.readline()
-        time.sleep(0.3)  # let the loop go round with nothing new before stopping it
+        time.sleep(0.3)  # longer than an interval: a round with nothing new, then the stop
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:
