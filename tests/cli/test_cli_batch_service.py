@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from accord.cli.main import EXIT_FAILED, EXIT_USAGE, main
+from accord.cli.main import EXIT_REFUSED, EXIT_USAGE, main
 from tests.service.conftest import Service
 
 
@@ -61,7 +61,7 @@ def test_batch_append_end_to_end(
     path.write_text(json.dumps({"contents": "ok"}) + "\n" + json.dumps(big) + "\n")
     code = main(["append", "--batch", str(path), *tls(service)])
     out, err = capsys.readouterr()
-    assert code == EXIT_FAILED and out == ""
+    assert code == EXIT_REFUSED and out == ""
     assert "the batch of lines 1-2 was not written" in err and "is line 2" in err, err
     assert "no entry was written" in err
 

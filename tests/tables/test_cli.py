@@ -43,10 +43,10 @@ def test_cli_round_trip(
     code, out, _ = run(capsys, "tables", "create", "--db", db.dsn, f"CREATE TABLE notes ({ddl})")
     assert code == 0 and columns in out
     code, _, err = run(capsys, "tables", "create", "--db", db.dsn, "DROP TABLE notes")
-    assert code == 1 and err.startswith("accord: error: only a plain CREATE TABLE")
+    assert code == 4 and err.startswith("accord: error: only a plain CREATE TABLE")
     code, _, err = run(capsys, "tables", "create", "--db", db.dsn,
                        f"CREATE TABLE j (doc {unsupported})")  # fmt: skip
-    assert code == 1 and named in err
+    assert code == 4 and named in err
     db.write(("INSERT INTO notes (id, body) VALUES (?, ?), (?, ?)", (1, "hello", 2, "world")))
 
     code, out, _ = run(capsys, "tables", "list", "--db", db.dsn, "--json")
@@ -68,7 +68,7 @@ def test_cli_on_sqlite_a_bare_path_must_exist_and_sqlite_path_creates_it(
     """A typo in a bare path must not create a new, empty database; ``sqlite:PATH`` does."""
     db = str(tmp_path / "notes.db")
     code, _, err = run(capsys, "tables", "list", "--db", db)
-    assert code == 1 and "does not exist" in err and f"sqlite:{db}" in err
+    assert code == 4 and "does not exist" in err and f"sqlite:{db}" in err
     code, out, _ = run(capsys, "tables", "create", "--db", f"sqlite:{db}",
                        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")  # fmt: skip
     assert code == 0 and "id INTEGER [int], body TEXT [text]" in out
@@ -118,7 +118,7 @@ def test_cli_drop_column_and_table(pg_dsn: str, capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "tables", "drop-column", "--db", pg_dsn, "notes", "body")
     assert code == 0 and "kept as ledger_dropped_1_body" in out
     code, _, err = run(capsys, "tables", "drop-column", "--db", pg_dsn, "notes", "id")
-    assert code == 1 and "primary key" in err
+    assert code == 4 and "primary key" in err
     code, out, _ = run(capsys, "tables", "drop", "--db", pg_dsn, "notes")
     assert code == 0 and "read-only, as dropped_1_notes" in out
     code, out, _ = run(capsys, "tables", "list", "--db", pg_dsn)

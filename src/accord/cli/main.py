@@ -4,13 +4,14 @@ Every failure is one line on stderr and one of these exit codes (also in ``accor
 
     0   success
     1   verification failed: tampering detected (naming the first bad seqno), a proof, signature
-        or receipt that does not check out, a ledger missing entries it had signed; also a
-        request the service or ledger refused (invalid, not found, not authorized)
+        or receipt that does not check out, a ledger missing entries it had signed
     2   usage or configuration error: a bad flag or argument, a missing or unreadable file, a
         file that is not what the option expects (say, a certificate given as --vkey), a
         directory that is not a data directory, an unsupported storage location
     3   service or storage unavailable: the service cannot be reached or answered with a server
         error, the database is down, the ledger is locked by another process
+    4   the service or ledger refused the request: invalid, not found, not allowed (nothing was
+        changed)
     70  internal error (a bug: please report it; ACCORD_DEBUG=1 shows the traceback)
     130 interrupted (Ctrl-C)
 
@@ -46,14 +47,16 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+EXIT_REFUSED = 4
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """exit codes:
   0    success
-  1    verification failed or tampering detected; or the service refused the request
+  1    verification failed or tampering detected
   2    usage or configuration error (bad argument, missing or wrong file, not a data directory)
   3    service or storage unavailable (unreachable, server error, database down, ledger locked)
+  4    the request was refused (invalid, not found, not allowed); nothing was changed
   70   internal error (please report it; ACCORD_DEBUG=1 shows the traceback)
   130  interrupted"""
 
@@ -904,7 +907,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StorageError as exc:
         return _fail(EXIT_UNAVAILABLE, f"accord: error: {exc}")
     except (InvalidRequest, AuthError) as exc:
-        return _fail(EXIT_FAILED, f"accord: error: {exc}")
+        return _fail(EXIT_REFUSED, f"accord: error: {exc}")
     except AccordError as exc:
         return _fail(EXIT_FAILED, f"accord: error: {exc}")
     except OSError as exc:  # files are configuration; ports, host names and pipes the system
