@@ -42,15 +42,16 @@ def test_lines_parse_into_entries() -> None:
     ("text", "message"),
     [
         (b'{"contents": "a"}\n\xff\n', "line 2 is not valid UTF-8 (byte 0xff at column 1)"),
-        (b'{"contents": "a"}\n{"contents": \n', "line 2 is not JSON: Expecting value"),
+        (b'{"contents": "a"}\n{"contents": \n', "line 2: invalid JSON: Expecting value"),
         (b"[1, 2]\n", "line 1: an entry must be a JSON object"),
         (b'{"contents": 5}\n', 'line 1: an entry needs "contents", a string'),
         (b'{"contents": "a", "colection": "x"}\n', "line 1: unknown field 'colection'"),
         (b'{"contents": "a", "collectionId": "bad id"}\n', "line 1: invalid collection id"),
         (b'{"contents": "a", "tags": "t"}\n', 'line 1: "tags" must be a list'),
         (b'{"contents": "a", "tags": ["t", "t"]}\n', "line 1: duplicate tags"),
-        (b'{"contents": "\\ud800"}\n', "line 1: contents is not valid Unicode"),
-        (b"[" * 100_000 + b"\n", "line 1 is "),
+        (b'{"contents": "\\ud800"}\n', "line 1: string contains a lone surrogate U+D800"),
+        (b'{"contents": "a", "contents": "b"}\n', "line 1: duplicate object name 'contents'"),
+        (b"[" * 100_000 + b"\n", "line 1: "),
         (b'{"contents": "' + b"x" * 200 + b'"}\n', "line 1 is longer than 100 bytes"),
     ],
 )
@@ -111,8 +112,9 @@ def test_a_bad_line_stops_before_its_batch_is_sent() -> None:
     # lines 1-3 and 4-6 were sent; the batch that would hold line 7 was not
     assert [len(b) for b in client.sent] == [3, 3]
     assert str(info.value) == (
-        "in.jsonl: line 7 is not JSON: Expecting property name enclosed in double quotes at "
-        "column 2; 6 entries were already written (last 1.6), nothing after line 6 was sent"
+        "in.jsonl: line 7: invalid JSON: Expecting property name enclosed in double quotes at "
+        "line 1 column 2; 6 entries were already written (last 1.6), nothing after line 6 was "
+        "sent"
     )
     client = RecordingClient()
     with pytest.raises(BatchInputError) as info:

@@ -53,7 +53,7 @@ def test_batch_append_end_to_end(
     assert [json.loads(line) for line in out.splitlines()] == [
         {"line": n, "transactionId": f"1.{2500 + n}"} for n in (1, 2, 3, 4)
     ]
-    assert err.count("\n") == 1 and f"{path}: line 6 is not JSON" in err, err
+    assert err.count("\n") == 1 and f"{path}: line 6: invalid JSON" in err, err
     assert "4 entries were already written (last 1.2504), nothing after line 4 was sent" in err
 
     # the service refuses a batch: nothing of it is written, the line is named

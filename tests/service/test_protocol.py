@@ -106,3 +106,23 @@ def test_describe_protocol_error(exc: BaseException | None, status: int) -> None
     got, code, message = describe_protocol_error(exc, **LIMITS)
     assert got == status
     assert code and message and "\\x" not in message and "\n" not in message
+
+
+def test_compressed_bodies_are_refused_unread_without_a_traceback(service: Service) -> None:
+    # A broken gzip body used to answer 500 and log tracebacks, even without a login (aiohttp
+    # decompressed while draining the body after a 401).
+    body = b"abc-not-gzip"
+    for role, path in ((None, "/app/transactions"), ("admin", "/app/transactions"),
+                       ("admin", "/app/transactions/batch"), (None, "/nowhere")):  # fmt: skip
+        request = (
+            b"POST " + path.encode() + b" HTTP/1.1\r\n" + HOST
+            + b"Content-Type: application/json\r\nContent-Encoding: gzip\r\n"
+            + b"Content-Length: %d\r\n\r\n" % len(body) + body
+        )  # fmt: skip
+        status, headers, reply = raw_exchange(service, request, role=role)
+        assert status in (401, 404, 415), (role, path, status, reply)
+        assert headers["content-type"].startswith("application/json")
+        if role == "admin" and path.startswith("/app/transactions"):
+            assert status == 415 and b"send the body uncompressed" in reply
+    err = stop_service(service.proc)
+    assert "Traceback" not in err and "Unhandled exception" not in err, err

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 
 import pytest
 
-from accord.errors import Conflict, InvalidRequest
-from accord.identity import make_user_identity
+from accord.errors import ConfigurationError, Conflict, InvalidRequest
+from accord.identity import fingerprint, make_user_identity
 from accord.service.users import (
     User,
     UserStore,
@@ -115,3 +116,32 @@ def test_a_write_never_undoes_an_edit_by_another_process(tmp_path: Path) -> None
     assert service_store.assign_role(added.user_id, "cert", "Contributor").cert_pem
     with pytest.raises(InvalidRequest, match="assignedRole is required for a new user"):
         service_store.assign_role("nobody", "token", None)
+
+
+def test_hand_edited_users_file_is_canonicalized(tmp_path: Path) -> None:
+    # An operator edits users.json by hand: another spelling of a fingerprint is the same user, so
+    # it cannot count as a second Administrator that nobody can authenticate as.
+    admin = make_user_identity("admin")
+    fp = fingerprint(admin.cert)
+    path = tmp_path / "users.json"
+    path.write_text(json.dumps({"users": {fp.replace(":", "").lower(): {"role": "Administrator"}}}))
+    store = UserStore(path)
+    assert [u.user_id for u in store.all()] == [fp]
+    assert store.find(fp) is not None and store.find(fp).kind == "cert"  # type: ignore[union-attr]
+    with pytest.raises(Conflict):
+        store.assign_role(fp, "cert", "Reader")
+
+
+def test_users_file_listing_one_user_twice_is_refused(tmp_path: Path) -> None:
+    fp = fingerprint(make_user_identity("admin").cert)
+    path = tmp_path / "users.json"
+    both = {fp: {"role": "Administrator"}, fp.replace(":", ""): {"role": "Reader"}}
+    path.write_text(json.dumps({"users": both}))
+    with pytest.raises(ConfigurationError, match="listed twice"):
+        UserStore(path)
+
+
+@pytest.mark.parametrize("text", [".", "..", "-", "@|."])
+def test_token_ids_need_a_letter_or_digit(text: str) -> None:
+    with pytest.raises(InvalidRequest, match="at least one a letter or digit"):
+        parse_user_id(text)

@@ -230,6 +230,12 @@ def vkey_file(path: str) -> str:
     from accord.core.note import Verifier
 
     key = read_small_text(path).strip()
+    if key.startswith("-----BEGIN"):
+        # Never echo it: it may be a private key given by mistake.
+        raise ConfigurationError(
+            f"{show(path)} is a PEM file (a certificate or key), not a verifier key; give the "
+            "ledger's checkpoint.vkey (a C2SP verifier key like NAME+HASH+BASE64)"
+        )
     try:
         Verifier.from_vkey(key)
     except MalformedInput as exc:

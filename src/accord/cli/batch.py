@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from accord.errors import AccordError, ConfigurationError, InvalidRequest
+from accord.core.canonical import parse_json
+from accord.errors import AccordError, ConfigurationError, InvalidRequest, MalformedInput
 
 BATCH_OVERHEAD = len('{"entries":[]}')
 
@@ -69,13 +70,11 @@ def read_lines(stream: IO[bytes], *, max_line_bytes: int) -> Iterator[Line]:
         if not text.strip():
             continue
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BatchInputError(
-                f"line {number} is not JSON: {exc.msg} at column {exc.colno}", line=number
-            ) from None
-        except RecursionError:
-            raise BatchInputError(f"line {number} is nested too deeply", line=number) from None
+            # The service's own strict parser: a line it would refuse (duplicate keys, NaN,
+            # lone surrogates, deep nesting) is refused here, before anything is sent.
+            obj = parse_json(raw)
+        except MalformedInput as exc:
+            raise BatchInputError(f"line {number}: {exc}", line=number) from None
         try:
             entry = batch_entry(obj)
         except InvalidRequest as exc:
@@ -180,9 +179,9 @@ def append_stream(
             pending = []
             progress.advance(len(batch))
     except BatchInputError as exc:
+        sent = f", nothing after line {last_line} was sent" if written else ""
         raise BatchInputError(
-            f"{source}: {exc}; {_written(written, last)}, nothing after line {last_line} was sent",
-            line=exc.line,
+            f"{source}: {exc}; {_written(written, last)}{sent}", line=exc.line
         ) from None
     except AccordError as exc:
         if not pending:

@@ -396,9 +396,13 @@ def cmd_collections(args: argparse.Namespace) -> int:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
+    import datetime
+
     from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
 
     from accord.identity import fingerprint
+    from accord.service.users import expired_certificate_warning
 
     with _client(args) as client:
         if args.users_command == "list":
@@ -418,9 +422,17 @@ def cmd_users(args: argparse.Namespace) -> int:
                         f"{args.cert_file} is not a PEM certificate (-----BEGIN CERTIFICATE-----)"
                     ) from None
                 user_id = fingerprint(cert)
+                local_warning = expired_certificate_warning(
+                    cert.public_bytes(serialization.Encoding.PEM).decode(),
+                    datetime.datetime.now(datetime.UTC),
+                )
+                if local_warning:  # the service sees only the fingerprint: warn here
+                    print(f"accord: warning: {local_warning}", file=sys.stderr)
             if not user_id:
                 raise ConfigurationError("give a user id (fingerprint or token oid) or --cert-file")
             user = client.set_user(user_id, args.role)
+            if user.get("warning"):
+                print(f"accord: warning: {user['warning']}", file=sys.stderr)
             _emit(args, user, f"{user['userId']}\t{user['assignedRole']}")
         else:
             client.delete_user(args.user)

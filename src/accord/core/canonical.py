@@ -37,6 +37,7 @@ from collections.abc import Callable
 from json.encoder import encode_basestring
 from typing import TypeAlias
 
+from accord.core.quoting import quoted
 from accord.errors import MalformedInput
 
 __all__ = [
@@ -183,7 +184,7 @@ def _format_float(value: float) -> str:
     several do (the digits ECMAScript asks for); only the layout differs.
     """
     if not math.isfinite(value):
-        raise MalformedInput(f"{value!r} is not a JSON number")
+        raise MalformedInput(f"{quoted(value)} is not a JSON number")
     if value == 0:
         return "0"  # also for -0.0
     text = float.__repr__(value)

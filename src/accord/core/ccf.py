@@ -54,6 +54,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 from accord.core.canonical import parse_json
 from accord.core.entry import EntryMetadata, TransactionId
 from accord.core.merkle import fold_range, inclusion_plan, range_nodes, root_from_leaf_hashes
+from accord.core.quoting import quoted
 from accord.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -338,7 +339,9 @@ def _claim_digest(claim: object) -> bytes:
             "ledgerEntry",
         )
         if entry["protocol"] != LEDGER_ENTRY_V1:
-            raise MalformedInput(f"unsupported ledger entry claim protocol {entry['protocol']!r}")
+            raise MalformedInput(
+                f"unsupported ledger entry claim protocol {quoted(entry['protocol'])}"
+            )
         try:
             key = base64.b64decode(entry["secretKey"], validate=True)
             collection = entry["collectionId"].encode("utf-8")

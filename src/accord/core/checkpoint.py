@@ -30,6 +30,7 @@ from accord.core.note import (
     open_note,
     sign_note,
 )
+from accord.core.quoting import quoted
 from accord.errors import MalformedInput, VerificationError
 
 ROOT_HASH_SIZE = 32
@@ -123,5 +124,5 @@ def open_checkpoint(
     cp = Checkpoint.from_text(note.text)
     expected = verifier.name if origin is None else origin
     if cp.origin != expected:
-        raise VerificationError(f"checkpoint origin {cp.origin!r} is not {expected!r}")
+        raise VerificationError(f"checkpoint origin {quoted(cp.origin)} is not {expected!r}")
     return cp

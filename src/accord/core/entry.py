@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from accord.core.canonical import canonicalize, parse_canonical, parse_json
+from accord.core.quoting import quoted
 from accord.errors import InvalidRequest, MalformedInput
 
 ENTRY_FORMAT = "accord.entry.v1"
@@ -56,7 +57,7 @@ class TransactionId:
         m = _TXID_RE.fullmatch(text) if isinstance(text, str) else None
         if not m:
             raise InvalidRequest(
-                f"malformed transaction id {text!r}: expected '<view>.<seqno>', e.g. '1.42'"
+                f"malformed transaction id {quoted(text)}: expected '<view>.<seqno>', e.g. '1.42'"
             )
         return cls(int(m.group(1)), int(m.group(2)))
 
@@ -72,7 +73,7 @@ def _valid_collection(collection_id: str) -> bool:
 def validate_collection_id(collection_id: str) -> str:
     if not isinstance(collection_id, str) or not _valid_collection(collection_id):
         raise InvalidRequest(
-            f"invalid collection id {collection_id!r}: 1-128 characters from A-Z a-z 0-9 _ . : -, "
+            f"invalid collection id {quoted(collection_id)}: 1-128 characters from A-Z a-z 0-9 _ . : -, "
             "starting with a letter or digit"
         )
     return collection_id
@@ -89,7 +90,7 @@ def validate_tags(tags: Sequence[str]) -> tuple[str, ...]:
     for tag in out:
         if not isinstance(tag, str) or not _TAG_RE.fullmatch(tag):
             raise InvalidRequest(
-                f"invalid tag {tag!r}: 1-64 characters from A-Z a-z 0-9 _ . : - =, "
+                f"invalid tag {quoted(tag)}: 1-64 characters from A-Z a-z 0-9 _ . : - =, "
                 "starting with a letter or digit"
             )
     if len(set(out)) != len(out):
@@ -162,7 +163,7 @@ class EntryMetadata:
         if not isinstance(obj, dict) or set(obj) != _LEAF_KEYS:
             raise MalformedInput(f"entry metadata must have exactly the keys {sorted(_LEAF_KEYS)}")
         if obj["format"] != ENTRY_FORMAT:
-            raise MalformedInput(f"unknown entry format {obj['format']!r}")
+            raise MalformedInput(f"unknown entry format {quoted(obj['format'])}")
         try:
             txid = TransactionId.parse(obj["transactionId"])
             collection = validate_collection_id(obj["collectionId"])

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from accord.core.quoting import quoted
 from accord.errors import ConfigurationError, MalformedInput, SignatureError
 
 ALG_ED25519 = 0x01
@@ -72,7 +73,9 @@ def _is_valid_key_name(name: str) -> bool:
 
 def _check_key_name(name: object) -> str:
     if not isinstance(name, str) or not _is_valid_key_name(name):
-        raise MalformedInput(f"invalid key name {name!r}: must be non-empty, without spaces or '+'")
+        raise MalformedInput(
+            f"invalid key name {quoted(name)}: must be non-empty, without spaces or '+'"
+        )
     return name
 
 

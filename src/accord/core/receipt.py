@@ -25,6 +25,7 @@ from accord.core.checkpoint import Checkpoint, open_checkpoint
 from accord.core.entry import EntryMetadata
 from accord.core.merkle import leaf_hash, verify_inclusion
 from accord.core.note import Verifier
+from accord.core.quoting import quoted
 from accord.errors import MalformedInput, VerificationError
 
 RECEIPT_FORMAT = "accord.receipt.v1"
@@ -76,7 +77,7 @@ def parse_receipt(data: bytes | str | dict[str, object]) -> Receipt:
     if not isinstance(obj, dict) or set(obj) != _RECEIPT_KEYS:
         raise MalformedInput(f"a receipt must have exactly the keys {sorted(_RECEIPT_KEYS)}")
     if obj["format"] != RECEIPT_FORMAT:
-        raise MalformedInput(f"unknown receipt format {obj['format']!r}")
+        raise MalformedInput(f"unknown receipt format {quoted(obj['format'])}")
     proof_field = obj["inclusionProof"]
     if not isinstance(proof_field, list):
         raise MalformedInput("inclusionProof must be a list of base64 hashes")

@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 
 from accord.core.merkle import HASH_SIZE, NodeHasher, NodeId, node_hash
+from accord.core.quoting import quoted
 from accord.errors import MalformedInput
 
 TILE_HEIGHT = 8
@@ -129,12 +130,12 @@ _TILE_RE = re.compile(r"^(\d{1,2}|entries)/((?:x\d{3}/)*\d{3})(?:\.p/(\d{1,3}))?
 def parse_index(text: str) -> int:
     """Inverse of :func:`encode_index`; rejects non-canonical encodings."""
     if not _INDEX_RE.match(text):
-        raise MalformedInput(f"malformed tile index {text!r}")
+        raise MalformedInput(f"malformed tile index {quoted(text)}")
     value = 0
     for part in text.split("/"):
         value = value * 1000 + int(part.lstrip("x"))
     if encode_index(value) != text:
-        raise MalformedInput(f"non-canonical tile index {text!r}")
+        raise MalformedInput(f"non-canonical tile index {quoted(text)}")
     return value
 
 
@@ -142,17 +143,17 @@ def parse_tile_path(path: str) -> tuple[int | None, int, int]:
     """Parse the part after ``tile/``: returns ``(level or None for entries, index, width)``."""
     m = _TILE_RE.match(path)
     if not m:
-        raise MalformedInput(f"malformed tile path {path!r}")
+        raise MalformedInput(f"malformed tile path {quoted(path)}")
     level_text, index_text, width_text = m.groups()
     level = None if level_text == "entries" else int(level_text)
     if level is not None and (level > 63 or str(level) != level_text):
-        raise MalformedInput(f"malformed tile level {level_text!r}")
+        raise MalformedInput(f"malformed tile level {quoted(level_text)}")
     index = parse_index(index_text)
     width = TILE_WIDTH
     if width_text is not None:
         width = int(width_text)
         if not 1 <= width < TILE_WIDTH or str(width) != width_text:
-            raise MalformedInput(f"partial tile width must be 1..255, got {width_text!r}")
+            raise MalformedInput(f"partial tile width must be 1..255, got {quoted(width_text)}")
     return level, index, width
 
 

@@ -222,12 +222,28 @@ def collection_param(request: web.Request) -> str:
     return request.query.get("collectionId", DEFAULT_COLLECTION)
 
 
+def one_line_value(text: str, limit: int = 60) -> str:
+    """A caller-supplied value for an error message: one line, at most ``limit`` characters."""
+    flat = text.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it exceeds ``limit`` bytes.
 
     The limit holds while reading, so a chunked body (no Content-Length) is never held whole:
     reading stops at the first chunk past the limit.
     """
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise web.HTTPUnsupportedMediaType(
+            text=error_body(
+                "UnsupportedContentEncoding",
+                f"Content-Encoding {one_line_value(encoding)!r} is not supported; send the body "
+                "uncompressed",
+            ),
+            content_type="application/json",
+        )
     declared = request.content_length
     if declared is not None and declared > limit:
         raise payload_too_large(

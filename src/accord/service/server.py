@@ -57,7 +57,11 @@ async def serve(
                 max_batch_bytes=config.max_batch_bytes,
             ),
         )
-        runner = ServiceRunner(build_app(state), access_log=None, handle_signals=False)
+        # Request bodies are never decompressed: a compressed body is refused (415) unread, and
+        # a broken one cannot fail later inside aiohttp's own draining of the connection.
+        runner = ServiceRunner(
+            build_app(state), access_log=None, handle_signals=False, auto_decompress=False
+        )
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=ctx, backlog=1024)
         await site.start()

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from cryptography import x509
 
+from accord.core.quoting import quoted
 from accord.errors import ConfigurationError, Conflict, InvalidRequest, NotFound
 from accord.identity import fingerprint, normalize_fingerprint
 
@@ -46,9 +47,11 @@ CERT_USER_ID_RULE = (
     "optionally written as 32 colon-separated pairs"
 )
 # Token users: an Azure AD object id (a GUID) or a JWT `sub` such as "auth0|5f7c...".
-SUBJECT_ID_PATTERN = r"^[A-Za-z0-9._@|-]{1,128}$"
+# At least one letter or digit: "." and ".." would be path segments, not ids.
+SUBJECT_ID_PATTERN = r"^(?=[^A-Za-z0-9]{0,127}[A-Za-z0-9])[A-Za-z0-9._@|-]{1,128}$"
 SUBJECT_ID_RULE = (
-    "a token user id (a JWT oid or sub) is 1-128 characters from A-Z a-z 0-9 . _ @ | -"
+    "a token user id (a JWT oid or sub) is 1-128 characters from A-Z a-z 0-9 . _ @ | -, "
+    "at least one a letter or digit"
 )
 _SUBJECT_ID = re.compile(SUBJECT_ID_PATTERN)
 _HEX_DIGITS = re.compile(r"[0-9A-Fa-f]+")
@@ -92,17 +95,33 @@ def parse_user_id(text: object) -> tuple[UserKind, str]:
     except InvalidRequest:
         pass
     if ":" in text:
-        raise InvalidRequest(f"invalid user id {text[:200]!r}: {CERT_USER_ID_RULE}")
+        raise InvalidRequest(f"invalid user id {quoted(text)}: {CERT_USER_ID_RULE}")
     if _HEX_DIGITS.fullmatch(text) and len(text) >= _FINGERPRINT_LIKE_DIGITS:
         raise InvalidRequest(
-            f"invalid user id {text[:200]!r}: it looks like a certificate fingerprint but has "
+            f"invalid user id {quoted(text)}: it looks like a certificate fingerprint but has "
             f"{len(text)} hex digits; {CERT_USER_ID_RULE}"
         )
     if not _SUBJECT_ID.fullmatch(text):
         raise InvalidRequest(
-            f"invalid user id {text[:200]!r}: {SUBJECT_ID_RULE}; {CERT_USER_ID_RULE}"
+            f"invalid user id {quoted(text)}: {SUBJECT_ID_RULE}; {CERT_USER_ID_RULE}"
         )
     return "token", text
+
+
+def _users_from_file(raw: Any) -> dict[str, User]:
+    """Users as ``users.json`` lists them, every id checked and put in canonical form.
+
+    The file may be edited by hand (that is how an operator recovers): an id in another spelling
+    of a fingerprint is canonicalized, one listed twice in two spellings is refused, so that the
+    users the rules count are exactly the users that can authenticate.
+    """
+    users: dict[str, User] = {}
+    for listed, entry in raw["users"].items():
+        kind, user_id = parse_user_id(listed)
+        if user_id in users:
+            raise InvalidRequest(f"user {user_id} is listed twice (once as {quoted(listed)})")
+        users[user_id] = User(user_id, validate_role(entry["role"]), kind, entry.get("cert"))
+    return users
 
 
 def check_an_administrator_remains(
@@ -173,11 +192,8 @@ class UserStore:
             return
         try:
             raw = json.loads(self.path.read_text())
-            users = {
-                uid: User(uid, validate_role(v["role"]), str(v.get("kind", "cert")), v.get("cert"))
-                for uid, v in raw.get("users", {}).items()
-            }
-        except (OSError, ValueError, KeyError, TypeError, InvalidRequest) as exc:
+            users = _users_from_file(raw)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, InvalidRequest) as exc:
             raise ConfigurationError(f"cannot read {self.path}: {exc}") from exc
         self._users = users
         self._mtime = stat.st_mtime
