@@ -119,7 +119,8 @@ def test_wrong_key_files_are_configuration_errors(
     vkey = str(ledger / "checkpoint.vkey")
     d = str(ledger.path)
     cases = [
-        (["verify", "--data", d, "--vkey", str(ledger / "service.crt")], "is not a verifier key"),
+        (["verify", "--data", d, "--vkey", str(ledger / "service.crt")], "not a verifier key"),
+        (["verify", "--data", d, "--vkey", str(ledger / "admin.key")], "is a PEM file"),
         (["receipt", "verify", "--vkey", str(receipt), str(receipt)], "is not a verifier key"),
         (["verify", "--data", d, "--trusted-checkpoint", str(receipt)], "not a signed checkpoint"),
         (["verify", "--data", d, "--vkey", d], "is a directory"),
@@ -129,7 +130,11 @@ def test_wrong_key_files_are_configuration_errors(
         code, _, err = run(capsys, *argv)
         assert code == EXIT_USAGE, (argv, err)
         assert expected in one_line_error(err) and "VERIFICATION FAILED" not in err, (argv, err)
-    assert "expected a C2SP verifier key like NAME+HASH+BASE64" in run(capsys, *cases[0][0])[2]
+    assert "a C2SP verifier key like NAME+HASH+BASE64" in run(capsys, *cases[0][0])[2]
+    # A private key given by mistake is never echoed, not even in part.
+    key_body = "".join((ledger / "admin.key").read_text().splitlines()[1:-1])
+    err = run(capsys, "verify", "--data", d, "--vkey", str(ledger / "admin.key"))[2]
+    assert key_body[:16] not in err and key_body[-16:] not in err
     assert main(["receipt", "verify", "--vkey", vkey, str(receipt)]) == 0
 
 

@@ -7,7 +7,7 @@ import pytest
 from accord.core.entry import validate_collection_id
 from accord.core.note import Verifier
 from accord.core.quoting import quoted
-from accord.errors import MalformedInput
+from accord.errors import InvalidRequest, MalformedInput
 from accord.identity import make_user_identity
 
 
@@ -32,6 +32,6 @@ def test_a_private_key_given_as_a_verifier_key_is_not_echoed() -> None:
 
 
 def test_a_huge_collection_id_is_not_echoed() -> None:
-    with pytest.raises(MalformedInput) as info:
+    with pytest.raises(InvalidRequest) as info:
         validate_collection_id("x" * 5_000_000)
     assert len(str(info.value)) < 300
