@@ -22,6 +22,7 @@ from accord.log.ledger import DEFAULT_CHECKPOINT_INTERVAL, Ledger, LedgerOptions
 from accord.log.storage import open_storage
 
 WRITERS = 32
+AUDITS = 3
 
 
 def run_interval(location: str, interval: float, total: int) -> dict[str, Any]:
@@ -53,13 +54,15 @@ def run_interval(location: str, interval: float, total: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - start
         ledger.wait_for_commit(ledger.size())
     latencies.sort()
-    storage = open_storage(location, read_only=True)
-    try:
-        t0 = time.perf_counter()
-        report = audit_storage(storage, signer.verifier())
-        audit_seconds = time.perf_counter() - t0
-    finally:
-        storage.close()
+    audit_seconds = float("inf")
+    for _ in range(AUDITS):  # the fastest of a few: the machine is shared and noisy
+        storage = open_storage(location, read_only=True)
+        try:
+            t0 = time.perf_counter()
+            report = audit_storage(storage, signer.verifier())
+            audit_seconds = min(audit_seconds, time.perf_counter() - t0)
+        finally:
+            storage.close()
     return {
         "interval": interval,
         "entries": report.entries,
@@ -86,9 +89,10 @@ def report_lines(results: dict[str, Any]) -> list[str]:
         f"{WRITERS} writers each append 100-byte entries one at a time, each waiting until its",
         "entry is durable (as the service acknowledges); commit latency is the time from the",
         "append to `Committed`. Baseline: a checkpoint signed with every group commit (interval 0, the",
-        f"old default); accord's default caps signing at one checkpoint per "
-        f"{DEFAULT_CHECKPOINT_INTERVAL * 1000:.0f} ms (an isolated write is still signed at",
-        "once). The audit is `accord verify`'s full recomputation of the stored ledger.",
+        "old default); accord's default caps signing at one checkpoint per",
+        f"{DEFAULT_CHECKPOINT_INTERVAL * 1000:.0f} ms (an isolated write is still signed at "
+        "once). The audit is `accord verify`'s full recomputation of the stored ledger (fastest",
+        f"of {AUDITS} runs).",
         "",
         "| interval | entries | checkpoints stored | entries/s | commit p50 ms | commit p99 ms | audit s |",
         "|---|---|---|---|---|---|---|",

@@ -58,11 +58,11 @@ def anchor_digest(
         with ledger.client() as client:
             return str(client.append(contents, collection))
     from accord.datadir import DataDir
-    from accord.log.ledger import Ledger
 
     data = DataDir(ledger.location)
     try:
-        writer = Ledger.create_or_open(data.storage_location(), data.signer(), node=data.node())
+        # Through the data directory: guarded by its checkpoint record like `accord serve`.
+        writer = data.open_ledger()
     except LedgerLocked as exc:
         raise LedgerLocked(
             f"{ledger.location} is in use (is `accord serve` running on it?): pass the "
@@ -82,10 +82,9 @@ def fetch_digests(
             contents = [str(e["contents"]) for e in client.list_entries(collection)]
     else:
         from accord.datadir import DataDir
-        from accord.log.ledger import LedgerReader
 
         data = DataDir(ledger.location)
-        reader = LedgerReader.open(data.storage_location(), data.verifier())
+        reader = data.open_reader()
         try:
             first, last = 1, reader.size()
             while first <= last:
