@@ -638,6 +638,7 @@ class Ledger(LedgerReader):
                     request.future.set_exception(error)
             try:
                 self._edge, self._ccf_edge = self._restore_edges()
+                self._check_record()  # storage must still hold what was signed before going on
                 self._durable_size = self._edge.size
                 self._committed = LedgerReader.committed_size(self)
                 self._latest = None
