@@ -76,12 +76,11 @@ def test_cli_on_sqlite_a_bare_path_must_exist_and_sqlite_path_creates_it(
     assert code == 0 and "notes\tupdatable\t0 rows" in out
 
 
-def test_anchor_into_a_ledger_in_use_names_the_fix(pg_dsn: str, tmp_path: Path) -> None:
+def test_anchor_into_a_ledger_in_use_names_the_fix(db: LedgerDatabase, tmp_path: Path) -> None:
     data = init_data_dir(tmp_path / "data", name="tables.lock/ledger")
-    sql(pg_dsn, "SELECT 1")
-    main(["tables", "create", "--db", pg_dsn, "CREATE TABLE t (id int)"])
-    sql(pg_dsn, "INSERT INTO t VALUES (1)")
-    digest = generate_digest(pg_dsn)
+    assert main(["tables", "create", "--db", db.dsn, "CREATE TABLE t (id int)"]) == 0
+    db.write("INSERT INTO t (id) VALUES (1)")
+    digest = generate_digest(db.dsn)
     with Ledger.create_or_open(data.storage_location(), data.signer(), node=data.node()):
         with pytest.raises(LedgerLocked, match="pass the service URL"):
             anchor_digest(digest, LedgerTarget(str(data.path)))
