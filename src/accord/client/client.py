@@ -28,6 +28,7 @@ from accord.core.checkpoint import Checkpoint, open_checkpoint
 from accord.core.note import Verifier
 from accord.core.receipt import VerifiedReceipt, verify_receipt
 from accord.errors import (
+    AccordError,
     AuthError,
     ConfigurationError,
     InvalidRequest,
@@ -109,6 +110,17 @@ def _read_transaction_ids(count: int) -> Callable[[httpx.Response], list[str]]:
 def _describe(exc: httpx.HTTPError) -> str:
     # httpx often has an empty message (a refused connection, a timeout): name the kind instead.
     return str(exc) or type(exc).__name__
+
+
+def _transport_error(url: str, exc: httpx.HTTPError) -> AccordError:
+    """A failed request: a TLS trust problem is the caller's configuration, not an outage."""
+    text = _describe(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return ConfigurationError(
+            f"cannot verify the TLS certificate of {url} ({text}); pin the service certificate "
+            "with --cacert DIR/service.crt (service_cert= in Python)"
+        )
+    return StorageError(f"cannot reach {url}: {text}")
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -347,7 +359,7 @@ class AccordClient(_ClientBase):
         try:
             response = self._http.request(call.method, call.path, **_request_kwargs(call))
         except httpx.HTTPError as exc:
-            raise StorageError(f"cannot reach {self.url}: {_describe(exc)}") from exc
+            raise _transport_error(self.url, exc) from exc
         _raise_for(response)
         return call.read(response)
 
@@ -464,7 +476,7 @@ class AsyncAccordClient(_ClientBase):
         try:
             response = await self._http.request(call.method, call.path, **_request_kwargs(call))
         except httpx.HTTPError as exc:
-            raise StorageError(f"cannot reach {self.url}: {_describe(exc)}") from exc
+            raise _transport_error(self.url, exc) from exc
         _raise_for(response)
         return call.read(response)
 
