@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,14 @@ import pytest
 from accord.errors import ConfigurationError, Conflict, InvalidRequest
 from accord.identity import fingerprint, make_user_identity
 from accord.service.users import (
+    RELOAD_INTERVAL,
     User,
     UserStore,
     check_an_administrator_remains,
     expired_certificate_warning,
     parse_user_id,
 )
+from tests.service.conftest import Service, stop_service
 
 FP = ":".join(["AB"] * 32)
 
@@ -145,3 +148,13 @@ def test_users_file_listing_one_user_twice_is_refused(tmp_path: Path) -> None:
 def test_token_ids_need_a_letter_or_digit(text: str) -> None:
     with pytest.raises(InvalidRequest, match="at least one a letter or digit"):
         parse_user_id(text)
+
+
+def test_a_broken_users_file_is_503_and_one_log_line(service: Service) -> None:
+    (service.data / "users.json").write_text('{"users": {"not a fingerprint": {"role": "x"}}}')
+    time.sleep(RELOAD_INTERVAL + 0.2)
+    status, body = service.raw("GET", "/app/users")
+    assert status == 503 and json.loads(body)["error"]["code"] == "ServiceMisconfigured"
+    err = stop_service(service.proc)
+    assert "Traceback" not in err and err.count("configuration error on GET /app/users") == 1, err
+    assert "users.json" in err

@@ -123,8 +123,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except ConfigurationError:
-        log.exception("configuration error on %s %s", request.method, request.path)
+    except ConfigurationError as exc:
+        # The operator's to fix (say, a hand-edited users.json): one line that says what, no
+        # traceback; the caller learns only that the service is misconfigured.
+        log.error("configuration error on %s %s: %s", request.method, request.path, exc)
         return error_response(
             503, "ServiceMisconfigured", "the service is misconfigured; see its log"
         )
