@@ -71,7 +71,7 @@ def _is_valid_key_name(name: str) -> bool:
     return True
 
 
-def _check_key_name(name: object) -> str:
+def check_key_name(name: object) -> str:
     if not isinstance(name, str) or not _is_valid_key_name(name):
         raise MalformedInput(
             f"invalid key name {quoted(name)}: must be non-empty, without spaces or '+'"
@@ -113,13 +113,13 @@ def _ed25519_key_id(name: str, public_key: Ed25519PublicKey) -> bytes:
     return key_hash(name, bytes([ALG_ED25519]) + public_key.public_bytes_raw())
 
 
-def _split_key_text(text: str, what: str) -> tuple[str, str, bytes]:
+def split_key_text(text: str, what: str) -> tuple[str, str, bytes]:
     """Split ``name+hash+base64`` and decode the hash and key; validate the shape only."""
     parts = text.split("+", 2)  # names hold no '+', base64 may
     if len(parts) != 3:
         raise MalformedInput(f"{what}: expected name+hash+key")
     name, hash_hex, key_b64 = parts
-    _check_key_name(name)
+    check_key_name(name)
     if not _KEY_HASH_RE.fullmatch(hash_hex):
         raise MalformedInput(f"{what}: key hash must be 8 lowercase hex digits")
     key = b64decode_canonical(key_b64, what)
@@ -141,7 +141,7 @@ class Verifier:
     public_key: Ed25519PublicKey
 
     def __post_init__(self) -> None:
-        _check_key_name(self.name)
+        check_key_name(self.name)
         if not isinstance(self.public_key, Ed25519PublicKey):
             raise MalformedInput("verifier public key must be an Ed25519 public key")
         if not isinstance(self.key_id, bytes) or len(self.key_id) != KEY_ID_SIZE:
@@ -170,7 +170,7 @@ class Verifier:
     @classmethod
     def from_public_key(cls, name: str, public_key: Ed25519PublicKey) -> Verifier:
         """A verifier for ``public_key`` under ``name``, with its key ID computed."""
-        _check_key_name(name)
+        check_key_name(name)
         if not isinstance(public_key, Ed25519PublicKey):
             raise MalformedInput("verifier public key must be an Ed25519 public key")
         return cls(name, _ed25519_key_id(name, public_key), public_key)
@@ -183,7 +183,7 @@ class Verifier:
         """
         if not isinstance(text, str):
             raise MalformedInput("verifier key must be a string")
-        name, hash_hex, key = _split_key_text(text, "verifier key")
+        name, hash_hex, key = split_key_text(text, "verifier key")
         if key_hash(name, key).hex() != hash_hex:
             raise MalformedInput("verifier key: hash does not match name and key")
         if key[0] != ALG_ED25519:
@@ -226,7 +226,7 @@ class Signer:
     private_key: Ed25519PrivateKey
 
     def __post_init__(self) -> None:
-        _check_key_name(self.name)
+        check_key_name(self.name)
         if not isinstance(self.private_key, Ed25519PrivateKey):
             raise MalformedInput("signer private key must be an Ed25519 private key")
         if not isinstance(self.key_id, bytes) or len(self.key_id) != KEY_ID_SIZE:
@@ -249,7 +249,7 @@ class Signer:
     @classmethod
     def from_private_key(cls, name: str, private_key: Ed25519PrivateKey) -> Signer:
         """A signer for ``private_key`` under ``name``, with its key ID computed."""
-        _check_key_name(name)
+        check_key_name(name)
         if not isinstance(private_key, Ed25519PrivateKey):
             raise MalformedInput("signer private key must be an Ed25519 private key")
         return cls(name, _ed25519_key_id(name, private_key.public_key()), private_key)
@@ -267,7 +267,7 @@ class Signer:
         """
         if not isinstance(text, str) or not text.startswith(_PRIVATE_KEY_PREFIX):
             raise MalformedInput("signer key must start with PRIVATE+KEY+")
-        name, hash_hex, key = _split_key_text(text[len(_PRIVATE_KEY_PREFIX) :], "signer key")
+        name, hash_hex, key = split_key_text(text[len(_PRIVATE_KEY_PREFIX) :], "signer key")
         if key[0] != ALG_ED25519:
             raise MalformedInput(f"signer key: unsupported signature type {key[0]:#04x}")
         if len(key) != 1 + ED25519_KEY_SIZE:
