@@ -8,6 +8,7 @@ only these, never a bare ``ValueError``/``KeyError``/``binascii.Error``::
     │   ├── MalformedInput         bytes that do not parse as the format they claim to be
     │   ├── SignatureError         a note/checkpoint signature is missing or invalid
     │   ├── RootMismatch           a proof leads to a different root than the one trusted
+    │   ├── QuorumNotMet           a checkpoint's cosignatures fall short of the policy quorum
     │   └── TamperingDetected      an audit found stored data that contradicts the log
     ├── InvalidRequest             a caller's request is wrong (bad id, oversized entry, index ≥ size)
     │   ├── NotFound               the thing asked for does not exist (yet)
@@ -45,6 +46,10 @@ class SignatureError(VerificationError):
 
 class RootMismatch(VerificationError):
     """A proof leads to a root hash different from the trusted one."""
+
+
+class QuorumNotMet(VerificationError):
+    """A checkpoint's verified cosignatures do not satisfy the trust policy's quorum."""
 
 
 class TamperingDetected(VerificationError):

@@ -224,7 +224,8 @@ class CosignedCheckpoint:
 
     checkpoint: Checkpoint
     note_body: str
-    cosigned: Mapping[str, int]  # cosigner name → timestamp of its cosignature
+    cosigned: Mapping[str, int]  # cosigner name → newest timestamp (names may repeat: see keys)
+    verified_keys: frozenset[tuple[str, bytes]] = frozenset()  # (name, key ID) that verified
 
 
 def open_cosigned_checkpoint(
@@ -252,6 +253,7 @@ def open_cosigned_checkpoint(
         known[(key.name, key.key_id)] = key
     body = opened.text.encode("utf-8")
     cosigned: dict[str, int] = {}
+    verified: set[tuple[str, bytes]] = set()
     for sig in opened.unverified:
         cosigner = known.get((sig.name, sig.key_id))
         if cosigner is None:
@@ -263,7 +265,8 @@ def open_cosigned_checkpoint(
             )
         # Two valid cosignatures of one cosigner (made at two times): the newer one stands.
         cosigned[cosigner.name] = max(timestamp, cosigned.get(cosigner.name, 0))
-    return CosignedCheckpoint(checkpoint, opened.text, cosigned)
+        verified.add((cosigner.name, cosigner.key_id))
+    return CosignedCheckpoint(checkpoint, opened.text, cosigned, frozenset(verified))
 
 
 __all__ = [
