@@ -90,9 +90,71 @@ def test_timestamps_are_bounded() -> None:
         WITNESS.cosign(BODY, 2**63)
     with pytest.raises(MalformedInput):
         WITNESS.cosign(BODY, -1)
+    note = add_signatures(NOTE, [WITNESS.cosign(BODY, TIME), OTHER.cosign(BODY, TIME - 9)])
+    keys = [WITNESS.key(), OTHER.key()]
+    # A cosignature dated after not_after is not counted; the others still are.
+    late = open_cosigned_checkpoint(note, LOG.verifier(), keys, not_after=TIME - 1)
+    assert dict(late.cosigned) == {OTHER.name: TIME - 9}
+    on_time = open_cosigned_checkpoint(note, LOG.verifier(), keys, not_after=TIME)
+    assert on_time.cosigned[WITNESS.name] == TIME
+    # The largest timestamp the spec allows is accepted in a received line.
+    top = add_signatures(NOTE, [WITNESS.cosign(BODY, 2**63 - 1)])
+    assert open_cosigned_checkpoint(top, LOG.verifier(), keys).cosigned[WITNESS.name] == 2**63 - 1
+
+
+def test_a_received_timestamp_over_the_bound_is_refused() -> None:
+    line = WITNESS.cosign(BODY, TIME).to_line()
+    raw = bytearray(base64.b64decode(line.split(" ")[-1]))
+    raw[4:12] = (2**63).to_bytes(8, "big")
+    forged = line.rsplit(" ", 1)[0] + " " + base64.b64encode(bytes(raw)).decode() + "\n"
+    with pytest.raises(MalformedInput, match="2\\^63"):
+        open_cosigned_checkpoint(NOTE + forged, LOG.verifier(), [WITNESS.key()])
+
+
+def test_the_newest_of_two_cosignatures_of_one_witness_stands() -> None:
+    note = add_signatures(NOTE, [WITNESS.cosign(BODY, TIME + 7), WITNESS.cosign(BODY, TIME)])
+    opened = open_cosigned_checkpoint(note, LOG.verifier(), [WITNESS.key()])
+    assert opened.cosigned[WITNESS.name] == TIME + 7
+    # A line repeated verbatim is added once.
+    line = WITNESS.cosign(BODY, TIME)
+    assert add_signatures(add_signatures(NOTE, [line]), [line]).count(line.to_line()) == 1
+
+
+def test_extension_lines_are_cosigned() -> None:
+    extended = Checkpoint("example.com/log", 5, CHECKPOINT.root_hash, ("ext one", "ext two"))
+    note = sign_checkpoint(extended, LOG)
+    body = note.split("\n\n")[0] + "\n"
+    assert body.endswith("ext one\next two\n")
+    cosig = WITNESS.cosign(body, TIME)
+    assert cosig.to_line() == naive_cosignature_line(WITNESS, body, TIME)
+    opened = open_cosigned_checkpoint(add_signatures(note, [cosig]), LOG.verifier(),
+                                      [WITNESS.key()])  # fmt: skip
+    assert opened.cosigned == {WITNESS.name: TIME}
+    # The same cosignature on the checkpoint without its extension lines does not verify.
+    bare = sign_checkpoint(Checkpoint("example.com/log", 5, CHECKPOINT.root_hash), LOG)
+    with pytest.raises(SignatureError):
+        open_cosigned_checkpoint(add_signatures(bare, [cosig]), LOG.verifier(), [WITNESS.key()])
+
+
+def test_a_checkpoint_of_another_origin_is_refused() -> None:
+    # Signed by the log's own key, but for another origin than the log's name.
+    note = sign_checkpoint(Checkpoint("example.com/other", 1, CHECKPOINT.root_hash), LOG)
+    with pytest.raises(VerificationError, match="origin"):
+        open_cosigned_checkpoint(note, LOG.verifier(), [WITNESS.key()])
+
+
+def test_the_same_cosigner_key_listed_twice_is_fine() -> None:
+    twin = CosignerKey(WITNESS.name, WITNESS.key().key_id, WITNESS.key().public_key)
     note = add_signatures(NOTE, [WITNESS.cosign(BODY, TIME)])
-    with pytest.raises(SignatureError, match="after"):
-        open_cosigned_checkpoint(note, LOG.verifier(), [WITNESS.key()], not_after=TIME - 1)
+    opened = open_cosigned_checkpoint(note, LOG.verifier(), [WITNESS.key(), twin])
+    assert opened.cosigned == {WITNESS.name: TIME}
+
+
+def test_malformed_inputs_raise_accord_errors() -> None:
+    with pytest.raises(MalformedInput):
+        WITNESS.cosign("example.com/log\n1\n\ud800\n", TIME)
+    with pytest.raises(MalformedInput):
+        WITNESS.cosign(b"example.com/log\n", TIME)  # type: ignore[arg-type]
 
 
 def test_only_a_checkpoint_is_cosigned_and_only_its_log_counts() -> None:

@@ -75,6 +75,10 @@ def test_quorum_none_and_log_signature() -> None:
 
 
 X1 = f"witness X1 {W['X1'].key().to_vkey()}"
+# The same key material under other key names: duplicates by the underlying public key.
+TWIN_NAME = Cosigner("witness.example/renamed", W["X1"].private_key).key().to_vkey()
+LOG_TWIN = Signer.from_private_key("example.com/log-renamed", LOG.private_key).verifier().to_vkey()
+LOG_AS_WITNESS = Cosigner("example.com/log", LOG.private_key).key().to_vkey()
 X2 = f"witness X2 {W['X2'].key().to_vkey()}"
 
 
@@ -99,6 +103,20 @@ X2 = f"witness X2 {W['X2'].key().to_vkey()}"
         (f"log {W['X1'].key().to_vkey()}\nquorum none\n", "unsupported signature type"),
         (f"{X1}\nwitness X9 {W['X1'].key().to_vkey()}\nquorum X1\n", "same public key"),
         ("quorum none\nfrobnicate\n", "unknown keyword"),
+        (f"{X1}\ngroup g any h\ngroup h any X1\nquorum g\n", "not defined above"),
+        (
+            f"{X1}\n{X2}\ngroup a any X1 X2\ngroup b any X1 X2\ngroup q all a b\nquorum q\n",
+            "already a member",
+        ),
+        (f"{X1}\ngroup a any X1\ngroup q 2 a X1\nquorum q\n", "already a member"),
+        (f"{X1}\nwitness X9 {TWIN_NAME}\nquorum X1\n", "same public key"),
+        (f"log {LOG.verifier().to_vkey()}\nlog {LOG_TWIN}\nquorum none\n", "same public key"),
+        (
+            f"log {LOG.verifier().to_vkey()}\nwitness S {LOG_AS_WITNESS}\nquorum S\n",
+            "also a log's key",
+        ),
+        ("quorum none\x7f\n", "control character"),
+        ("quorum none\n# \ud800\n", "valid Unicode"),
         ("quorum none\x0b\n", "control character"),
         ("quorum none\r\n", "control character"),
     ],
@@ -134,3 +152,20 @@ def test_two_witnesses_sharing_a_key_name_count_separately() -> None:
         (twin_a.name, twin_a.key().key_id),
         (twin_b.name, twin_b.key().key_id),
     }
+
+
+def test_comments_without_a_space_and_several_logs() -> None:
+    second = Signer.generate("example.org/second-log")
+    policy = Policy.from_text(
+        f"#comment\nlog {second.verifier().to_vkey()}\nlog {LOG.verifier().to_vkey()}\n"
+        "\t# indented comment\nquorum none\n"
+    )
+    assert policy.verify(NOTE).checkpoint == CHECKPOINT  # signed by the second listed log
+
+
+def test_too_many_items_are_refused() -> None:
+    lines = [
+        f"witness w{i} {Cosigner.generate(f'w.example/{i}').key().to_vkey()}" for i in range(257)
+    ]
+    with pytest.raises(MalformedInput, match="more than 256"):
+        Policy.from_text("\n".join([*lines, "quorum none", ""]))

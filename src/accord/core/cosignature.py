@@ -39,7 +39,7 @@ from accord.core.note import (
     open_note,
     split_key_text,
 )
-from accord.errors import MalformedInput, SignatureError, VerificationError
+from accord.errors import ConfigurationError, MalformedInput, SignatureError, VerificationError
 
 ALG_COSIGNATURE_V1 = 0x04
 """Signature type byte of Ed25519 cosignatures (c2sp.org/tlog-cosignature)."""
@@ -196,8 +196,13 @@ class Cosigner:
         smaller than) the last one it cosigned for the log: that check is the cosignature's
         meaning, and the state it needs is the caller's.
         """
-        body = note_body.encode("utf-8")
+        if not isinstance(note_body, str):
+            raise MalformedInput("a checkpoint body is text")
         Checkpoint.from_text(note_body)  # only ever cosign something that is a checkpoint
+        try:
+            body = note_body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedInput("a checkpoint body must be valid Unicode") from None
         signature = self.private_key.sign(cosignature_message(body, timestamp))
         return NoteSignature(
             self.name, self.key().key_id, timestamp.to_bytes(TIMESTAMP_SIZE, "big") + signature
@@ -240,7 +245,7 @@ def open_cosigned_checkpoint(
     Raises :class:`~accord.errors.SignatureError` if the log did not sign it or a line from a
     known cosigner does not verify (as for any trusted key of a signed note); cosignatures from
     unknown keys are ignored. With ``not_after`` (POSIX seconds), a cosignature dated later is
-    refused, as the spec allows.
+    not counted, as the spec allows.
     """
     opened = open_note(note, [log])
     checkpoint = Checkpoint.from_text(opened.text)
@@ -250,6 +255,10 @@ def open_cosigned_checkpoint(
     for key in cosigners:
         if not isinstance(key, CosignerKey):
             raise MalformedInput("cosigner keys must be CosignerKey values")
+        other = known.get((key.name, key.key_id))
+        if other is not None and other != key:
+            # A line names its key by (name, key ID) only: two keys there make trust ambiguous.
+            raise ConfigurationError(f"ambiguous cosigner keys for {key.name}+{key.key_id.hex()}")
         known[(key.name, key.key_id)] = key
     body = opened.text.encode("utf-8")
     cosigned: dict[str, int] = {}
@@ -260,9 +269,7 @@ def open_cosigned_checkpoint(
             continue
         timestamp = cosigner.verify(body, sig)
         if not_after is not None and timestamp > not_after:
-            raise SignatureError(
-                f"the cosignature of {cosigner.name} is dated {timestamp}, after {not_after}"
-            )
+            continue  # dated in the future: not counted (one skewed clock fails no checkpoint)
         # Two valid cosignatures of one cosigner (made at two times): the newer one stands.
         cosigned[cosigner.name] = max(timestamp, cosigned.get(cosigner.name, 0))
         verified.add((cosigner.name, cosigner.key_id))

@@ -62,7 +62,10 @@ class Policy:
         if isinstance(text, bytes | bytearray | memoryview):
             raw = bytes(text)
         elif isinstance(text, str):
-            raw = text.encode("utf-8", "surrogateescape")
+            try:
+                raw = text.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                raise MalformedInput("a policy given as text must be valid Unicode") from None
         else:
             raise MalformedInput("a policy is text")
         for i, byte in enumerate(raw):
@@ -74,6 +77,10 @@ class Policy:
         witnesses: dict[str, Witness] = {}
         groups: dict[str, Group] = {}
         quorum: str | None = None
+        used_members: set[str] = set()  # a name contributes to the quorum in one way only
+        log_keys: set[bytes] = set()
+        witness_keys: set[bytes] = set()
+        witness_ids: set[tuple[str, bytes]] = set()
         for number, line in enumerate(lines, 1):
             words = [w for w in _WHITESPACE.split(line) if w]
             if not words or words[0].startswith("#"):
@@ -82,11 +89,29 @@ class Policy:
                 keyword = words[0]
                 if keyword == "log":
                     _expect(words, 2, 3)
-                    logs.append((_log_key(words[1]), words[2] if len(words) > 2 else None))
+                    log = _log_key(words[1])
+                    if log.public_key_bytes in log_keys:
+                        raise MalformedInput("two log lines wrap the same public key")
+                    if log.public_key_bytes in witness_keys:
+                        raise MalformedInput("a log's key is also a witness's key")
+                    log_keys.add(log.public_key_bytes)
+                    logs.append((log, words[2] if len(words) > 2 else None))
                 elif keyword == "witness":
                     _expect(words, 3, 4)
                     name = _new_name(words[1], witnesses, groups)
                     key = CosignerKey.from_vkey(words[2])
+                    if key.public_key_bytes in witness_keys:
+                        raise MalformedInput("two witness lines wrap the same public key")
+                    if key.public_key_bytes in log_keys:
+                        raise MalformedInput("a witness's key is also a log's key")
+                    if (key.name, key.key_id) in witness_ids:
+                        # Cosignature lines name a key by (name, key ID) only: ambiguous.
+                        raise MalformedInput(
+                            f"two witness keys share the name and key ID {key.name}+"
+                            f"{key.key_id.hex()}"
+                        )
+                    witness_keys.add(key.public_key_bytes)
+                    witness_ids.add((key.name, key.key_id))
                     witnesses[name] = Witness(name, key, words[3] if len(words) > 3 else None)
                 elif keyword == "group":
                     if len(words) < 4:
@@ -100,6 +125,12 @@ class Policy:
                             raise MalformedInput(f"{member!r} is not defined above")
                     if len(set(members)) != len(members):
                         raise MalformedInput("a group lists each member at most once")
+                    reused = [m for m in members if m in used_members]
+                    if reused:
+                        # The spec: each name is a group member at most once in the whole policy,
+                        # so that each witness contributes to the quorum in only one way.
+                        raise MalformedInput(f"{reused[0]!r} is already a member of another group")
+                    used_members.update(members)
                     groups[name] = Group(name, _threshold(words[2], len(members)), members)
                 elif keyword == "quorum":
                     _expect(words, 2, 2)
@@ -116,8 +147,6 @@ class Policy:
                 raise MalformedInput(f"policy line {number}: more than {MAX_ITEMS} of a kind")
         if quorum is None:
             raise MalformedInput("the policy has no quorum line")
-        _no_duplicate_keys([v.public_key_bytes for v, _ in logs], "log")
-        _no_duplicate_keys([w.key.public_key_bytes for w in witnesses.values()], "witness")
         by_key = {(w.key.name, w.key.key_id): w.name for w in witnesses.values()}
         return cls(tuple(logs), witnesses, groups, quorum, by_key)
 
@@ -194,8 +223,3 @@ def _threshold(text: str, members: int) -> int:
     if not 1 <= k <= members:
         raise MalformedInput(f"threshold {k} is not between 1 and {members}")
     return k
-
-
-def _no_duplicate_keys(keys: list[bytes], kind: str) -> None:
-    if len(set(keys)) != len(keys):
-        raise MalformedInput(f"two {kind} lines wrap the same public key")
