@@ -13,6 +13,7 @@ only these, never a bare ``ValueError``/``KeyError``/``binascii.Error``::
     ├── InvalidRequest             a caller's request is wrong (bad id, oversized entry, index ≥ size)
     │   ├── NotFound               the thing asked for does not exist (yet)
     │   ├── Conflict               the request is well-formed but would break an invariant
+    │   ├── WitnessRefused         a tlog-witness add-checkpoint refusal, with its HTTP status
     │   └── LedgerWriteRefused     a SQL write a ledger table cannot capture was refused
     ├── StorageError               the backend failed or holds something unusable
     │   ├── LedgerLocked           another process is already the writer of this ledger
@@ -73,6 +74,22 @@ class NotFound(InvalidRequest):
 
 class Conflict(InvalidRequest):
     """The request is well-formed but would break an invariant (e.g. remove the last admin)."""
+
+
+class WitnessRefused(InvalidRequest):
+    """A C2SP tlog-witness request refused, with the status the spec gives for the reason.
+
+    ``body`` and ``content_type`` are the answer the spec prescribes, when it prescribes one
+    (a 409 answers the witness's recorded size as ``text/x.tlog.size``).
+    """
+
+    def __init__(
+        self, status: int, message: str, *, body: str | None = None, content_type: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.content_type = content_type
 
 
 class LedgerWriteRefused(InvalidRequest):
