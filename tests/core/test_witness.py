@@ -143,3 +143,53 @@ def test_unknown_signatures_are_ignored_and_the_timestamp_is_not_zero() -> None:
     ).record == record(4)
     with pytest.raises(WitnessRefused):
         add_checkpoint(request(0, 4), LOGS, {}, WITNESS, 0)
+
+
+def test_keys_are_the_origins_own_and_any_of_them_will_do() -> None:
+    other = Signer.generate("example.org/other-log")
+    rotated = Signer.generate(LOG.name)
+    logs = {LOG.name: [LOG.verifier(), rotated.verifier()], other.name: [other.verifier()]}
+    # Signed by a key trusted for another log: refused.
+    cross = AddCheckpointRequest(
+        0, (), note_at(3, other).replace(other.name.encode(), LOG.name.encode())
+    )
+    with pytest.raises(WitnessRefused) as info:
+        add_checkpoint(cross, logs, {}, WITNESS, NOW)
+    assert info.value.status == 403
+    # Either of the origin's keys (a rotation) is accepted.
+    by_rotated = AddCheckpointRequest(0, (), note_at(3, rotated))
+    assert add_checkpoint(by_rotated, logs, {}, WITNESS, NOW).record == record(3)
+
+
+def test_a_larger_old_size_than_recorded_is_a_conflict_not_a_free_pass() -> None:
+    # old 9 against a record at 7: the proof would be checked from size 9, which was never
+    # cosigned; the witness answers with its own size instead.
+    conflict = refusal(request(9, 20), {LOG.name: record(7)})
+    assert (conflict.status, conflict.body) == (409, "7\n")
+    assert refusal(request(9, 20), {}).status == 409  # never cosigned: size 0
+    # Both wrong: the old size beyond the checkpoint is checked first (400).
+    assert refusal(AddCheckpointRequest(25, (), note_at(20)), {LOG.name: record(7)}).status == 400
+
+
+def test_limits_of_the_request_grammar() -> None:
+    h = b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+    assert len(AddCheckpointRequest.from_bytes(b"old 1\n" + h * 63 + b"\nx").proof) == 63
+    with pytest.raises(WitnessRefused, match="base64"):
+        AddCheckpointRequest.from_bytes(b"old 1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=\n\nx")
+    huge = AddCheckpointRequest.from_bytes(b"old %d\n\nx" % (2**64 - 1))
+    assert huge.old_size == 2**64 - 1
+    with pytest.raises(WitnessRefused):
+        AddCheckpointRequest.from_bytes(b"old %d\n\nx" % 2**64)
+    with pytest.raises(WitnessRefused) as info:
+        add_checkpoint(AddCheckpointRequest.from_bytes(b"old 0\n\n\n" + note_at(3)), LOGS, {},
+                       WITNESS, NOW)  # fmt: skip
+    assert info.value.status == 400
+    with pytest.raises(WitnessRefused):
+        AddCheckpointRequest(0, (), note_at(3).decode())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("now", [0, -1, 2**63, True, 1.5])
+def test_the_witness_clock_must_give_a_valid_timestamp(now: object) -> None:
+    with pytest.raises(WitnessRefused) as info:
+        add_checkpoint(request(0, 4), LOGS, {}, WITNESS, now)  # type: ignore[arg-type]
+    assert info.value.status == 500

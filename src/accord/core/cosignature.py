@@ -279,6 +279,7 @@ def open_cosigned_checkpoint(
 __all__ = [
     "ALG_COSIGNATURE_V1",
     "KEY_ID_SIZE",
+    "MAX_TIMESTAMP",
     "CosignedCheckpoint",
     "Cosigner",
     "CosignerKey",

@@ -27,15 +27,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from accord.core.checkpoint import Checkpoint
-from accord.core.cosignature import Cosigner
+from accord.core.checkpoint import MAX_TREE_SIZE, Checkpoint
+from accord.core.cosignature import MAX_TIMESTAMP, Cosigner
 from accord.core.merkle import HASH_SIZE, empty_root, verify_consistency
 from accord.core.note import NoteSignature, Verifier, open_note
 from accord.errors import AccordError, VerificationError, WitnessRefused
 
 MAX_PROOF_LINES = 63
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
-_OLD = re.compile(r"old (0|[1-9][0-9]{0,18})")
+_OLD = re.compile(r"old (0|[1-9][0-9]{0,19})")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,16 @@ class AddCheckpointRequest:
     old_size: int
     proof: tuple[bytes, ...]
     note: bytes  # the signed checkpoint, as sent
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.old_size, int) or isinstance(self.old_size, bool):
+            raise WitnessRefused(400, "the old size must be an integer")
+        if not 0 <= self.old_size <= MAX_TREE_SIZE:
+            raise WitnessRefused(400, "the old size is not a tree size")
+        if not isinstance(self.note, bytes) or not all(
+            isinstance(h, bytes) and len(h) == HASH_SIZE for h in self.proof
+        ):
+            raise WitnessRefused(400, "a request holds bytes: 32-byte hashes and the note")
 
     @classmethod
     def from_bytes(cls, body: bytes) -> AddCheckpointRequest:
@@ -99,7 +109,7 @@ class Cosigned:
 
 def _origin_of(note: bytes) -> str:
     first, sep, _ = note.partition(b"\n")
-    if not sep:
+    if not sep or not first:
         raise WitnessRefused(400, "the checkpoint has no origin line")
     try:
         return first.decode("utf-8")
@@ -120,8 +130,8 @@ def add_checkpoint(
     checkpoint per origin (absent: never cosigned, size 0). ``now`` (POSIX seconds, > 0) dates the
     cosignature.
     """
-    if now <= 0:
-        raise WitnessRefused(500, "a cosignature must carry a non-zero timestamp")
+    if not isinstance(now, int) or isinstance(now, bool) or not 0 < now <= MAX_TIMESTAMP:
+        raise WitnessRefused(500, "a cosignature must carry a timestamp in 1..2^63-1")
     origin = _origin_of(request.note)
     keys = logs.get(origin)
     if not keys:
