@@ -28,16 +28,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from accord.core.checkpoint import Checkpoint
 from accord.core.note import (
-    ED25519_KEY_SIZE,
     ED25519_SIGNATURE_SIZE,
     KEY_ID_SIZE,
     NoteSignature,
     Verifier,
-    b64encode,
     check_key_name,
+    format_key,
     key_hash,
     open_note,
-    split_key_text,
+    parse_ed25519_skey,
+    parse_ed25519_vkey,
 )
 from accord.errors import ConfigurationError, MalformedInput, SignatureError, VerificationError
 
@@ -47,7 +47,6 @@ ALG_COSIGNATURE_V1 = 0x04
 TIMESTAMP_SIZE = 8
 MAX_TIMESTAMP = 2**63 - 1
 HEADER = b"cosignature/v1\n"
-_PRIVATE_KEY_PREFIX = "PRIVATE+KEY+"
 
 
 def cosignature_message(note_body: bytes, timestamp: int) -> bytes:
@@ -99,26 +98,10 @@ class CosignerKey:
     @classmethod
     def from_vkey(cls, text: str) -> CosignerKey:
         """Parse ``name+hash+base64(0x04 || 32-byte Ed25519 public key)``."""
-        if not isinstance(text, str):
-            raise MalformedInput("a cosigner key must be a string")
-        name, hash_hex, key = split_key_text(text, "cosigner key")
-        if key[0] != ALG_COSIGNATURE_V1:
-            raise MalformedInput(
-                f"cosigner key: signature type {key[0]:#04x} is not a cosignature/v1 key (0x04)"
-            )
-        if len(key) != 1 + ED25519_KEY_SIZE:
-            raise MalformedInput("cosigner key: an Ed25519 key is 32 bytes")
-        try:
-            public_key = Ed25519PublicKey.from_public_bytes(key[1:])
-        except ValueError as exc:
-            raise MalformedInput("cosigner key: invalid Ed25519 key") from exc
-        if key_hash(name, key).hex() != hash_hex:
-            raise MalformedInput("cosigner key: hash does not match name and key")
-        return cls(name, bytes.fromhex(hash_hex), public_key)
+        return cls(*parse_ed25519_vkey(text, ALG_COSIGNATURE_V1, "cosigner key"))
 
     def to_vkey(self) -> str:
-        key = bytes([ALG_COSIGNATURE_V1]) + self.public_key_bytes
-        return f"{self.name}+{self.key_id.hex()}+{b64encode(key)}"
+        return format_key(self.name, self.key_id, ALG_COSIGNATURE_V1, self.public_key_bytes)
 
     def verify(self, note_body: bytes, signature: NoteSignature) -> int:
         """Check one cosignature line of a checkpoint whose body is ``note_body``.
@@ -166,23 +149,17 @@ class Cosigner:
     @classmethod
     def from_skey(cls, text: str) -> Cosigner:
         """Parse ``PRIVATE+KEY+name+hash+base64(0x04 || 32-byte seed)``."""
-        if not isinstance(text, str) or not text.startswith(_PRIVATE_KEY_PREFIX):
-            raise MalformedInput("a cosigner signing key starts with PRIVATE+KEY+")
-        name, hash_hex, key = split_key_text(text[len(_PRIVATE_KEY_PREFIX) :], "cosigner key")
-        if key[0] != ALG_COSIGNATURE_V1 or len(key) != 1 + ED25519_KEY_SIZE:
-            raise MalformedInput("cosigner signing key: expected type 0x04 and a 32-byte seed")
-        try:
-            private_key = Ed25519PrivateKey.from_private_bytes(key[1:])
-        except ValueError as exc:
-            raise MalformedInput("cosigner signing key: invalid Ed25519 seed") from exc
+        name, hash_hex, private_key = parse_ed25519_skey(
+            text, ALG_COSIGNATURE_V1, "cosigner signing key"
+        )
         cosigner = cls(name, private_key)
         if cosigner.key().key_id.hex() != hash_hex:
             raise MalformedInput("cosigner signing key: hash does not match name and key")
         return cosigner
 
     def to_skey(self) -> str:
-        seed = bytes([ALG_COSIGNATURE_V1]) + self.private_key.private_bytes_raw()
-        return f"{_PRIVATE_KEY_PREFIX}{self.name}+{self.key().key_id.hex()}+{b64encode(seed)}"
+        seed = self.private_key.private_bytes_raw()
+        return format_key(self.name, self.key().key_id, ALG_COSIGNATURE_V1, seed, private=True)
 
     def key(self) -> CosignerKey:
         public_key = self.private_key.public_key()

@@ -53,6 +53,7 @@ SIGNATURE_PREFIX = "\u2014 "
 """Em dash (U+2014) and a space: the start of every signature line."""
 
 _PRIVATE_KEY_PREFIX = "PRIVATE+KEY+"
+_ALG_NAMES = {0x01: "signed-note Ed25519", 0x04: "cosignature/v1"}
 _KEY_HASH_RE = re.compile(r"[0-9a-f]{8}")
 
 
@@ -128,6 +129,59 @@ def split_key_text(text: str, what: str) -> tuple[str, str, bytes]:
     return name, hash_hex, key
 
 
+def parse_ed25519_vkey(text: object, alg: int, what: str) -> tuple[str, bytes, Ed25519PublicKey]:
+    """Parse ``name+hash+base64(alg || 32-byte Ed25519 public key)``: name, key ID and key.
+
+    Shared by every Ed25519 key type accord reads (``0x01`` note keys, ``0x04`` cosigner keys);
+    the hash must be the key ID computed from the name, the type byte and the key.
+    """
+    if not isinstance(text, str):
+        raise MalformedInput(f"{what} must be a string")
+    name, hash_hex, key = split_key_text(text, what)
+    if key_hash(name, key).hex() != hash_hex:
+        raise MalformedInput(f"{what}: hash does not match name and key")
+    if key[0] != alg:
+        raise MalformedInput(
+            f"{what}: unsupported signature type {key[0]:#04x}, not a {_ALG_NAMES[alg]} key "
+            f"({alg:#04x})"
+        )
+    if len(key) != 1 + ED25519_KEY_SIZE:
+        raise MalformedInput(f"{what}: Ed25519 key must be 32 bytes")
+    try:
+        public_key = Ed25519PublicKey.from_public_bytes(key[1:])
+    except ValueError as exc:
+        raise MalformedInput(f"{what}: invalid Ed25519 key") from exc
+    return name, bytes.fromhex(hash_hex), public_key
+
+
+def parse_ed25519_skey(text: object, alg: int, what: str) -> tuple[str, str, Ed25519PrivateKey]:
+    """Parse ``PRIVATE+KEY+name+hash+base64(alg || 32-byte seed)``: name, hash text and key.
+
+    The caller checks the hash against the key ID of the public key it derives.
+    """
+    if not isinstance(text, str) or not text.startswith(_PRIVATE_KEY_PREFIX):
+        raise MalformedInput(f"{what} must start with PRIVATE+KEY+")
+    name, hash_hex, key = split_key_text(text[len(_PRIVATE_KEY_PREFIX) :], what)
+    if key[0] != alg:
+        raise MalformedInput(
+            f"{what}: unsupported signature type {key[0]:#04x}, not a {_ALG_NAMES[alg]} key "
+            f"({alg:#04x})"
+        )
+    if len(key) != 1 + ED25519_KEY_SIZE:
+        raise MalformedInput(f"{what}: Ed25519 seed must be 32 bytes")
+    try:
+        private_key = Ed25519PrivateKey.from_private_bytes(key[1:])
+    except ValueError as exc:
+        raise MalformedInput(f"{what}: invalid Ed25519 seed") from exc
+    return name, hash_hex, private_key
+
+
+def format_key(name: str, key_id: bytes, alg: int, key: bytes, *, private: bool = False) -> str:
+    """``[PRIVATE+KEY+]name+hash+base64(alg || key)``, the text form of a key."""
+    prefix = _PRIVATE_KEY_PREFIX if private else ""
+    return f"{prefix}{name}+{key_id.hex()}+{b64encode(bytes([alg]) + key)}"
+
+
 @dataclass(frozen=True)
 class Verifier:
     """A trusted Ed25519 note key: its name, 4-byte key ID and public key.
@@ -181,25 +235,11 @@ class Verifier:
 
         The hash must be the 8 lowercase hex digits of the key ID computed from the name and key.
         """
-        if not isinstance(text, str):
-            raise MalformedInput("verifier key must be a string")
-        name, hash_hex, key = split_key_text(text, "verifier key")
-        if key_hash(name, key).hex() != hash_hex:
-            raise MalformedInput("verifier key: hash does not match name and key")
-        if key[0] != ALG_ED25519:
-            raise MalformedInput(f"verifier key: unsupported signature type {key[0]:#04x}")
-        if len(key) != 1 + ED25519_KEY_SIZE:
-            raise MalformedInput("verifier key: Ed25519 key must be 32 bytes")
-        try:
-            public_key = Ed25519PublicKey.from_public_bytes(key[1:])
-        except ValueError as exc:
-            raise MalformedInput("verifier key: invalid Ed25519 key") from exc
-        return cls(name, bytes.fromhex(hash_hex), public_key)
+        return cls(*parse_ed25519_vkey(text, ALG_ED25519, "verifier key"))
 
     def to_vkey(self) -> str:
         """The verifier key text ``name+hash+base64(0x01 || public key)``."""
-        key = bytes([ALG_ED25519]) + self.public_key_bytes
-        return f"{self.name}+{self.key_id.hex()}+{b64encode(key)}"
+        return format_key(self.name, self.key_id, ALG_ED25519, self.public_key_bytes)
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Check a raw Ed25519 ``signature`` (without key ID) of ``message``.
@@ -265,17 +305,7 @@ class Signer:
 
         The hash must match the key ID of the *public* key derived from the seed.
         """
-        if not isinstance(text, str) or not text.startswith(_PRIVATE_KEY_PREFIX):
-            raise MalformedInput("signer key must start with PRIVATE+KEY+")
-        name, hash_hex, key = split_key_text(text[len(_PRIVATE_KEY_PREFIX) :], "signer key")
-        if key[0] != ALG_ED25519:
-            raise MalformedInput(f"signer key: unsupported signature type {key[0]:#04x}")
-        if len(key) != 1 + ED25519_KEY_SIZE:
-            raise MalformedInput("signer key: Ed25519 seed must be 32 bytes")
-        try:
-            private_key = Ed25519PrivateKey.from_private_bytes(key[1:])
-        except ValueError as exc:
-            raise MalformedInput("signer key: invalid Ed25519 seed") from exc
+        name, hash_hex, private_key = parse_ed25519_skey(text, ALG_ED25519, "signer key")
         key_id = _ed25519_key_id(name, private_key.public_key())
         if key_id.hex() != hash_hex:
             raise MalformedInput("signer key: hash does not match name and key")
@@ -283,8 +313,8 @@ class Signer:
 
     def to_skey(self) -> str:
         """The secret signer key text ``PRIVATE+KEY+name+hash+base64(0x01 || seed)``."""
-        seed = bytes([ALG_ED25519]) + self.private_key.private_bytes_raw()
-        return f"{_PRIVATE_KEY_PREFIX}{self.name}+{self.key_id.hex()}+{b64encode(seed)}"
+        seed = self.private_key.private_bytes_raw()
+        return format_key(self.name, self.key_id, ALG_ED25519, seed, private=True)
 
     def verifier(self) -> Verifier:
         """The matching :class:`Verifier`."""
