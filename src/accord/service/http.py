@@ -27,6 +27,7 @@ from cryptography import x509
 
 from accord.core.canonical import parse_json
 from accord.core.entry import DEFAULT_COLLECTION
+from accord.core.quoting import quoted
 from accord.errors import (
     AccordError,
     AuthError,
@@ -224,12 +225,6 @@ def collection_param(request: web.Request) -> str:
     return request.query.get("collectionId", DEFAULT_COLLECTION)
 
 
-def one_line_value(text: str, limit: int = 60) -> str:
-    """A caller-supplied value for an error message: one line, at most ``limit`` characters."""
-    flat = text.encode("unicode_escape", "backslashreplace").decode("ascii")
-    return flat if len(flat) <= limit else flat[:limit] + "…"
-
-
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it exceeds ``limit`` bytes.
 
@@ -241,7 +236,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise web.HTTPUnsupportedMediaType(
             text=error_body(
                 "UnsupportedContentEncoding",
-                f"Content-Encoding {one_line_value(encoding)!r} is not supported; send the body "
+                f"Content-Encoding {quoted(encoding)} is not supported; send the body "
                 "uncompressed",
             ),
             content_type="application/json",
