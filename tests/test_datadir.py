@@ -7,6 +7,7 @@ or verification, and nothing is created or changed while refusing.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -244,3 +245,15 @@ def test_dropped_postgres_database_refuses_to_open(
             data.open_ledger()
     finally:
         postgres_server.drop_database(name)
+
+
+@pytest.mark.parametrize("storage", ["mysql://db.example/ledger", "s3:bucket/ledger"])
+def test_unsupported_storage_is_refused_by_init_and_in_config(tmp_path: Path, storage: str) -> None:
+    with pytest.raises(ConfigurationError, match="unsupported storage location"):
+        init_data_dir(tmp_path / "new", name="record.test/ledger", storage=storage)
+    assert not (tmp_path / "new").exists()
+    data = init_data_dir(tmp_path / "d", name="record.test/ledger")
+    config = json.loads((data / "config.json").read_text())
+    (data / "config.json").write_text(json.dumps({**config, "storage": storage}))
+    with pytest.raises(ConfigurationError, match="unsupported storage location"):
+        data.load_config()

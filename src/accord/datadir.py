@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord.core.entry import DEFAULT_MAX_CONTENTS
 from accord.core.note import Signer, Verifier
+from accord.core.quoting import quoted
 from accord.errors import AccordError, ConfigurationError
 from accord.identity import (
     KeyAndCert,
@@ -43,7 +44,7 @@ from accord.identity import (
 )
 from accord.log.ledger import DEFAULT_CHECKPOINT_INTERVAL
 from accord.log.record import RECORD_FILE, CheckpointRecord
-from accord.log.storage import LogStorage, is_postgres_location, open_storage
+from accord.log.storage import LogStorage, is_postgres_location, open_storage, unsupported_scheme
 
 if TYPE_CHECKING:
     from accord.governance import Governance
@@ -331,8 +332,8 @@ def init_data_dir(
         raise ConfigurationError(f"invalid ledger name {name!r}: {exc}") from exc
     if max_contents < 1:
         raise ConfigurationError("max contents must be at least 1 byte")
-    if storage and "://" in storage and not is_postgres_location(storage):
-        raise ConfigurationError(unsupported_storage(storage))
+    if storage and (why := unsupported_scheme(storage)) is not None:
+        raise ConfigurationError(f"unsupported storage location {quoted(storage)}: {why}")
     created_dir = not data.path.exists()
     data.path.mkdir(parents=True, exist_ok=True)
     before = set(data.path.iterdir())
@@ -357,13 +358,7 @@ def _check_config(config: Config, path: Path) -> None:
         raise ConfigurationError(f"{path}: checkpoint_interval must be 0-3600 seconds")
     if config.max_batch_entries < 1 or config.max_batch_bytes < 1:
         raise ConfigurationError(f"{path}: max_batch_entries and max_batch_bytes must be positive")
-    if "://" in config.storage and not is_postgres_location(config.storage):
-        raise ConfigurationError(f"{path}: {unsupported_storage(config.storage)}")
-
-
-def unsupported_storage(storage: str) -> str:
-    scheme = storage.split("://", 1)[0]
-    return (
-        f"unsupported storage scheme {scheme + '://'!r}: use postgresql://user@host/dbname "
-        "or an SQLite file name"
-    )
+    if (why := unsupported_scheme(config.storage)) is not None:
+        raise ConfigurationError(
+            f"{path}: unsupported storage location {quoted(config.storage)}: {why}"
+        )

@@ -174,17 +174,12 @@ def token(value: str) -> str:
 
 def storage(value: str) -> str:
     """An ``accord init --storage`` location: a PostgreSQL DSN or an SQLite file name."""
-    from accord.log.storage import is_postgres_location
+    from accord.log.storage import unsupported_scheme
 
     nonempty(value)
-    if is_postgres_location(value):
-        return value
-    scheme = urllib.parse.urlsplit(value).scheme
-    if "://" in value or (len(scheme) > 1 and value.startswith(scheme + ":")):
-        raise ConfigurationError(
-            f"unsupported storage {show(value)}: accord stores a ledger in PostgreSQL "
-            "(postgresql://USER@HOST/DBNAME) or in an SQLite file (leave out --storage)"
-        )
+    why = unsupported_scheme(value)
+    if why is not None:
+        raise ConfigurationError(f"unsupported storage {show(value)}: {why} (leave out --storage)")
     return value
 
 

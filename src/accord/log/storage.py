@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -156,6 +157,23 @@ def is_postgres_location(location: str) -> bool:
     The one place accord tells the two apart; everything else asks this function.
     """
     return location.startswith(POSTGRES_SCHEMES)
+
+
+def unsupported_scheme(location: str) -> str | None:
+    """Why ``location`` names a storage accord does not have (another URL scheme), or None.
+
+    A location is a PostgreSQL DSN or an SQLite file name; anything that looks like another
+    URL (``mysql://…``, ``s3:bucket``) is refused instead of becoming an oddly named file.
+    """
+    if is_postgres_location(location):
+        return None
+    scheme = urllib.parse.urlsplit(location).scheme
+    if "://" in location or (len(scheme) > 1 and location.startswith(scheme + ":")):
+        return (
+            "accord stores a ledger in PostgreSQL (postgresql://USER@HOST/DBNAME) or in an "
+            "SQLite file"
+        )
+    return None
 
 
 def open_storage(location: str, *, read_only: bool = False) -> LogStorage:
