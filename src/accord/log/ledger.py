@@ -486,7 +486,7 @@ class Ledger(LedgerReader):
         stored = self.storage.latest_checkpoint()
         check_against_record(
             recorded,
-            where=f"the ledger storage {_describe_location(self.storage)}",
+            where=f"the ledger storage {self.storage.description}",
             initialized=True,
             stored_size=self._edge.size,
             signed_size=0 if stored is None else stored.size,
@@ -770,10 +770,6 @@ class Ledger(LedgerReader):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _describe_location(storage: LogStorage) -> str:
-    return str(getattr(storage, "description", None) or getattr(storage, "path", "?"))
 
 
 def _require_initialized(location: str, recorded: Checkpoint) -> None:

@@ -106,6 +106,7 @@ def connect(path: str) -> sqlite3.Connection:
 class SqliteStorage(LogStorage):
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = str(path)
+        self.description = self.path
         self.read_only = read_only
         self._read_only_uri: str | None = None
         self._local = threading.local()

@@ -52,6 +52,9 @@ class StoredCheckpoint:
 class LogStorage(abc.ABC):
     """What a ledger needs from a database. Implementations must be safe to call from any thread."""
 
+    description: str
+    """Where the storage is, for messages (never a password)."""
+
     # --- set-up ---------------------------------------------------------------------------------
     @abc.abstractmethod
     def initialize(self, meta: dict[str, str]) -> None:
