@@ -236,8 +236,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise web.HTTPUnsupportedMediaType(
             text=error_body(
                 "UnsupportedContentEncoding",
-                f"Content-Encoding {quoted(encoding)} is not supported; send the body "
-                "uncompressed",
+                f"Content-Encoding {quoted(encoding)} is not supported; send the body uncompressed",
             ),
             content_type="application/json",
         )
