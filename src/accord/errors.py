@@ -18,7 +18,8 @@ only these, never a bare ``ValueError``/``KeyError``/``binascii.Error``::
     ├── StorageError               the backend failed or holds something unusable
     │   ├── LedgerLocked           another process is already the writer of this ledger
     │   ├── DatabaseMissing        the SQLite file or PostgreSQL database does not exist
-    │   └── LedgerMissing          storage holds less than this data directory has signed
+    │   ├── LedgerMissing          storage holds less than this data directory has signed
+    │   └── OrderingUnavailable    the consortium's ordering service cannot order a write now
     ├── ConfigurationError         a data directory, key or option is missing or wrong
     └── AuthError                  authentication or authorization refused
 
@@ -114,6 +115,17 @@ class LedgerMissing(StorageError):
     Raised instead of silently starting a fresh ledger: the data directory remembers (outside the
     database) the newest checkpoint it signed, and storage must hold at least that much.
     """
+
+
+class OrderingUnavailable(StorageError):
+    """The consortium's ordering service (JetStream) cannot take or deliver a write right now.
+
+    Nothing was acknowledged; the caller may retry (the service answers 503 with Retry-After).
+    """
+
+    def __init__(self, message: str, *, retry_after: float = 2.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ConfigurationError(AccordError):
