@@ -468,3 +468,22 @@ def open_note(note: str | bytes, verifiers: Sequence[Verifier]) -> VerifiedNote:
     if not verified:
         raise SignatureError("note has no valid signature from a trusted key")
     return VerifiedNote(text_bytes.decode("utf-8"), tuple(verified), tuple(unverified))
+
+
+def note_signatures(note: str) -> tuple[str, tuple[NoteSignature, ...]]:
+    """Split a note into its text and signature lines, verifying nothing.
+
+    For code that must know *whose* signatures a note carries before deciding which keys to check
+    (a consortium node adding its own signature to a cosigned checkpoint). Never trust the result
+    without :func:`open_note`.
+    """
+    if not isinstance(note, str):
+        raise MalformedInput("note must be a string")
+    _check_note_chars(note)
+    split = note.rfind("\n\n")
+    if split < 0 or not note.endswith("\n"):
+        raise MalformedInput("note has no blank line before its signatures")
+    lines = note[split + 2 : -1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        raise MalformedInput(f"note has more than {MAX_SIGNATURES} signatures")
+    return note[: split + 1], tuple(_parse_signature_line(line) for line in lines)

@@ -42,6 +42,7 @@ from accord.core.ccf import (
     write_set_digest,
 )
 from accord.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from accord.core.cosignature import add_signatures
 from accord.core.entry import (
     DEFAULT_COLLECTION,
     DEFAULT_MAX_CONTENTS,
@@ -62,7 +63,7 @@ from accord.core.merkle import (
     leaf_hash,
     range_nodes,
 )
-from accord.core.note import Signer, Verifier
+from accord.core.note import NoteSignature, Signer, Verifier, note_signatures
 from accord.core.receipt import Receipt
 from accord.core.tiles import (
     TILE_WIDTH,
@@ -137,6 +138,10 @@ class LedgerOptions:
     checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
     """Minimum seconds between two checkpoint signatures (0: one per batch)."""
     clock: Callable[[], float] = field(default=time.time)
+    external_finality: bool = False
+    """A consortium node: entries are appended only through :meth:`Ledger.submit_ordered`, and a
+    checkpoint is stored (making entries ``Committed``) only through :meth:`Ledger.submit_final`,
+    once the organizations' quorum cosigned it; the ledger never commits on its own signature."""
 
 
 @dataclass
@@ -144,6 +149,40 @@ class _Request:
     items: list[tuple[str, tuple[str, ...], bytes]]
     user_id: str
     future: Future[list[TransactionId]]
+
+
+@dataclass(frozen=True)
+class OrderedItem:
+    """An entry whose position, user and timestamp the ordering service already decided."""
+
+    collection_id: str
+    tags: tuple[str, ...]
+    contents: bytes
+    user_id: str
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class OrderedResult:
+    """What an ordered batch became: its ids, and the tree right after it (durable)."""
+
+    transaction_ids: list[TransactionId]
+    size: int
+    root: bytes
+
+
+@dataclass
+class _OrderedRequest:
+    items: Sequence[OrderedItem]
+    meta: dict[str, str]
+    future: Future[OrderedResult]
+
+
+@dataclass
+class _FinalRequest:
+    size: int
+    note: str  # the checkpoint note with the quorum's cosignatures (and any log signature)
+    future: Future[str]
 
 
 _STOP = object()
@@ -419,7 +458,7 @@ class Ledger(LedgerReader):
         self.record = record  # the newest signed checkpoint, kept outside storage; optional
         storage.acquire_writer_lock()
         super().__init__(storage, signer.verifier())
-        if self.origin != signer.name:
+        if self.origin != signer.name and not self.options.external_finality:
             raise ConfigurationError(
                 f"the checkpoint key is for {signer.name!r} but the ledger is {self.origin!r}"
             )
@@ -439,7 +478,10 @@ class Ledger(LedgerReader):
         self._state_lock = threading.Lock()
         self._closed = False
         self._failed: AccordError | None = None
-        if self._committed < self._edge.size or self.storage.latest_checkpoint() is None:
+        if self.options.external_finality:
+            if self._edge.size == 0 and self.storage.latest_checkpoint() is None:
+                self._write_checkpoint()  # the empty tree commits nothing: no quorum needed
+        elif self._committed < self._edge.size or self.storage.latest_checkpoint() is None:
             self._write_checkpoint()  # a new ledger starts with a signed empty tree
         self._thread = threading.Thread(target=self._run, name="accord-sequencer", daemon=True)
         self._thread.start()
@@ -532,18 +574,55 @@ class Ledger(LedgerReader):
             encode_contents(entry.contents, self.options.max_contents),
         )
 
-    def submit(self, entries: Sequence[NewEntry], *, user_id: str) -> Future[list[TransactionId]]:
-        """Validate and queue entries; the future resolves to their ids once they are durable."""
+    def _check_open(self) -> None:
         if self._closed:
             raise InvalidRequest("the ledger is closed")
         if self._failed is not None:
             raise StorageError(f"the ledger stopped after a storage failure: {self._failed}")
+
+    def submit(self, entries: Sequence[NewEntry], *, user_id: str) -> Future[list[TransactionId]]:
+        """Validate and queue entries; the future resolves to their ids once they are durable."""
+        self._check_open()
+        if self.options.external_finality:
+            raise ConfigurationError(
+                "this ledger is a consortium node's: entries come from the ordering service"
+            )
         validate_user_id(user_id)
         items = [self._prepare(e) for e in entries]
         if not items:
             raise InvalidRequest("nothing to append")
         future: Future[list[TransactionId]] = Future()
         self._queue.put(_Request(items, user_id, future))
+        return future
+
+    def submit_ordered(
+        self, items: Sequence[OrderedItem], *, meta: dict[str, str] | None = None
+    ) -> Future[OrderedResult]:
+        """Queue entries in the order the ordering service gave them (a consortium node).
+
+        The items are appended exactly as given, in one durable transaction with ``meta``; the
+        caller (the node's applier) has already checked them, deterministically, so nothing here
+        may depend on this node's clock or configuration. Raises for an item that cannot be stored.
+        """
+        self._check_open()
+        for item in items:
+            if not isinstance(item, OrderedItem):
+                raise InvalidRequest("ordered entries must be OrderedItem values")
+        future: Future[OrderedResult] = Future()
+        self._queue.put(_OrderedRequest(list(items), dict(meta or {}), future))
+        return future
+
+    def submit_final(self, size: int, note: str) -> Future[str]:
+        """Store ``note`` (a checkpoint of this tree cosigned by the quorum) as final.
+
+        The sequencer checks that the note's tree is this ledger's tree at ``size``, adds this
+        node's own log signature if the note lacks it, and stores it as the latest checkpoint:
+        every entry up to ``size`` becomes ``Committed``. The future resolves to the stored note;
+        an older or equal size than the latest final one resolves to the note already stored.
+        """
+        self._check_open()
+        future: Future[str] = Future()
+        self._queue.put(_FinalRequest(size, note, future))
         return future
 
     def append(
@@ -596,7 +675,9 @@ class Ledger(LedgerReader):
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            pending_checkpoint = self._committed < self._edge.size
+            pending_checkpoint = (
+                self._committed < self._edge.size and not self.options.external_finality
+            )
             timeout = None
             if pending_checkpoint:
                 elapsed = time.monotonic() - self._last_signature
@@ -607,6 +688,8 @@ class Ledger(LedgerReader):
                 self._guarded(self._write_checkpoint)
                 continue
             requests: list[_Request] = []
+            ordered: list[_OrderedRequest] = []
+            finals: list[_FinalRequest] = []
             count = 0
             item: object = first
             while True:
@@ -616,6 +699,11 @@ class Ledger(LedgerReader):
                 if isinstance(item, _Request):
                     requests.append(item)
                     count += len(item.items)
+                elif isinstance(item, _OrderedRequest):
+                    ordered.append(item)
+                    count += len(item.items)
+                elif isinstance(item, _FinalRequest):
+                    finals.append(item)
                 if count >= self.options.max_batch:
                     break
                 try:
@@ -624,10 +712,18 @@ class Ledger(LedgerReader):
                     break
             if requests:
                 self._guarded(functools.partial(self._write_requests, requests), requests)
-        if self._committed < self._edge.size:
+            for request in ordered:  # one transaction each: its meta is the stream position
+                self._guarded(functools.partial(self._write_ordered, request), [request])
+            if finals:
+                self._guarded(functools.partial(self._write_final, finals), finals)
+        if self._committed < self._edge.size and not self.options.external_finality:
             self._guarded(self._write_checkpoint)
 
-    def _guarded(self, action: Callable[[], None], requests: Sequence[_Request] = ()) -> None:
+    def _guarded(
+        self,
+        action: Callable[[], None],
+        requests: Sequence[_Request | _OrderedRequest | _FinalRequest] = (),
+    ) -> None:
         try:
             action()
         except Exception as exc:  # every failure must reach the callers, never kill the thread
@@ -705,6 +801,105 @@ class Ledger(LedgerReader):
             self._mark_committed(checkpoint.size)
         for request, ids in zip(requests, results, strict=True):
             request.future.set_result(ids)
+
+    def _write_ordered(self, request: _OrderedRequest) -> None:
+        view = self.view
+        seqno = self._edge.size + 1
+        secret = self.commit_secret
+        if secret is None:
+            raise ConfigurationError("the ledger has no commit secret")
+        sha256 = hashlib.sha256
+        stored: list[StoredEntry] = []
+        hashes: list[bytes] = []
+        ccf_leaves: list[bytes] = []
+        ids: list[TransactionId] = []
+        for item in request.items:
+            txid = TransactionId(view, seqno)
+            metadata = EntryMetadata(
+                txid,
+                item.collection_id,
+                item.tags,
+                sha256(item.contents).digest(),
+                item.user_id,
+                item.timestamp_ms,
+            )
+            leaf = metadata.leaf()
+            stored.append(StoredEntry(seqno, item.collection_id, leaf, item.contents))
+            hashes.append(leaf_hash(leaf))
+            ccf_leaves.append(entry_ccf_leaf(leaf, txid, item.collection_id, item.contents, secret))
+            ids.append(txid)
+            seqno += 1
+        writes = self._edge.append(hashes)
+        tiles = [StoredTile(level, index, packed) for (level, index), packed in writes.items()]
+        ccf_writes = self._ccf_edge.append(ccf_leaves)
+        tiles += [
+            StoredTile(level, index, packed, CCF_TREE)
+            for (level, index), packed in ccf_writes.items()
+        ]
+        self.storage.write_batch(stored, tiles, None, request.meta)
+        self._durable_size = self._edge.size
+        request.future.set_result(OrderedResult(ids, self._edge.size, self._edge.root()))
+
+    def _write_final(self, finals: list[_FinalRequest]) -> None:
+        """Store the largest final checkpoint among ``finals`` (each checked against the tree)."""
+        best: tuple[_FinalRequest, StoredCheckpoint] | None = None
+        for request in finals:
+            try:
+                stored = self._final_checkpoint(request)
+            except AccordError as exc:
+                request.future.set_exception(exc)
+                continue
+            if stored is None:
+                continue
+            if best is None or stored.size > best[1].size:
+                best = (request, stored)
+        if best is not None:
+            self.storage.write_batch([], [], best[1])
+            self._record(best[1])
+            self._mark_committed(best[1].size)
+        latest = self.latest_checkpoint()[0]
+        for request in finals:
+            if not request.future.done():
+                request.future.set_result(latest)
+
+    def _final_checkpoint(self, request: _FinalRequest) -> StoredCheckpoint | None:
+        size = request.size
+        if size <= self._committed:
+            return None
+        if size > self._edge.size:
+            raise InvalidRequest(f"checkpoint size {size} is beyond this node's tree")
+        body, sep, _ = request.note.partition("\n\n")
+        if not sep:
+            raise MalformedInput("a final checkpoint is a signed note")
+        checkpoint = Checkpoint.from_text(body + "\n")
+        if checkpoint.origin != self.origin or checkpoint.size != size:
+            raise InvalidRequest("the final checkpoint is not of this log at that size")
+        root = self._edge.root() if size == self._edge.size else self.root_at(size)
+        if root != checkpoint.root_hash:
+            raise VerificationError(
+                f"the final checkpoint's root at size {size} is not this node's tree root"
+            )
+        text = body + "\n"
+        note = request.note
+        if not any(
+            sig.name == self.signer.name and sig.key_id == self.signer.key_id
+            for sig in note_signatures(note)[1]
+        ):
+            own = NoteSignature(
+                self.signer.name, self.signer.key_id, self.signer.sign(text.encode())
+            )
+            note = add_signatures(note, [own])
+        open_checkpoint(note, self.verifier)  # the stored note must verify with this node's key
+        ccf_signature = None
+        if self.node is not None and size > 0:
+            ccf_root = (
+                self._ccf_edge.root()
+                if size == self._edge.size
+                else self._range_hashes([(0, size)], CCF_TREE, ccf_node_hash)[0]
+            )
+            ccf_signature = sign_ccf_root(ccf_root, self.node.key)
+        self._signed = (note, open_checkpoint(note, self.verifier))
+        return StoredCheckpoint(size, note, ccf_signature)
 
     def _write_checkpoint(self) -> None:
         checkpoint = self._sign()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -220,6 +220,7 @@ class PostgresStorage(LogStorage):
         entries: Sequence[StoredEntry],
         tiles: Sequence[StoredTile],
         checkpoint: StoredCheckpoint | None,
+        meta: Mapping[str, str] | None = None,
     ) -> None:
         from accord.core.tiles import width_from_packed_size
 
@@ -257,6 +258,12 @@ class PostgresStorage(LogStorage):
                     cur.execute(
                         "INSERT INTO checkpoints (size, note, ccf_signature) VALUES (%s, %s, %s)",
                         (checkpoint.size, checkpoint.note, checkpoint.ccf_signature),
+                    )
+                if meta:
+                    cur.executemany(
+                        "INSERT INTO meta (key, value) VALUES (%s, %s) "
+                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                        sorted(meta.items()),
                     )
         except psycopg.Error as exc:
             # Leaving conn.transaction() with an exception has rolled the batch back.

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -252,6 +252,7 @@ class SqliteStorage(LogStorage):
         entries: Sequence[StoredEntry],
         tiles: Sequence[StoredTile],
         checkpoint: StoredCheckpoint | None,
+        meta: Mapping[str, str] | None = None,
     ) -> None:
         from accord.core.tiles import width_from_packed_size
 
@@ -278,6 +279,10 @@ class SqliteStorage(LogStorage):
                 conn.execute(
                     "INSERT INTO checkpoints (size, note, ccf_signature) VALUES (?, ?, ?)",
                     (checkpoint.size, checkpoint.note, checkpoint.ccf_signature),
+                )
+            if meta:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", sorted(meta.items())
                 )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:

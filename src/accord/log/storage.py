@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -79,8 +79,13 @@ class LogStorage(abc.ABC):
         entries: Sequence[StoredEntry],
         tiles: Sequence[StoredTile],
         checkpoint: StoredCheckpoint | None,
+        meta: Mapping[str, str] | None = None,
     ) -> None:
-        """Durably insert entries and checkpoint, upsert tiles, all in one transaction."""
+        """Durably insert entries and checkpoint, upsert tiles and ``meta`` keys, in one transaction.
+
+        ``meta`` carries what must move atomically with the entries (a consortium node's position
+        in the ordered stream); keys written here replace earlier values.
+        """
 
     # --- reads ----------------------------------------------------------------------------------
     @abc.abstractmethod

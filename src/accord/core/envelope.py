@@ -1,0 +1,222 @@
+"""Envelopes: a write as a consortium node hands it to the ordering service, signed by the node.
+
+A node that accepts a client's write wraps it in an envelope, signs it with its node key (the
+same Ed25519 key that signs its checkpoints) and publishes it to the ordering service. Every node
+applies the ordered envelopes and derives each leaf from the envelope alone, so the envelope holds
+everything that enters a leaf: the user, the collection, the tags, the contents and the node's
+timestamp. ``docs/formats.md`` §15 specifies the bytes::
+
+    body      = RFC 8785 canonical JSON of
+                {"boot":<ms>,"collection":"...","contents":"...","counter":<n>,
+                 "format":"accord.envelope.v1","kind":"entry","node":"<node id>",
+                 "tags":[...],"timestamp":<ms>,"user":"<user id>"}
+    signature = Ed25519 over  b"accord.envelope.v1\\n" + body
+    line      = base64(signature) + " " + body            (body has no newline: canonical JSON)
+    message   = b"accord.envelopes.v1\\n" + line + b"\\n" + line + b"\\n" ...
+
+``(boot, counter)`` orders one node's envelopes: ``boot`` is when the node process started
+(milliseconds), ``counter`` counts from 1 within a boot. Applying nodes accept a node's envelopes
+only in strictly increasing ``(boot, counter)`` order, so a replayed or re-delivered envelope is
+refused the same way everywhere.
+
+Pure code: the node id, time and counters are passed in; verifiers raise.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from accord.core.canonical import canonicalize, parse_json
+from accord.core.note import Signer, Verifier
+from accord.errors import MalformedInput
+
+ENVELOPE_FORMAT = "accord.envelope.v1"
+MESSAGE_MAGIC = b"accord.envelopes.v1\n"
+SIGNATURE_CONTEXT = b"accord.envelope.v1\n"
+KINDS = ("entry", "governance", "users", "evidence")
+MAX_COUNTER = (1 << 53) - 1
+_KEYS = frozenset(
+    {
+        "boot",
+        "collection",
+        "contents",
+        "counter",
+        "format",
+        "kind",
+        "node",
+        "tags",
+        "timestamp",
+        "user",
+    }
+)
+_NODE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+
+
+def _int_field(obj: dict[str, object], key: str, low: int) -> int:
+    value = obj[key]
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= MAX_COUNTER:
+        raise MalformedInput(f"envelope field {key!r} must be an integer >= {low}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One write, as the node that accepted it describes it (see the module docstring)."""
+
+    kind: str
+    node: str
+    boot: int
+    counter: int
+    timestamp_ms: int
+    user_id: str
+    collection_id: str
+    tags: tuple[str, ...]
+    contents: str
+
+    def body(self) -> bytes:
+        """The canonical JSON body that the node signs."""
+        return canonicalize(
+            {
+                "boot": self.boot,
+                "collection": self.collection_id,
+                "contents": self.contents,
+                "counter": self.counter,
+                "format": ENVELOPE_FORMAT,
+                "kind": self.kind,
+                "node": self.node,
+                "tags": list(self.tags),
+                "timestamp": self.timestamp_ms,
+                "user": self.user_id,
+            }
+        )
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """Where the envelope stands among its node's envelopes."""
+        return (self.boot, self.counter)
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Envelope:
+        """Parse a body; only its shape is checked here (the applying node checks the rest)."""
+        obj = parse_json(body)
+        if not isinstance(obj, dict) or set(obj) != _KEYS:
+            raise MalformedInput(f"an envelope has exactly the keys {sorted(_KEYS)}")
+        if obj["format"] != ENVELOPE_FORMAT:
+            raise MalformedInput("unknown envelope format")
+        kind, node, user = obj["kind"], obj["node"], obj["user"]
+        collection, contents, tags = obj["collection"], obj["contents"], obj["tags"]
+        if kind not in KINDS:
+            raise MalformedInput("unknown envelope kind")
+        if not isinstance(node, str) or not _NODE_ID.fullmatch(node):
+            raise MalformedInput("malformed node id in envelope")
+        if not isinstance(user, str) or not isinstance(collection, str):
+            raise MalformedInput("envelope user and collection must be strings")
+        if not isinstance(contents, str):
+            raise MalformedInput("envelope contents must be a string")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise MalformedInput("envelope tags must be a list of strings")
+        return cls(
+            kind=kind,
+            node=node,
+            boot=_int_field(obj, "boot", 0),
+            counter=_int_field(obj, "counter", 1),
+            timestamp_ms=_int_field(obj, "timestamp", 0),
+            user_id=user,
+            collection_id=collection,
+            tags=tuple(tags),
+            contents=contents,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SignedEnvelope:
+    """An envelope's exact body bytes and the node's signature over them."""
+
+    body: bytes
+    signature: bytes
+    envelope: Envelope
+
+    def line(self) -> bytes:
+        return base64.b64encode(self.signature) + b" " + self.body
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the line, hex: how evidence and rejection records name an envelope."""
+        return hashlib.sha256(self.line()).hexdigest()
+
+    def verify(self, key: Verifier) -> None:
+        """Raise :class:`SignatureError` unless ``key`` signed this envelope."""
+        key.verify(SIGNATURE_CONTEXT + self.body, self.signature)
+
+
+def sign_envelope(envelope: Envelope, signer: Signer) -> SignedEnvelope:
+    body = envelope.body()
+    # Round-trip: what a node signs must be what every other node parses.
+    if Envelope.from_body(body) != envelope:
+        raise MalformedInput("the envelope does not survive its own encoding")
+    return SignedEnvelope(body, signer.sign(SIGNATURE_CONTEXT + body), envelope)
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line of a message that is not a well-formed signed envelope (recorded, then skipped)."""
+
+    digest: str
+    reason: str
+
+
+def encode_message(envelopes: Sequence[SignedEnvelope]) -> bytes:
+    if not envelopes:
+        raise MalformedInput("a message holds at least one envelope")
+    return MESSAGE_MAGIC + b"".join(e.line() + b"\n" for e in envelopes)
+
+
+def _parse_line(line: bytes) -> SignedEnvelope | BadLine:
+    sig_b64, sep, body = line.partition(b" ")
+    try:
+        if not sep:
+            raise MalformedInput("a line is '<base64 signature> <body>'")
+        try:
+            signature = base64.b64decode(sig_b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise MalformedInput("the signature is not base64") from exc
+        if len(signature) != 64:
+            raise MalformedInput("an Ed25519 signature is 64 bytes")
+        return SignedEnvelope(body, signature, Envelope.from_body(body))
+    except MalformedInput as exc:
+        return BadLine(hashlib.sha256(line).hexdigest(), str(exc))
+
+
+def decode_message(data: bytes) -> list[SignedEnvelope | BadLine]:
+    """Split a message into its envelopes; a malformed line becomes a :class:`BadLine`.
+
+    A message that does not start with the magic line is one bad line as a whole, so every node
+    records the same rejection for it instead of guessing at its structure.
+    """
+    if not data.startswith(MESSAGE_MAGIC) or not data.endswith(b"\n"):
+        return [BadLine(hashlib.sha256(data).hexdigest(), "not an accord envelope message")]
+    lines = data[len(MESSAGE_MAGIC) : -1].split(b"\n")
+    return [_parse_line(line) for line in lines]
+
+
+def message_id(data: bytes) -> str:
+    """The ``Nats-Msg-Id`` of a message: its SHA-256, hex (a retried publish is deduplicated)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+__all__ = [
+    "ENVELOPE_FORMAT",
+    "KINDS",
+    "BadLine",
+    "Envelope",
+    "SignedEnvelope",
+    "decode_message",
+    "encode_message",
+    "message_id",
+    "sign_envelope",
+]
