@@ -99,7 +99,11 @@ def make_service_identity(ledger_name: str, *, days: int = 3650) -> KeyAndCert:
 
 
 def make_node_identity(service: KeyAndCert, hosts: list[str], *, days: int = 3650) -> KeyAndCert:
-    """A TLS server certificate for one node, issued by the service certificate."""
+    """A TLS certificate for one node, issued by the service certificate.
+
+    It serves HTTPS, and it is the node's client certificate when it calls another node or its
+    ordering server (mTLS), so it allows both uses.
+    """
     if not hosts:
         raise ConfigurationError("a node certificate needs at least one host name")
     key = ec.generate_private_key(ec.SECP384R1())
@@ -115,7 +119,12 @@ def make_node_identity(service: KeyAndCert, hosts: list[str], *, days: int = 365
         _builder(_name("accord node"), service.cert.subject, key, start, end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(service.key.public_key()),
             critical=False,

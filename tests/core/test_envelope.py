@@ -5,11 +5,10 @@ import pytest
 from accord.core.envelope import (
     BadLine,
     Envelope,
-    SignedEnvelope,
+    Line,
     decode_message,
     encode_message,
     message_id,
-    sign_envelope,
 )
 from accord.core.note import Signer
 from accord.errors import MalformedInput, SignatureError
@@ -33,17 +32,13 @@ def _envelope(counter: int = 1, **changes: object) -> Envelope:
 
 def test_round_trip_and_signature() -> None:
     signer = Signer.generate("consortium.example")
-    signed = [sign_envelope(_envelope(i), signer) for i in (1, 2, 3)]
-    data = encode_message(signed)
-    decoded = decode_message(data)
-    assert [d.envelope for d in decoded if isinstance(d, SignedEnvelope)] == [
-        s.envelope for s in signed
-    ]
-    for d in decoded:
-        assert isinstance(d, SignedEnvelope)
-        d.verify(signer.verifier())
-    assert message_id(data) == message_id(bytes(data))
-    assert message_id(data) != message_id(encode_message(signed[:2]))
+    envelopes = [_envelope(i) for i in (1, 2, 3)]
+    data = encode_message(envelopes, signer)
+    message = decode_message(data)
+    assert message.node == "supplier-1"
+    assert [line.envelope for line in message.lines if isinstance(line, Line)] == envelopes
+    message.verify(signer.verifier())
+    assert message_id(data) != message_id(encode_message(envelopes[:2], signer))
 
 
 def test_body_is_canonical_and_has_no_newline() -> None:
@@ -55,50 +50,69 @@ def test_body_is_canonical_and_has_no_newline() -> None:
 def test_wrong_key_and_tampered_body_fail() -> None:
     signer = Signer.generate("consortium.example")
     other = Signer.generate("consortium.example")
-    signed = sign_envelope(_envelope(), signer)
+    data = encode_message([_envelope()], signer)
     with pytest.raises(SignatureError):
-        signed.verify(other.verifier())
-    tampered_body = signed.body.replace(b'"alice"', b'"mallory"')
-    tampered = SignedEnvelope(tampered_body, signed.signature, Envelope.from_body(tampered_body))
+        decode_message(data).verify(other.verifier())
+    tampered = decode_message(data.replace(b'"alice"', b'"mallory"'))
+    assert isinstance(tampered.lines[0], Line)
+    assert tampered.lines[0].envelope.user_id == "mallory"
     with pytest.raises(SignatureError):
         tampered.verify(signer.verifier())
+    # Dropping or reordering envelopes also breaks the one signature over them.
+    two = encode_message([_envelope(1), _envelope(2)], signer)
+    magic, header, first, second, _ = two.split(b"\n")
+    swapped = b"\n".join([magic, header, second, first]) + b"\n"
+    with pytest.raises(SignatureError):
+        decode_message(swapped).verify(signer.verifier())
+    with pytest.raises(SignatureError):
+        decode_message(b"\n".join([magic, header, first]) + b"\n").verify(signer.verifier())
+
+
+SIG = base64.b64encode(b"x" * 64)
 
 
 @pytest.mark.parametrize(
-    "line",
+    "data",
     [
-        b"no-space-here",
-        b"!!!! {}",
-        base64.b64encode(b"x" * 63) + b" {}",
-        base64.b64encode(b"x" * 64) + b" {}",
-        base64.b64encode(b"x" * 64) + b" not json",
+        b"hello\nworld\n",
+        b"accord.envelopes.v1\nno-signature\n{}\n",
+        b"accord.envelopes.v1\nnode !!!!\n{}\n",
+        b"accord.envelopes.v1\nbad node " + SIG + b"\n{}\n",
+        b"accord.envelopes.v1\nnode " + base64.b64encode(b"x" * 63) + b"\n{}\n",
+        b"accord.envelopes.v1\nnode " + SIG + b"\n",
+        b"accord.envelopes.v1\nnode " + SIG + b"\n{}",
     ],
 )
-def test_bad_lines_are_recorded_not_raised(line: bytes) -> None:
-    decoded = decode_message(b"accord.envelopes.v1\n" + line + b"\n")
-    assert len(decoded) == 1 and isinstance(decoded[0], BadLine)
-    assert decoded[0].reason
+def test_malformed_messages_are_one_bad_line(data: bytes) -> None:
+    message = decode_message(data)
+    assert len(message.lines) == 1 and isinstance(message.lines[0], BadLine)
+    assert message.lines[0].reason
 
 
-def test_message_without_magic_is_one_bad_line() -> None:
-    decoded = decode_message(b"hello\nworld\n")
-    assert len(decoded) == 1 and isinstance(decoded[0], BadLine)
+def test_bad_bodies_are_bad_lines_not_errors() -> None:
+    signer = Signer.generate("o")
+    good = encode_message([_envelope(1)], signer)
+    data = good + b"not json\n" + _envelope(2, node="other").body() + b"\n"
+    lines = decode_message(data).lines
+    assert isinstance(lines[0], Line)
+    assert isinstance(lines[1], BadLine) and isinstance(lines[2], BadLine)
+    assert "node" in lines[2].reason
 
 
 @pytest.mark.parametrize(
     "change",
-    [
-        {"kind": "nope"},
-        {"node": "bad node"},
-        {"counter": 0},
-        {"boot": -1},
-    ],
+    [{"kind": "nope"}, {"node": "bad node"}, {"counter": 0}, {"boot": -1}],
 )
 def test_invalid_envelopes_refused_on_sign(change: dict[str, object]) -> None:
     with pytest.raises(MalformedInput):
-        sign_envelope(_envelope(**change), Signer.generate("o"))
+        encode_message([_envelope(**change)], Signer.generate("o"))
 
 
-def test_empty_message_refused() -> None:
+def test_message_rules_on_sign() -> None:
+    signer = Signer.generate("o")
     with pytest.raises(MalformedInput):
-        encode_message([])
+        encode_message([], signer)
+    with pytest.raises(MalformedInput):
+        encode_message([_envelope(2), _envelope(1)], signer)
+    with pytest.raises(MalformedInput):
+        encode_message([_envelope(1), _envelope(2, node="other")], signer)

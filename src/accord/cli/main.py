@@ -743,7 +743,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", required=True, type=arg.data_dir, help="data directory made by accord init"
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=arg.port, default=8443, help="port (default 8443; 0 picks one)")
+    p.add_argument(
+        "--port",
+        type=arg.port,
+        default=None,
+        help="port (default 8443, or a consortium node's own port; 0 picks one)",
+    )
     p.add_argument("--public-log", action="store_true", help="serve tlog endpoints without auth")
     p.set_defaults(func=cmd_serve)
 

@@ -10,9 +10,13 @@ timestamp. ``docs/formats.md`` §15 specifies the bytes::
                 {"boot":<ms>,"collection":"...","contents":"...","counter":<n>,
                  "format":"accord.envelope.v1","kind":"entry","node":"<node id>",
                  "tags":[...],"timestamp":<ms>,"user":"<user id>"}
-    signature = Ed25519 over  b"accord.envelope.v1\\n" + body
-    line      = base64(signature) + " " + body            (body has no newline: canonical JSON)
-    message   = b"accord.envelopes.v1\\n" + line + b"\\n" + line + b"\\n" ...
+                (no newline: canonical JSON escapes it)
+    signed    = b"accord.envelope.v1\\n" + node + b"\\n" + body_1 + b"\\n" + ... + body_n + b"\\n"
+    message   = b"accord.envelopes.v1\\n" + node + b" " + base64(Ed25519(signed)) + b"\\n"
+                + body_1 + b"\\n" + ... + body_n + b"\\n"
+
+A node packs many envelopes into one message and signs the message once (one signature covers
+every envelope in it, in order).
 
 ``(boot, counter)`` orders one node's envelopes: ``boot`` is when the node process started
 (milliseconds), ``counter`` counts from 1 within a boot. Applying nodes accept a node's envelopes
@@ -134,74 +138,102 @@ class Envelope:
 
 
 @dataclass(frozen=True, slots=True)
-class SignedEnvelope:
-    """An envelope's exact body bytes and the node's signature over them."""
-
-    body: bytes
-    signature: bytes
-    envelope: Envelope
-
-    def line(self) -> bytes:
-        return base64.b64encode(self.signature) + b" " + self.body
-
-    @property
-    def digest(self) -> str:
-        """SHA-256 of the line, hex: how evidence and rejection records name an envelope."""
-        return hashlib.sha256(self.line()).hexdigest()
-
-    def verify(self, key: Verifier) -> None:
-        """Raise :class:`SignatureError` unless ``key`` signed this envelope."""
-        key.verify(SIGNATURE_CONTEXT + self.body, self.signature)
-
-
-def sign_envelope(envelope: Envelope, signer: Signer) -> SignedEnvelope:
-    body = envelope.body()
-    # Round-trip: what a node signs must be what every other node parses.
-    if Envelope.from_body(body) != envelope:
-        raise MalformedInput("the envelope does not survive its own encoding")
-    return SignedEnvelope(body, signer.sign(SIGNATURE_CONTEXT + body), envelope)
-
-
-@dataclass(frozen=True, slots=True)
 class BadLine:
-    """A line of a message that is not a well-formed signed envelope (recorded, then skipped)."""
+    """A line of a message that is not a well-formed envelope (recorded, then skipped)."""
 
     digest: str
     reason: str
 
 
-def encode_message(envelopes: Sequence[SignedEnvelope]) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One envelope of a message: its exact body bytes, its digest and its parsed form."""
+
+    body: bytes
+    digest: str
+    envelope: Envelope
+
+
+@dataclass(frozen=True)
+class Message:
+    """A decoded message: the node that claims it, its signature, and its lines in order.
+
+    The signature is not checked by :func:`decode_message`; :meth:`verify` checks it against the
+    key of the node the *replicated state* names (the applying node decides which key that is).
+    """
+
+    node: str
+    signature: bytes
+    signed: bytes
+    lines: tuple[Line | BadLine, ...]
+
+    def verify(self, key: Verifier) -> None:
+        """Raise :class:`~accord.errors.SignatureError` unless ``key`` signed this message."""
+        key.verify(self.signed, self.signature)
+
+
+def _signed_part(node: str, bodies: Sequence[bytes]) -> bytes:
+    return SIGNATURE_CONTEXT + node.encode() + b"\n" + b"".join(b + b"\n" for b in bodies)
+
+
+def encode_message(envelopes: Sequence[Envelope], signer: Signer) -> bytes:
+    """Sign ``envelopes`` (all from one node, in increasing position) as one message."""
     if not envelopes:
         raise MalformedInput("a message holds at least one envelope")
-    return MESSAGE_MAGIC + b"".join(e.line() + b"\n" for e in envelopes)
+    node = envelopes[0].node
+    bodies = []
+    last: tuple[int, int] | None = None
+    for env in envelopes:
+        if env.node != node:
+            raise MalformedInput("every envelope of a message comes from the message's node")
+        if last is not None and env.position <= last:
+            raise MalformedInput("a message's envelopes go in increasing position")
+        last = env.position
+        body = env.body()
+        # Round-trip: what a node signs must be what every other node parses.
+        if Envelope.from_body(body) != env:
+            raise MalformedInput("an envelope does not survive its own encoding")
+        bodies.append(body)
+    signature = signer.sign(_signed_part(node, bodies))
+    header = MESSAGE_MAGIC + node.encode() + b" " + base64.b64encode(signature) + b"\n"
+    return header + b"".join(b + b"\n" for b in bodies)
 
 
-def _parse_line(line: bytes) -> SignedEnvelope | BadLine:
-    sig_b64, sep, body = line.partition(b" ")
-    try:
-        if not sep:
-            raise MalformedInput("a line is '<base64 signature> <body>'")
-        try:
-            signature = base64.b64decode(sig_b64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise MalformedInput("the signature is not base64") from exc
-        if len(signature) != 64:
-            raise MalformedInput("an Ed25519 signature is 64 bytes")
-        return SignedEnvelope(body, signature, Envelope.from_body(body))
-    except MalformedInput as exc:
-        return BadLine(hashlib.sha256(line).hexdigest(), str(exc))
+def _bad(data: bytes, reason: str) -> Message:
+    return Message("", b"", b"", (BadLine(hashlib.sha256(data).hexdigest(), reason),))
 
 
-def decode_message(data: bytes) -> list[SignedEnvelope | BadLine]:
+def decode_message(data: bytes) -> Message:
     """Split a message into its envelopes; a malformed line becomes a :class:`BadLine`.
 
-    A message that does not start with the magic line is one bad line as a whole, so every node
-    records the same rejection for it instead of guessing at its structure.
+    A message whose header does not parse is one bad line as a whole, so every node records the
+    same rejection for it instead of guessing at its structure.
     """
     if not data.startswith(MESSAGE_MAGIC) or not data.endswith(b"\n"):
-        return [BadLine(hashlib.sha256(data).hexdigest(), "not an accord envelope message")]
-    lines = data[len(MESSAGE_MAGIC) : -1].split(b"\n")
-    return [_parse_line(line) for line in lines]
+        return _bad(data, "not an accord envelope message")
+    header, _, rest = data[len(MESSAGE_MAGIC) :].partition(b"\n")
+    node_b, space, sig_b64 = header.partition(b" ")
+    try:
+        node = node_b.decode("ascii")
+        signature = base64.b64decode(sig_b64, validate=True)
+    except (UnicodeDecodeError, binascii.Error, ValueError):
+        return _bad(data, "malformed message header")
+    if not space or not _NODE_ID.fullmatch(node) or len(signature) != 64 or not rest:
+        return _bad(data, "malformed message header")
+    bodies = rest[:-1].split(b"\n")
+    lines: list[Line | BadLine] = []
+    for body in bodies:
+        digest = hashlib.sha256(body).hexdigest()
+        try:
+            env = Envelope.from_body(body)
+        except MalformedInput as exc:
+            lines.append(BadLine(digest, str(exc)))
+            continue
+        if env.node != node:
+            lines.append(BadLine(digest, "the envelope's node is not the message's"))
+            continue
+        lines.append(Line(body, digest, env))
+    return Message(node, signature, _signed_part(node, bodies), tuple(lines))
 
 
 def message_id(data: bytes) -> str:
@@ -214,9 +246,9 @@ __all__ = [
     "KINDS",
     "BadLine",
     "Envelope",
-    "SignedEnvelope",
+    "Line",
+    "Message",
     "decode_message",
     "encode_message",
     "message_id",
-    "sign_envelope",
 ]

@@ -8,6 +8,7 @@ ledger without an Administrator (409, nothing changed).
 from __future__ import annotations
 
 import datetime
+import functools
 
 from aiohttp import web
 
@@ -49,7 +50,7 @@ async def get_user(request: web.Request) -> web.Response:
 
 
 async def patch_user(request: web.Request) -> web.Response:
-    require(request, ADMIN_ROLES)
+    caller = require(request, ADMIN_ROLES)
     users = request.app[STATE].users
     kind, user_id = parse_user_id(request.match_info["user_id"])
     body = await json_body(request, USER_BODY_LIMIT)
@@ -63,7 +64,9 @@ async def patch_user(request: web.Request) -> web.Response:
         if body_id != user_id:
             raise InvalidRequest("userId in the body differs from the one in the path")
     role = validate_role(body["assignedRole"]) if "assignedRole" in body else None
-    user = await in_thread(users.assign_role, user_id, kind, role)
+    user = await in_thread(
+        functools.partial(users.assign_role, user_id, kind, role, by=caller.user_id)
+    )
     body_out: dict[str, str] = _user_json(user)
     headers: dict[str, str] = {}
     warning = expired_certificate_warning(user.cert_pem, datetime.datetime.now(datetime.UTC))
@@ -82,7 +85,7 @@ async def delete_user(request: web.Request) -> web.Response:
         snapshot = {u.user_id: u for u in await in_thread(users.all)}
         check_an_administrator_remains(snapshot, user_id, None)
         raise InvalidRequest("an administrator cannot delete themself")
-    await in_thread(users.delete, user_id)
+    await in_thread(functools.partial(users.delete, user_id, by=caller.user_id))
     return web.Response(status=204)
 
 

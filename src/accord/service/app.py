@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 
 from accord.service.acl import user_routes
+from accord.service.consortium import consortium_routes
 from accord.service.entries import entry_routes
 from accord.service.governance import governance_routes
 from accord.service.http import error_middleware, peer_user_id
@@ -43,6 +44,7 @@ CAPABILITIES: tuple[RouteGroup, ...] = (
     entry_routes,
     user_routes,
     governance_routes,
+    consortium_routes,
     openapi_routes,
 )
 

@@ -63,8 +63,8 @@ async def post_transaction(request: web.Request) -> web.Response:
     tags_param = request.query.get("tags")
     tags = [t for t in tags_param.split(",") if t] if tags_param else []
     collection = collection_param(request)
-    ledger = request.app[STATE].ledger
-    future = ledger.submit([NewEntry(body["contents"], collection, tags)], user_id=user.user_id)
+    appender = request.app[STATE].appender
+    future = appender.submit([NewEntry(body["contents"], collection, tags)], user_id=user.user_id)
     txids = await asyncio.wrap_future(future)
     txid = str(txids[0])
     headers = {"x-ms-ccf-transaction-id": txid}
@@ -147,7 +147,7 @@ async def post_transactions_batch(request: web.Request) -> web.Response:
     ledger = state.ledger
     try:
         # The ledger validates every entry before it queues any: a refusal writes nothing.
-        future = ledger.submit(entries, user_id=user.user_id)
+        future = state.appender.submit(entries, user_id=user.user_id)
     except InvalidRequest:
         explain_invalid_entry(entries, ledger.options.max_contents)
         raise  # not about one entry (e.g. the ledger is closing)

@@ -7,6 +7,9 @@ a quote.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from aiohttp import web
 
 from accord.errors import NotFound
@@ -17,13 +20,39 @@ from accord.service.users import READ_ROLES
 
 async def get_constitution(request: web.Request) -> web.Response:
     require(request, READ_ROLES)
-    gov = request.app[STATE].governance
+    state = request.app[STATE]
+    if state.consortium is not None:  # the live replicated value, not a file
+        constitution = state.consortium.state.constitution.to_json()
+        text = json.dumps(constitution, indent=2, sort_keys=True) + "\n"
+        return web.json_response(
+            {
+                "digest": hashlib.sha256(text.encode()).hexdigest(),
+                "script": text,
+                "constitution": constitution,
+            }
+        )
+    gov = state.governance
     return web.json_response({"digest": gov.constitution_digest, "script": gov.constitution})
 
 
 async def get_members(request: web.Request) -> web.Response:
     require(request, READ_ROLES)
-    gov = request.app[STATE].governance
+    state = request.app[STATE]
+    if state.consortium is not None:
+        live = state.consortium.state
+        return web.json_response(
+            {
+                "members": [
+                    {"id": m.name, **m.to_json()}
+                    for m in sorted(live.members.values(), key=lambda m: m.name)
+                ],
+                "nodes": [
+                    n.to_json() for n in sorted(live.nodes.values(), key=lambda n: n.node_id)
+                ],
+                "cosignQuorum": live.cosign_quorum(),
+            }
+        )
+    gov = state.governance
     return web.json_response(
         {"members": [{"certificate": pem, "id": mid} for mid, pem in gov.members]}
     )

@@ -25,16 +25,25 @@ from accord.service.users import UserStore
 log = logging.getLogger("accord.service")
 
 
+DEFAULT_PORT = 8443
+
+
 async def serve(
     data_dir: str,
     host: str,
-    port: int,
+    port: int | None,
     *,
     public_log: bool | None = None,
     on_ready: Callable[[int], None] | None = None,
 ) -> None:
     data = DataDir(data_dir)
     config = data.load_config()
+    from accord.consortium.runtime import is_consortium, serve_consortium
+
+    if is_consortium(data):  # one organization of a consortium: its NATS server and node too
+        await serve_consortium(data, host, port, on_ready=on_ready)
+        return
+    port = DEFAULT_PORT if port is None else port
     users = UserStore(data / "users.json")
     node = data.node()
     # Guarded by the data directory's checkpoint record: a lost or emptied ledger refuses to start.

@@ -7,6 +7,7 @@ Built once by :mod:`accord.service.server` (or a test) and stored on the applica
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from cryptography import x509
@@ -37,6 +38,15 @@ class ServiceState:
     tokens: TokenVerifier | None = None
     node_cert: x509.Certificate | None = None
     limits: ServiceLimits = field(default_factory=ServiceLimits)
+    writer: Any = None
+    """Where appends go when not straight to :attr:`ledger`: a consortium node, which orders them
+    through the consortium (same ``submit`` contract as :meth:`Ledger.submit`)."""
+    consortium: Any = None
+    """The :class:`accord.consortium.node.ConsortiumNode` of a consortium node, else None."""
+
+    @property
+    def appender(self) -> Any:
+        return self.writer if self.writer is not None else self.ledger
 
 
 STATE = web.AppKey("state", ServiceState)

@@ -237,11 +237,14 @@ class UserStore:
             self._save()
         return user
 
-    def assign_role(self, user_id: str, kind: str, role: str | None) -> User:
+    def assign_role(
+        self, user_id: str, kind: str, role: str | None, *, by: str | None = None
+    ) -> User:
         """Give ``user_id`` a role, creating the user (of ``kind``) if new; atomic.
 
         ``role`` None keeps an existing user's role and is refused for a new user. A known
-        certificate is kept. Refused if it would leave no Administrator.
+        certificate is kept. Refused if it would leave no Administrator. ``by`` (the asking
+        Administrator) matters only to a consortium's store, where the change is ordered.
         """
         if role is not None:
             validate_role(role)
@@ -268,7 +271,7 @@ class UserStore:
             raise InvalidRequest(f"not a PEM certificate: {exc}") from exc
         return self.put(User(fingerprint(cert), validate_role(role), "cert", cert_pem))
 
-    def delete(self, user_id: str) -> None:
+    def delete(self, user_id: str, *, by: str | None = None) -> None:
         with self._lock:
             self._reload(force=True)
             if user_id not in self._users:

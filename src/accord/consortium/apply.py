@@ -1,0 +1,245 @@
+"""Applying the ordered stream: from a message of envelopes to the leaves every node appends.
+
+This is the deterministic heart of a consortium node, and pure: :class:`Applier` holds the
+replicated state after the last applied entry and turns each ordered message into the same
+:class:`~accord.log.ledger.OrderedItem` values on every node. Nothing here reads a clock, a file or
+this node's configuration; an authorization decision for entry *n* uses the state after *n - 1*.
+
+Every envelope becomes exactly one leaf:
+
+* an accepted ``entry`` envelope: the user's entry, in its collection, with the envelope's user;
+* a ``governance`` envelope (a member-signed action) or a ``users`` envelope (an Administrator's
+  user change): a leaf in :data:`GOVERNANCE_COLLECTION` holding the action as sent, whether the
+  fold accepts it or not; replaying those leaves rebuilds the state;
+* an ``evidence`` envelope: a leaf in :data:`EVIDENCE_COLLECTION`;
+* anything invalid (bad line, unknown or removed node, bad signature, replay, a user without the
+  role, a bad field): a rejection record in :data:`REJECTED_COLLECTION` naming the envelope by its
+  SHA-256 and saying why, identical on every node.
+
+A leaf's timestamp is ``max(ledger time, envelope timestamp)``: time never runs backwards, and it
+comes from the envelope, not from the applying node.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from accord.core.canonical import canonicalize
+from accord.core.consortium import ConsortiumState, apply_entry, genesis_state
+from accord.core.entry import (
+    DEFAULT_MAX_CONTENTS,
+    encode_contents,
+    validate_collection_id,
+    validate_tags,
+    validate_user_id,
+)
+from accord.core.envelope import BadLine, Line, decode_message
+from accord.errors import AccordError, MalformedInput
+from accord.log.ledger import OrderedItem
+
+RESERVED_PREFIX = "accord."
+GOVERNANCE_COLLECTION = "accord.governance"
+REJECTED_COLLECTION = "accord.rejected"
+EVIDENCE_COLLECTION = "accord.evidence"
+SYSTEM_USER = "accord"
+GENESIS_TAG = "kind=genesis"
+KIND_TAGS = {"governance": "kind=governance", "users": "kind=users"}
+REJECTION_FORMAT = "accord.rejection.v1"
+
+Position = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One leaf of an applied message, and what it means for the node that sent the envelope."""
+
+    item: OrderedItem
+    node: str | None  # the envelope's node (None for a line that did not parse)
+    position: Position | None
+    accepted: bool
+    reason: str = ""
+    proposal_id: str | None = None
+    proposal_state: str | None = None
+
+
+@dataclass
+class Applier:
+    """The replicated state and the per-node envelope positions, folded entry by entry."""
+
+    state: ConsortiumState
+    next_seqno: int
+    ledger_time: int
+    positions: dict[str, Position] = field(default_factory=dict)
+    max_contents: int = DEFAULT_MAX_CONTENTS
+
+    # --- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_genesis(cls, genesis: str, timestamp_ms: int) -> Applier:
+        state = genesis_state(genesis, seqno=1, timestamp_ms=timestamp_ms)
+        return cls(state, next_seqno=2, ledger_time=timestamp_ms)
+
+    @staticmethod
+    def genesis_item(genesis: str, timestamp_ms: int) -> OrderedItem:
+        return OrderedItem(
+            GOVERNANCE_COLLECTION, (GENESIS_TAG,), genesis.encode(), SYSTEM_USER, timestamp_ms
+        )
+
+    @classmethod
+    def restore(
+        cls,
+        governance: Iterable[tuple[int, int, tuple[str, ...], str, str]],
+        *,
+        size: int,
+        ledger_time: int,
+        meta: Mapping[str, str],
+    ) -> Applier:
+        """Rebuild from stored leaves: ``(seqno, timestamp, tags, contents, user)`` of every
+        governance-collection entry in order, the tree size, the last leaf's time, and the meta
+        stored with the last batch."""
+        applier: Applier | None = None
+        for seqno, timestamp, tags, contents, user in governance:
+            if applier is None:
+                if seqno != 1 or GENESIS_TAG not in tags:
+                    raise MalformedInput("entry 1 of a consortium ledger must be its genesis")
+                applier = cls.from_genesis(contents, timestamp)
+                continue
+            kind = "users" if KIND_TAGS["users"] in tags else "governance"
+            applier.state, _ = apply_entry(
+                applier.state,
+                seqno=seqno,
+                timestamp_ms=timestamp,
+                kind=kind,
+                contents=contents,
+                user_id=user,
+            )
+        if applier is None:
+            raise MalformedInput("the ledger holds no genesis entry")
+        applier.next_seqno = size + 1
+        applier.ledger_time = ledger_time
+        applier.positions = decode_positions(meta.get(POSITIONS_KEY, "{}"))
+        return applier
+
+    # --- applying -----------------------------------------------------------------------------
+    def apply_message(self, data: bytes) -> list[Applied]:
+        """The leaves of one ordered message, one per envelope, in order."""
+        message = decode_message(data)
+        refusal: str | None = None
+        node = self.state.node(message.node) if message.node else None
+        if message.node and node is None:
+            refusal = f"{message.node} is not a current node"
+        elif node is not None:
+            try:
+                message.verify(node.log_key)
+            except AccordError:
+                refusal = "the node's signature does not verify"
+        out: list[Applied] = []
+        for line in message.lines:
+            if refusal is not None and isinstance(line, Line):
+                out.append(self._reject(line.digest, message.node, None, refusal))
+            else:
+                out.append(self._apply_line(line))
+            self.next_seqno += 1
+        return out
+
+    def _reject(
+        self, digest: str, node: str | None, position: Position | None, reason: str
+    ) -> Applied:
+        record = canonicalize(
+            {"digest": digest, "format": REJECTION_FORMAT, "node": node, "reason": reason}
+        )
+        item = OrderedItem(REJECTED_COLLECTION, (), record, SYSTEM_USER, self.ledger_time)
+        return Applied(item, node, position, False, reason)
+
+    def _apply_line(self, line: Line | BadLine) -> Applied:
+        if isinstance(line, BadLine):
+            return self._reject(line.digest, None, None, f"malformed envelope: {line.reason}")
+        env = line.envelope
+        digest = line.digest
+        last = self.positions.get(env.node)
+        if last is not None and env.position <= last:
+            return self._reject(
+                digest, env.node, None, "replayed or reordered envelope (position not increasing)"
+            )
+        self.positions[env.node] = env.position
+        timestamp = max(self.ledger_time, env.timestamp_ms)
+        self.ledger_time = timestamp
+        if env.kind == "entry":
+            return self._apply_entry(line, timestamp)
+        if env.kind in KIND_TAGS:
+            return self._apply_governance(line, timestamp)
+        return self._apply_evidence(line, timestamp)
+
+    def _apply_entry(self, line: Line, timestamp: int) -> Applied:
+        env = line.envelope
+        try:
+            user = validate_user_id(env.user_id)
+            collection = validate_collection_id(env.collection_id)
+            tags = validate_tags(env.tags)
+            contents = encode_contents(env.contents, self.max_contents)
+        except AccordError as exc:
+            return self._reject(line.digest, env.node, env.position, str(exc))
+        if collection.startswith(RESERVED_PREFIX):
+            return self._reject(
+                line.digest, env.node, env.position, f"collection {collection} is reserved"
+            )
+        if not self.state.may_write(user):
+            return self._reject(line.digest, env.node, env.position, f"user {user} may not write")
+        item = OrderedItem(collection, tags, contents, user, timestamp)
+        return Applied(item, env.node, env.position, True)
+
+    def _apply_governance(self, line: Line, timestamp: int) -> Applied:
+        env = line.envelope
+        try:
+            user = validate_user_id(env.user_id)
+            contents = encode_contents(env.contents, self.max_contents)
+        except AccordError as exc:
+            return self._reject(line.digest, env.node, env.position, str(exc))
+        self.state, outcome = apply_entry(
+            self.state,
+            seqno=self.next_seqno,
+            timestamp_ms=timestamp,
+            kind=env.kind,
+            contents=env.contents,
+            user_id=user,
+        )
+        item = OrderedItem(GOVERNANCE_COLLECTION, (KIND_TAGS[env.kind],), contents, user, timestamp)
+        return Applied(
+            item,
+            env.node,
+            env.position,
+            outcome.accepted,
+            outcome.reason,
+            outcome.proposal_id,
+            outcome.proposal_state,
+        )
+
+    def _apply_evidence(self, line: Line, timestamp: int) -> Applied:
+        env = line.envelope
+        try:
+            contents = encode_contents(env.contents, self.max_contents)
+        except AccordError as exc:
+            return self._reject(line.digest, env.node, env.position, str(exc))
+        item = OrderedItem(EVIDENCE_COLLECTION, (), contents, SYSTEM_USER, timestamp)
+        return Applied(item, env.node, env.position, True)
+
+    def meta(self, stream_seq: int) -> dict[str, str]:
+        """What is stored atomically with the batch that ends at ``stream_seq``."""
+        return {STREAM_SEQ_KEY: str(stream_seq), POSITIONS_KEY: encode_positions(self.positions)}
+
+
+STREAM_SEQ_KEY = "consortium.stream_seq"
+POSITIONS_KEY = "consortium.positions"
+
+
+def encode_positions(positions: Mapping[str, Position]) -> str:
+    return json.dumps({k: list(v) for k, v in sorted(positions.items())}, separators=(",", ":"))
+
+
+def decode_positions(text: str) -> dict[str, Position]:
+    try:
+        raw = json.loads(text)
+        return {str(k): (int(v[0]), int(v[1])) for k, v in raw.items()}
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise MalformedInput(f"stored envelope positions are corrupt: {exc}") from exc

@@ -1,0 +1,729 @@
+"""A consortium node at run time: publish envelopes, apply the ordered stream, cosign, finalize.
+
+The node is a set of asyncio tasks on the service's event loop around three pure pieces
+(:class:`~accord.consortium.apply.Applier`, the cosigner's check, the quorum check) and the
+ledger's sequencer thread:
+
+* **publisher** — packs queued envelopes into one message, signs it with the node key and publishes
+  it to JetStream with ``Nats-Msg-Id`` = its SHA-256 (a retried publish cannot duplicate). Nothing
+  is acknowledged here: a write the ordering service cannot take is answered 503 with a retry hint.
+* **applier** — reads the stream in order from the last applied sequence, folds each message into
+  leaves (the same on every node), and appends them with the stream position in one durable
+  transaction. A write is acknowledged to its client once its own node applied it (``Pending``).
+* **checkpointer** — signs the applied tree with the node key and has the organization cosign it.
+* **pushers** — one per peer: send the newest checkpoint with every cosignature known for it to the
+  peer's C2SP ``/add-checkpoint`` (mTLS with the node's certificate) and collect the peer's
+  cosignature. A checkpoint with the constitution's quorum of member cosignatures is **final**: the
+  ledger stores it and every entry it covers becomes ``Committed``.
+* the **witness** side (:meth:`ConsortiumNode.add_checkpoint`) cosigns a peer's checkpoint only
+  after this node applied that size itself and found the same root; a different root is evidence
+  of misbehaviour: refused (422), recorded, never cosigned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import ssl
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from accord.consortium.apply import (
+    GOVERNANCE_COLLECTION,
+    RESERVED_PREFIX,
+    STREAM_SEQ_KEY,
+    Applied,
+    Applier,
+)
+from accord.consortium.ordering import OrderingClient
+from accord.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from accord.core.consortium import ConsortiumState
+from accord.core.cosignature import (
+    Cosigner,
+    add_signatures,
+    open_cosigned_checkpoint,
+)
+from accord.core.entry import (
+    TransactionId,
+    encode_contents,
+    validate_collection_id,
+    validate_tags,
+    validate_user_id,
+)
+from accord.core.envelope import Envelope, encode_message, message_id
+from accord.core.merkle import empty_root
+from accord.core.note import NoteSignature, Signer, note_signatures
+from accord.core.witness import AddCheckpointRequest
+from accord.errors import (
+    AccordError,
+    AuthError,
+    InvalidRequest,
+    MalformedInput,
+    OrderingUnavailable,
+    VerificationError,
+    WitnessRefused,
+)
+from accord.log.ledger import Ledger, NewEntry
+
+log = logging.getLogger("accord.consortium")
+
+MAX_MESSAGE_ENVELOPES = 2000
+MAX_MESSAGE_BYTES = 4 << 20
+PUBLISH_DEADLINE = 6.0
+WITNESS_WAIT = 3.0
+CHECKPOINT_INTERVAL = 0.05
+READ_BATCH = 256
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """What a node needs to run, from its data directory's ``consortium.json``."""
+
+    node_id: str
+    member: str
+    stream: str
+    subject: str
+    replicas: int
+    engine_servers: tuple[str, ...]  # NATS client URLs, own first
+
+
+@dataclass
+class _Pending:
+    """One client request: its envelopes' leaves, resolved when this node applied them all."""
+
+    count: int
+    future: Future[list[tuple[Applied, TransactionId]]]
+    results: dict[int, tuple[Applied, TransactionId]] = field(default_factory=dict)
+
+
+@dataclass
+class _Tree:
+    size: int
+    root: bytes
+    note: str  # signed by this node's key
+    signatures: dict[str, NoteSignature] = field(default_factory=dict)  # member -> cosignature
+
+
+class WitnessState:
+    """The latest checkpoint this organization cosigned, persisted before any cosignature leaves.
+
+    C2SP tlog-witness asks a witness to persist its record before answering; the file is replaced
+    atomically (write, fsync, rename).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = 0
+        self.root = empty_root()
+        if path.exists():
+            raw = json.loads(path.read_text())
+            self.size = int(raw["size"])
+            self.root = bytes.fromhex(raw["root"])
+
+    def advance(self, size: int, root: bytes) -> None:
+        if size <= self.size:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump({"size": size, "root": root.hex()}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self.size, self.root = size, root
+
+
+class ConsortiumNode:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        settings: NodeSettings,
+        node_signer: Signer,
+        cosigner: Cosigner,
+        genesis: str,
+        genesis_time_ms: int,
+        engine_tls: ssl.SSLContext | None,
+        peer_tls: ssl.SSLContext,
+        state_dir: Path,
+    ) -> None:
+        self.ledger = ledger
+        self.settings = settings
+        self.node_id = settings.node_id
+        self.signer = node_signer
+        self.cosigner = cosigner
+        self.genesis = genesis
+        self.genesis_time_ms = genesis_time_ms
+        self.engine_tls = engine_tls
+        self.peer_tls = peer_tls
+        self.witness = WitnessState(state_dir / "witness-state.json")
+        self.evidence_dir = state_dir / "evidence"
+        self.boot = int(time.time() * 1000)
+        self.counter = 0
+        self.applier: Applier | None = None
+        self.ordering: OrderingClient | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[tuple[list[Envelope], _Pending]] | None = None
+        self._waiting: dict[tuple[int, int], tuple[_Pending, int]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._trees: dict[int, _Tree] = {}
+        self._latest: _Tree | None = None
+        self._tree_changed: asyncio.Event | None = None
+        self._final_size = ledger.committed_size()
+        self._stopping = False
+        self.applied_size = ledger.size()
+        self._lock = threading.Lock()
+        self._peer_events: dict[str, asyncio.Event] = {}
+        self._peer_tasks: dict[str, asyncio.Task[None]] = {}
+        self._latest_root: tuple[int, bytes] | None = None
+
+    # --- state --------------------------------------------------------------------------------
+    @property
+    def state(self) -> ConsortiumState:
+        if self.applier is None:
+            raise InvalidRequest("the consortium node is starting")
+        return self.applier.state
+
+    @property
+    def origin(self) -> str:
+        return self.ledger.origin
+
+    # --- start and stop -----------------------------------------------------------------------
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        self._applied_event = asyncio.Event()
+        self._tree_changed = asyncio.Event()
+        await asyncio.to_thread(self._restore)
+        self.ordering = await self._connect()
+        self._tasks = [
+            asyncio.create_task(self._run_applier(), name="accord-applier"),
+            asyncio.create_task(self._run_publisher(), name="accord-publisher"),
+            asyncio.create_task(self._run_checkpointer(), name="accord-checkpointer"),
+        ]
+        self._sync_peers()
+
+    async def _connect(self) -> OrderingClient:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client = await OrderingClient.connect(
+                    list(self.settings.engine_servers), tls=self.engine_tls, name=self.node_id
+                )
+                break
+            except OrderingUnavailable as exc:
+                if time.monotonic() > deadline:
+                    raise
+                log.info("waiting for the ordering service: %s", exc)
+                await asyncio.sleep(0.5)
+        while True:  # the stream needs a JetStream meta leader: a majority of servers up
+            try:
+                await client.ensure_stream(
+                    self.settings.stream, self.settings.subject, self.settings.replicas
+                )
+                return client
+            except OrderingUnavailable as exc:
+                if time.monotonic() > deadline:
+                    await client.close()
+                    raise
+                log.info("waiting for the ordering cluster: %s", exc)
+                await asyncio.sleep(0.5)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = [*self._tasks, *self._peer_tasks.values()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for pending, _ in list(self._waiting.values()):
+            if not pending.future.done():
+                pending.future.set_exception(OrderingUnavailable("the node is stopping"))
+        if self.ordering is not None:
+            with contextlib.suppress(Exception):
+                await self.ordering.close()
+
+    def _restore(self) -> None:
+        ledger = self.ledger
+        if ledger.size() == 0:
+            applier = Applier.from_genesis(self.genesis, self.genesis_time_ms)
+            ledger.submit_ordered(
+                [Applier.genesis_item(self.genesis, self.genesis_time_ms)], meta=applier.meta(0)
+            ).result(60)
+            self.applier = applier
+            self.applied_size = 1
+            return
+        size = ledger.size()
+        rows = []
+        first = 1
+        while True:
+            page = ledger.get_entries(first, size, collection_id=GOVERNANCE_COLLECTION, limit=1000)
+            rows.extend(page)
+            if len(page) < 1000:
+                break
+            first = page[-1].metadata.seqno + 1
+        if not rows or rows[0].metadata.seqno != 1:
+            raise MalformedInput("this ledger does not start with the consortium's genesis")
+        if rows[0].contents != self.genesis:
+            raise VerificationError(
+                "the ledger's genesis is not this data directory's genesis.json"
+            )
+        last = ledger.get_entry(size)
+        self.applier = Applier.restore(
+            (
+                (
+                    r.metadata.seqno,
+                    r.metadata.timestamp_ms,
+                    r.metadata.tags,
+                    r.contents,
+                    r.metadata.user_id,
+                )
+                for r in rows
+            ),
+            size=size,
+            ledger_time=last.metadata.timestamp_ms,
+            meta=ledger.storage.read_meta(),
+        )
+        self.applied_size = size
+
+    # --- writes (called on the event loop, or from any thread) --------------------------------
+    def _new_envelope(
+        self, kind: str, user_id: str, collection: str, tags: Sequence[str], contents: str
+    ) -> Envelope:
+        self.counter += 1
+        return Envelope(
+            kind=kind,
+            node=self.node_id,
+            boot=self.boot,
+            counter=self.counter,
+            timestamp_ms=int(time.time() * 1000),
+            user_id=user_id,
+            collection_id=collection,
+            tags=tuple(tags),
+            contents=contents,
+        )
+
+    def _enqueue(
+        self, make: list[tuple[str, str, str, Sequence[str], str]]
+    ) -> Future[list[tuple[Applied, TransactionId]]]:
+        future: Future[list[tuple[Applied, TransactionId]]] = Future()
+        if self._stopping or self.loop is None or self._queue is None:
+            future.set_exception(OrderingUnavailable("the consortium node is not running"))
+            return future
+        pending = _Pending(len(make), future)
+        queue = self._queue
+
+        def put() -> None:
+            envelopes = [self._new_envelope(*args) for args in make]
+            for index, env in enumerate(envelopes):
+                self._waiting[env.position] = (pending, index)
+            queue.put_nowait((envelopes, pending))
+
+        if _on_loop(self.loop):
+            put()
+        else:
+            self.loop.call_soon_threadsafe(put)
+        return future
+
+    def submit(self, entries: Sequence[NewEntry], *, user_id: str) -> Future[list[TransactionId]]:
+        """Like :meth:`Ledger.submit`: validate, order through the consortium, resolve to ids."""
+        validate_user_id(user_id)
+        if not entries:
+            raise InvalidRequest("nothing to append")
+        make: list[tuple[str, str, str, Sequence[str], str]] = []
+        for entry in entries:
+            collection = validate_collection_id(entry.collection_id)
+            if collection.startswith(RESERVED_PREFIX):
+                raise InvalidRequest(
+                    f"collection {collection} is reserved for accord's own records"
+                )
+            tags = validate_tags(entry.tags)
+            encode_contents(entry.contents, self.ledger.options.max_contents)
+            make.append(("entry", user_id, collection, tags, entry.contents))
+        inner = self._enqueue(make)
+        outer: Future[list[TransactionId]] = Future()
+
+        def done(f: Future[list[tuple[Applied, TransactionId]]]) -> None:
+            error = f.exception()
+            if error is not None:
+                outer.set_exception(error)
+                return
+            applied = f.result()
+            refused = [a for a, _ in applied if not a.accepted]
+            if refused:
+                outer.set_exception(
+                    AuthError(f"the consortium refused the write: {refused[0].reason}")
+                )
+                return
+            outer.set_result([txid for _, txid in applied])
+
+        inner.add_done_callback(done)
+        return outer
+
+    def submit_action(
+        self, kind: str, contents: str, *, user_id: str
+    ) -> Future[list[tuple[Applied, TransactionId]]]:
+        """Order a governance action (``governance``) or user change (``users``)."""
+        encode_contents(contents, self.ledger.options.max_contents)
+        return self._enqueue([(kind, user_id, GOVERNANCE_COLLECTION, (), contents)])
+
+    # --- publisher ----------------------------------------------------------------------------
+    async def _run_publisher(self) -> None:
+        assert self._queue is not None and self.ordering is not None  # noqa: S101 - set in start()
+        queue = self._queue
+        while True:
+            first = await queue.get()
+            batch = [first]
+            count, size = len(first[0]), sum(len(e.contents) for e in first[0])
+            while not queue.empty() and count < MAX_MESSAGE_ENVELOPES and size < MAX_MESSAGE_BYTES:
+                item = queue.get_nowait()
+                batch.append(item)
+                count += len(item[0])
+                size += sum(len(e.contents) for e in item[0])
+            envelopes = [env for envs, _ in batch for env in envs]
+            data = await asyncio.to_thread(encode_message, envelopes, self.signer)
+            msg_id = message_id(data)
+            deadline = time.monotonic() + PUBLISH_DEADLINE
+            while True:
+                try:
+                    await self.ordering.publish(
+                        self.settings.subject, data, msg_id=msg_id, stream=self.settings.stream
+                    )
+                    break
+                except OrderingUnavailable as exc:
+                    if time.monotonic() >= deadline or self._stopping:
+                        log.warning("cannot order %d envelopes: %s", len(envelopes), exc)
+                        for env in envelopes:
+                            entry = self._waiting.pop(env.position, None)
+                            if entry is not None and not entry[0].future.done():
+                                entry[0].future.set_exception(
+                                    OrderingUnavailable(
+                                        "the consortium's ordering service cannot order this "
+                                        f"write now ({exc}); retry shortly",
+                                        retry_after=exc.retry_after,
+                                    )
+                                )
+                        break
+                    await asyncio.sleep(0.2)
+
+    # --- applier ------------------------------------------------------------------------------
+    async def _run_applier(self) -> None:
+        assert self.ordering is not None  # noqa: S101 - set in start()
+        meta = await asyncio.to_thread(self.ledger.storage.read_meta)
+        next_seq = int(meta.get(STREAM_SEQ_KEY, "0")) + 1
+        while True:
+            try:
+                messages = await self.ordering.read(
+                    self.settings.stream, self.settings.subject, next_seq, max_msgs=READ_BATCH
+                )
+            except OrderingUnavailable as exc:
+                log.info("ordering service unavailable while reading: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if not messages:
+                continue
+            try:
+                next_seq = await self._apply(messages, next_seq)
+            except AccordError as exc:
+                log.error("applying the stream failed: %s; restoring from storage", exc)
+                await asyncio.sleep(0.5)
+                await asyncio.to_thread(self._restore)
+                meta = await asyncio.to_thread(self.ledger.storage.read_meta)
+                next_seq = int(meta.get(STREAM_SEQ_KEY, "0")) + 1
+
+    async def _apply(self, messages: list[tuple[int, bytes]], next_seq: int) -> int:
+        applier = self.applier
+        assert applier is not None  # noqa: S101 - restored in start()
+        applied: list[Applied] = []
+        last_seq = next_seq - 1
+        for seq, data in messages:
+            if seq != last_seq + 1:
+                raise AccordError(
+                    f"the stream skips from {last_seq} to {seq}: catch up from a peer first"
+                )
+            applied.extend(applier.apply_message(data))
+            last_seq = seq
+        result = await asyncio.wrap_future(
+            self.ledger.submit_ordered([a.item for a in applied], meta=applier.meta(last_seq))
+        )
+        for a, txid in zip(applied, result.transaction_ids, strict=True):
+            if a.node == self.node_id and a.position is not None:
+                waiting = self._waiting.pop(a.position, None)
+                if waiting is not None:
+                    pending, index = waiting
+                    pending.results[index] = (a, txid)
+                    if len(pending.results) == pending.count and not pending.future.done():
+                        pending.future.set_result(
+                            [pending.results[i] for i in range(pending.count)]
+                        )
+        self.applied_size = result.size
+        self._latest_root = (result.size, result.root)
+        self._applied_event.set()
+        self._applied_event = asyncio.Event()
+        if any(a.item.collection_id == GOVERNANCE_COLLECTION for a in applied):
+            self._sync_peers()
+        assert self._tree_changed is not None  # noqa: S101
+        self._tree_changed.set()
+        return last_seq + 1
+
+    async def wait_applied(self, size: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.applied_size < size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            event = self._applied_event
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), remaining)
+        return True
+
+    # --- checkpoints and cosignatures ---------------------------------------------------------
+    async def _run_checkpointer(self) -> None:
+        assert self._tree_changed is not None  # noqa: S101
+        while True:
+            await self._tree_changed.wait()
+            self._tree_changed.clear()
+            latest = self._latest_root
+            if latest is None or (self._latest is not None and latest[0] <= self._latest.size):
+                continue
+            size, root = latest
+            await self._sign_own(size, root)
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
+
+    async def _sign_own(self, size: int, root: bytes) -> None:
+        checkpoint = Checkpoint(self.origin, size, root)
+        note = sign_checkpoint(checkpoint, self.signer)
+        tree = _Tree(size, root, note)
+        if size >= self.witness.size:
+            await asyncio.to_thread(self.witness.advance, size, root)
+            tree.signatures[self.cosigner.name] = self.cosigner.cosign(
+                checkpoint.to_text(), int(time.time())
+            )
+        self._trees[size] = tree
+        for old in sorted(self._trees)[:-16]:  # keep the newest few for late cosignatures
+            self._trees.pop(old, None)
+        self._latest = tree
+        await self._maybe_final(tree)
+        for event in self._peer_events.values():
+            event.set()
+
+    def _quorum_note(self, tree: _Tree) -> str:
+        return add_signatures(tree.note, list(tree.signatures.values()))
+
+    async def _maybe_final(self, tree: _Tree) -> None:
+        if tree.size <= self._final_size:
+            return
+        state = self.state
+        members = [m for m in state.members.values() if m.name in tree.signatures]
+        if len(members) < state.cosign_quorum():
+            return
+        note = self._quorum_note(tree)
+        try:
+            cosigned = open_cosigned_checkpoint(
+                note, self.signer.verifier(), [m.cosigner for m in state.members.values()]
+            )
+        except AccordError as exc:
+            log.error("cosignatures on checkpoint %d do not verify: %s", tree.size, exc)
+            return
+        if len(cosigned.cosigned) < state.cosign_quorum():
+            return
+        try:
+            await asyncio.wrap_future(self.ledger.submit_final(tree.size, note))
+        except AccordError as exc:
+            log.error("cannot store final checkpoint %d: %s", tree.size, exc)
+            return
+        self._final_size = max(self._final_size, tree.size)
+
+    # --- peers --------------------------------------------------------------------------------
+    def _sync_peers(self) -> None:
+        if self.applier is None or self.loop is None:
+            return
+        current = {n.node_id: n for n in self.state.nodes.values() if n.node_id != self.node_id}
+        for node_id in list(self._peer_tasks):
+            if node_id not in current:
+                self._peer_tasks.pop(node_id).cancel()
+                self._peer_events.pop(node_id, None)
+        for node_id in current:
+            if node_id not in self._peer_tasks:
+                self._peer_events[node_id] = asyncio.Event()
+                self._peer_tasks[node_id] = asyncio.create_task(
+                    self._run_pusher(node_id), name=f"accord-push-{node_id}"
+                )
+
+    async def _run_pusher(self, node_id: str) -> None:
+        event = self._peer_events[node_id]
+        pushed: tuple[int, int] = (0, 0)
+        async with httpx.AsyncClient(verify=self.peer_tls, timeout=10.0) as client:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), 1.0)
+                event.clear()
+                tree = self._latest
+                peer = self.state.nodes.get(node_id)
+                if tree is None or peer is None:
+                    continue
+                key = (tree.size, len(tree.signatures))
+                if key == pushed:
+                    continue
+                body = AddCheckpointRequest(0, (), self._quorum_note(tree).encode()).to_bytes()
+                try:
+                    response = await client.post(
+                        peer.url.rstrip("/") + "/add-checkpoint",
+                        content=body,
+                        headers={"Content-Type": "text/plain"},
+                    )
+                except httpx.HTTPError as exc:
+                    log.debug("witness %s unreachable: %s", node_id, exc)
+                    await asyncio.sleep(0.5)
+                    event.set()
+                    continue
+                if response.status_code == 200:
+                    self._take_cosignatures(tree, peer.member, response.text)
+                    pushed = (tree.size, len(tree.signatures))
+                    await self._maybe_final(tree)
+                elif response.status_code == 503:
+                    await asyncio.sleep(0.2)
+                    event.set()
+                else:
+                    log.warning(
+                        "witness %s refused checkpoint %d: %d %s",
+                        node_id,
+                        tree.size,
+                        response.status_code,
+                        response.text.strip()[:200],
+                    )
+                    pushed = key
+                    await asyncio.sleep(1.0)
+
+    def _take_cosignatures(self, tree: _Tree, member: str, text: str) -> None:
+        info = self.state.members.get(member)
+        if info is None:
+            return
+        note = add_signatures(tree.note, [])
+        try:
+            candidate = note + "".join(
+                line + "\n" for line in text.splitlines() if line.startswith("— ")
+            )
+            cosigned = open_cosigned_checkpoint(candidate, self.signer.verifier(), [info.cosigner])
+        except AccordError as exc:
+            log.warning("cosignature from %s does not verify: %s", member, exc)
+            return
+        if member in cosigned.cosigned:
+            for sig in note_signatures(candidate)[1]:
+                if sig.name == info.cosigner.name and sig.key_id == info.cosigner.key_id:
+                    tree.signatures[member] = sig
+
+    # --- the witness side ---------------------------------------------------------------------
+    async def add_checkpoint(self, body: bytes, peer_fingerprint: str | None) -> str:
+        """C2SP tlog-witness ``add-checkpoint`` for this organization: the cosignature lines.
+
+        Raises :class:`WitnessRefused` with the spec's status (and 503 while this node has not yet
+        applied the checkpoint's size itself: it never cosigns what it did not verify).
+        """
+        request = AddCheckpointRequest.from_bytes(body)
+        state = self.state
+        nodes = list(state.nodes.values())
+        if peer_fingerprint is None or not any(
+            n.tls_cert_sha256 == peer_fingerprint for n in nodes
+        ):
+            raise WitnessRefused(403, "only the consortium's current nodes may submit checkpoints")
+        try:
+            text = request.note.decode("utf-8")
+            origin = text.split("\n", 1)[0]
+        except UnicodeDecodeError as exc:
+            raise WitnessRefused(400, "the checkpoint is not UTF-8") from exc
+        if origin != self.origin:
+            raise WitnessRefused(404, f"this witness does not know the log {origin[:100]!r}")
+        checkpoint: Checkpoint | None = None
+        signed_by = None
+        for n in nodes:
+            try:
+                checkpoint = open_checkpoint(text, n.log_key)
+                signed_by = n
+                break
+            except AccordError:
+                continue
+        if checkpoint is None or signed_by is None:
+            raise WitnessRefused(403, "no current node's key signed this checkpoint")
+        if request.old_size > checkpoint.size:
+            raise WitnessRefused(400, "the old size is larger than the checkpoint's size")
+        if checkpoint.size == 0 and checkpoint.root_hash != empty_root():
+            raise WitnessRefused(422, "a size-0 checkpoint must have the empty tree's root")
+        if not await self.wait_applied(checkpoint.size, WITNESS_WAIT):
+            raise WitnessRefused(503, "this node has not applied that size yet; retry shortly")
+        own_root = await asyncio.to_thread(self.ledger.root_at, checkpoint.size)
+        if own_root != checkpoint.root_hash:
+            await asyncio.to_thread(
+                self._record_evidence, text, checkpoint, own_root, signed_by.node_id
+            )
+            raise WitnessRefused(
+                422,
+                f"checkpoint {checkpoint.size} signed by {signed_by.node_id} has a root this "
+                "node did not compute: not cosigned, recorded as evidence",
+            )
+        if checkpoint.size >= self.witness.size:
+            await asyncio.to_thread(self.witness.advance, checkpoint.size, checkpoint.root_hash)
+        own = self.cosigner.cosign(checkpoint.to_text(), int(time.time()))
+        # Harvest: the request may carry other members' cosignatures; with ours they may be final.
+        tree = self._trees.get(checkpoint.size)
+        if tree is None and checkpoint.size > self._final_size:
+            mine = sign_checkpoint(checkpoint, self.signer)
+            tree = _Tree(checkpoint.size, checkpoint.root_hash, mine)
+            self._trees[checkpoint.size] = tree
+        if tree is not None:
+            tree.signatures[self.cosigner.name] = own
+            keys = [m.cosigner for m in state.members.values()]
+            with contextlib.suppress(AccordError):
+                cosigned = open_cosigned_checkpoint(text, signed_by.log_key, keys)
+                for sig in note_signatures(text)[1]:
+                    for m in state.members.values():
+                        if (
+                            m.name in cosigned.cosigned
+                            and sig.name == m.cosigner.name
+                            and sig.key_id == m.cosigner.key_id
+                        ):
+                            tree.signatures.setdefault(m.name, sig)
+            await self._maybe_final(tree)
+        return own.to_line()
+
+    def _record_evidence(
+        self, note: str, checkpoint: Checkpoint, own_root: bytes, signer: str
+    ) -> None:
+        self.evidence_dir.mkdir(parents=True, exist_ok=True)
+        record = {
+            "format": "accord.evidence.v1",
+            "signer": signer,
+            "size": checkpoint.size,
+            "their_note": note,
+            "our_root": own_root.hex(),
+            "observed_at": int(time.time()),
+        }
+        path = self.evidence_dir / f"{signer}-{checkpoint.size}.json"
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        log.error(
+            "EVIDENCE: %s signed checkpoint %d with a root this node did not compute (%s)",
+            signer,
+            checkpoint.size,
+            path,
+        )
+        if self.loop is not None:
+            contents = json.dumps(record, sort_keys=True, separators=(",", ":"))
+            self.loop.call_soon_threadsafe(
+                lambda: self._enqueue([("evidence", "accord", "accord.evidence", (), contents)])
+            )
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

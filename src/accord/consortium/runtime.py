@@ -1,0 +1,314 @@
+"""Running one organization of a consortium: its NATS server, its node, its HTTPS service.
+
+``accord serve --data DIR`` comes here when ``DIR/consortium.json`` exists: it starts the
+organization's NATS server as a supervised child process (durable settings, mTLS), opens the
+ledger in consortium mode (entries only through the ordered stream, commits only through final
+checkpoints), starts the :class:`~accord.consortium.node.ConsortiumNode` tasks and serves the
+Azure-compatible API plus the witness endpoint. SIGTERM stops the service, the node, the ledger
+and the NATS server, in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import ssl
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from accord.consortium.engine import Engine, EngineConfig, EngineTLS, sanitize_cluster_name
+from accord.consortium.node import ConsortiumNode, NodeSettings
+from accord.consortium.ordering import client_ssl_context
+from accord.core.consortium import ConsortiumState, users_record
+from accord.core.cosignature import Cosigner
+from accord.datadir import DataDir
+from accord.errors import AuthError, ConfigurationError, Conflict, InvalidRequest, NotFound
+from accord.governance import Governance
+from accord.identity import normalize_fingerprint
+from accord.log.ledger import Ledger, LedgerOptions
+from accord.service.users import User, validate_role
+
+log = logging.getLogger("accord.consortium")
+
+SETTINGS_FILE = "consortium.json"
+NODE_FORMAT = "accord.node.v1"
+
+
+def is_consortium(data: DataDir) -> bool:
+    return (data / SETTINGS_FILE).is_file()
+
+
+@dataclass(frozen=True)
+class NodeFiles:
+    raw: dict[str, Any]
+    settings: NodeSettings
+    engine: EngineConfig
+    genesis: str
+    genesis_time_ms: int
+    https_port: int
+    host: str
+
+
+def load_node_files(data: DataDir) -> NodeFiles:
+    path = data / SETTINGS_FILE
+    try:
+        raw = json.loads(path.read_text())
+        if raw.get("format") != NODE_FORMAT:
+            raise ConfigurationError(f"{path}: unknown format {raw.get('format')!r}")
+        engine = raw["engine"]
+        settings = NodeSettings(
+            node_id=str(raw["node_id"]),
+            member=str(raw["member"]),
+            stream=str(raw["stream"]),
+            subject=str(raw["subject"]),
+            replicas=int(raw["replicas"]),
+            engine_servers=tuple(str(s) for s in engine["servers"]),
+        )
+        host = str(raw.get("host", "127.0.0.1"))
+        config = data.load_config()
+        tls_dir = data / "engine-tls"
+        engine_cfg = EngineConfig(
+            server_name=settings.member,
+            cluster_name=sanitize_cluster_name(config.name),
+            store_dir=data / "engine" / "jetstream",
+            client_port=int(engine["client_port"]),
+            cluster_port=int(engine["cluster_port"]),
+            monitor_port=int(engine["monitor_port"]),
+            routes=tuple(str(r) for r in engine["routes"]),
+            tls=EngineTLS(
+                cert=tls_dir / "server.crt",
+                key=tls_dir / "server.key",
+                ca=data / "engine-ca-bundle.pem",
+            ),
+            host=host,
+        )
+        genesis = (data / "genesis.json").read_text()
+        return NodeFiles(
+            raw,
+            settings,
+            engine_cfg,
+            genesis,
+            int(raw["genesis_time_ms"]),
+            int(raw["https_port"]),
+            host,
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigurationError(f"{path} is not a usable consortium node file: {exc}") from exc
+
+
+def open_consortium_ledger(data: DataDir) -> Ledger:
+    config = data.load_config()
+    return Ledger.create_or_open(
+        data.storage_location(config),
+        data.signer(),
+        LedgerOptions(max_contents=config.max_contents, external_finality=True),
+        data.node(),
+        data.checkpoint_record(),
+    )
+
+
+class ConsortiumUsers:
+    """The users and roles of the replicated state, with the API of :class:`UserStore`.
+
+    Reads answer from the state this node has applied; a change is an ordered ledger entry
+    (``users`` envelope) that every node applies, so all nodes agree on who may write.
+    """
+
+    def __init__(self, node: ConsortiumNode, timeout: float = 30.0) -> None:
+        self.node = node
+        self.timeout = timeout
+
+    def _state(self) -> ConsortiumState:
+        return self.node.state
+
+    def all(self) -> list[User]:
+        return [User(uid, role, "cert") for uid, role in sorted(self._state().users.items())]
+
+    def find(self, user_id: str) -> User | None:
+        role = self._state().users.get(user_id)
+        return None if role is None else User(user_id, role, "cert")
+
+    def get(self, user_id: str) -> User:
+        user = self.find(self.canonical_id(user_id))
+        if user is None:
+            raise NotFound(f"user {user_id} does not exist")
+        return user
+
+    def _order(self, contents: str, by: str | None) -> None:
+        if by is None:
+            raise AuthError("a user change in a consortium needs the Administrator who asks")
+        future = self.node.submit_action("users", contents, user_id=by)
+        applied = future.result(self.timeout)
+        outcome = applied[0][0]
+        if not outcome.accepted:
+            if "Administrator" in outcome.reason and "last" in outcome.reason:
+                raise Conflict(outcome.reason)
+            raise InvalidRequest(f"the consortium refused the change: {outcome.reason}")
+
+    def assign_role(
+        self, user_id: str, kind: str, role: str | None, *, by: str | None = None
+    ) -> User:
+        existing = self.find(user_id)
+        if role is None:
+            if existing is None:
+                raise InvalidRequest("assignedRole is required for a new user")
+            return existing
+        validate_role(role)
+        self._order(users_record("set", user_id, role), by)
+        found = self.find(user_id)
+        return found if found is not None else User(user_id, role, kind)
+
+    def delete(self, user_id: str, *, by: str | None = None) -> None:
+        if self.find(user_id) is None:
+            raise NotFound(f"user {user_id} does not exist")
+        self._order(users_record("remove", user_id), by)
+
+    @staticmethod
+    def canonical_id(user_id: str) -> str:
+        try:
+            return normalize_fingerprint(user_id)
+        except InvalidRequest:
+            return user_id
+
+
+def consortium_governance(data: DataDir, node: ConsortiumNode) -> Governance:
+    config = data.load_config()
+    state = node.state
+    return Governance(
+        ledger_id=config.ledger_id,
+        node_id=node.node_id,
+        service_cert_pem=state.service_cert_pem,
+        constitution=json.dumps(state.constitution.to_json(), indent=2, sort_keys=True),
+        members=tuple((m.name, m.member_key.to_vkey()) for m in state.members.values()),
+    )
+
+
+def peer_ssl_context(data: DataDir) -> ssl.SSLContext:
+    """The client side of node-to-node calls: the node certificate, the service CA pinned."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(data / "service.crt"))
+    ctx.load_cert_chain(str(data / "node.crt"), str(data / "node.key"))
+    return ctx
+
+
+def start_engine(data: DataDir, files: NodeFiles) -> Engine:
+    engine = Engine(files.engine, log_path=data / "engine" / "nats.log")
+    engine.start()
+    (data / "engine" / "nats.pid").write_text(f"{engine.pid}\n")
+    return engine
+
+
+def build_node(data: DataDir, files: NodeFiles, ledger: Ledger) -> ConsortiumNode:
+    tls_dir = data / "engine-tls"
+    engine_tls = client_ssl_context(
+        tls_dir / "server.crt", tls_dir / "server.key", data / "engine-ca-bundle.pem"
+    )
+    cosigner = Cosigner.from_skey((data / "cosigner.key").read_text().strip())
+    return ConsortiumNode(
+        ledger=ledger,
+        settings=files.settings,
+        node_signer=data.signer(),
+        cosigner=cosigner,
+        genesis=files.genesis,
+        genesis_time_ms=files.genesis_time_ms,
+        engine_tls=engine_tls,
+        peer_tls=peer_ssl_context(data),
+        state_dir=data.path,
+    )
+
+
+async def serve_consortium(
+    data: DataDir,
+    host: str,
+    port: int | None,
+    *,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    from accord.service.app import build_app
+    from accord.service.protocol import ServiceRunner
+    from accord.service.state import ServiceLimits, ServiceState
+    from accord.service.tls import make_ssl_context
+
+    files = load_node_files(data)
+    config = data.load_config()
+    engine = await asyncio.to_thread(start_engine, data, files)
+    print(
+        f"accord: NATS server for {files.settings.member} running (pid {engine.pid}, "
+        f"client port {files.engine.client_port})",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        ledger = await asyncio.to_thread(open_consortium_ledger, data)
+        try:
+            node = build_node(data, files, ledger)
+            await node.start()
+            try:
+                users = ConsortiumUsers(node)
+                ctx = make_ssl_context(
+                    str(data / "node.crt"),
+                    str(data / "node.key"),
+                    str(data / "service.crt"),
+                    users,  # type: ignore[arg-type]
+                )
+                state = ServiceState(
+                    ledger,
+                    users,  # type: ignore[arg-type]
+                    config.public_log,
+                    consortium_governance(data, node),
+                    node_cert=data.node().cert,
+                    limits=ServiceLimits(
+                        max_batch_entries=config.max_batch_entries,
+                        max_batch_bytes=config.max_batch_bytes,
+                    ),
+                    writer=node,
+                    consortium=node,
+                )
+                runner = ServiceRunner(
+                    build_app(state), access_log=None, handle_signals=False, auto_decompress=False
+                )
+                await runner.setup()
+                bind_port = files.https_port if port is None else port
+                site = web.TCPSite(runner, host, bind_port, ssl_context=ctx, backlog=1024)
+                await site.start()
+                print(
+                    f"accord: node {files.settings.node_id} of consortium {config.name!r} serving "
+                    f"on https://{host}:{bind_port} (size {ledger.size()})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if on_ready is not None:
+                    on_ready(bind_port)
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, stop.set)
+                await stop.wait()
+                print("accord: shutting down the node", file=sys.stderr, flush=True)
+                await runner.cleanup()
+            finally:
+                await node.stop()
+        finally:
+            await asyncio.to_thread(ledger.close)
+    finally:
+        await asyncio.to_thread(engine.stop)
+        with contextlib.suppress(OSError):
+            (data / "engine" / "nats.pid").unlink()
+    print("accord: stopped cleanly (node and NATS server)", file=sys.stderr, flush=True)
+
+
+def wait_future(future: Future[Any], timeout: float) -> Any:
+    return future.result(timeout)
+
+
+_ = threading  # the users facade blocks a worker thread while its change is ordered
+_unused = Path

@@ -1,0 +1,132 @@
+"""Consortium routes: the C2SP witness endpoint, signed governance actions, the live policy.
+
+* ``POST /add-checkpoint`` — C2SP tlog-witness: a peer node submits a checkpoint; this
+  organization cosigns it only if it applied that size itself and computed the same root.
+  Authenticated twice: the caller's TLS certificate must be a current node's, and the checkpoint
+  must carry a current node's signature.
+* ``POST /app/governance/actions`` — a member-signed proposal, ballot or withdrawal (a C2SP
+  signed note, ``text/plain``), ordered like any write; the answer says what the fold decided.
+* ``GET /app/governance/proposals``, ``/app/governance/proposals/{id}``,
+  ``/app/governance/state`` and ``/app/governance/policy`` (the C2SP tlog-policy in force).
+
+On a single-node ledger these answer 404: there is no consortium.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+from aiohttp import web
+
+from accord.consortium.node import ConsortiumNode
+from accord.core.witness import SIZE_CONTENT_TYPE
+from accord.errors import InvalidRequest, NotFound, WitnessRefused
+from accord.service.http import read_body, require
+from accord.service.state import STATE
+from accord.service.users import READ_ROLES
+
+WITNESS_BODY_LIMIT = 64 * 1024
+ACTION_BODY_LIMIT = 64 * 1024
+
+
+def _node(request: web.Request) -> ConsortiumNode:
+    node = request.app[STATE].consortium
+    if node is None:
+        raise NotFound("this ledger is not part of a consortium")
+    assert isinstance(node, ConsortiumNode)  # noqa: S101 - set only by the consortium runtime
+    return node
+
+
+def _peer_sha256(request: web.Request) -> str | None:
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport else None
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+    return hashlib.sha256(der).hexdigest() if der else None
+
+
+async def add_checkpoint(request: web.Request) -> web.Response:
+    node = _node(request)
+    try:
+        body = await read_body(request, WITNESS_BODY_LIMIT)
+        lines = await node.add_checkpoint(body, _peer_sha256(request))
+    except WitnessRefused as exc:
+        headers = {"Retry-After": "1"} if exc.status == 503 else {}
+        if exc.body is not None:
+            return web.Response(
+                status=exc.status,
+                text=exc.body,
+                content_type=exc.content_type or SIZE_CONTENT_TYPE,
+                headers=headers,
+            )
+        return web.Response(status=exc.status, text=str(exc) + "\n", headers=headers)
+    return web.Response(text=lines, content_type="text/plain")
+
+
+async def post_action(request: web.Request) -> web.Response:
+    user = require(request, READ_ROLES)
+    node = _node(request)
+    body = await read_body(request, ACTION_BODY_LIMIT)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("a governance action is a UTF-8 signed note") from exc
+    if not text.startswith("accord.gov.v1\n"):
+        raise InvalidRequest("a governance action is a signed note starting 'accord.gov.v1'")
+    applied = await asyncio.wrap_future(
+        node.submit_action("governance", text, user_id=user.user_id)
+    )
+    outcome, txid = applied[0]
+    status = 200 if outcome.accepted else 409
+    return web.json_response(
+        {
+            "accepted": outcome.accepted,
+            "reason": outcome.reason,
+            "proposalId": outcome.proposal_id,
+            "proposalState": outcome.proposal_state,
+            "transactionId": str(txid),
+        },
+        status=status,
+        headers={"x-ms-ccf-transaction-id": str(txid)},
+    )
+
+
+async def list_proposals(request: web.Request) -> web.Response:
+    require(request, READ_ROLES)
+    state = _node(request).state
+    return web.json_response(
+        {
+            "proposals": [
+                p.to_json() for p in sorted(state.proposals.values(), key=lambda p: p.seqno)
+            ]
+        }
+    )
+
+
+async def get_proposal(request: web.Request) -> web.Response:
+    require(request, READ_ROLES)
+    state = _node(request).state
+    proposal = state.proposals.get(request.match_info["proposal_id"])
+    if proposal is None:
+        raise NotFound("no such proposal")
+    return web.json_response(proposal.to_json())
+
+
+async def get_state(request: web.Request) -> web.Response:
+    require(request, READ_ROLES)
+    return web.json_response(_node(request).state.to_json())
+
+
+async def get_policy(request: web.Request) -> web.Response:
+    return web.Response(text=_node(request).state.policy_text(), content_type="text/plain")
+
+
+def consortium_routes() -> list[web.RouteDef]:
+    return [
+        web.post("/add-checkpoint", add_checkpoint),
+        web.post("/app/governance/actions", post_action),
+        web.get("/app/governance/proposals", list_proposals),
+        web.get("/app/governance/proposals/{proposal_id}", get_proposal),
+        web.get("/app/governance/state", get_state),
+        web.get("/app/governance/policy", get_policy),
+    ]
