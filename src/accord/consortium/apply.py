@@ -160,7 +160,10 @@ class Applier:
         last = self.positions.get(env.node)
         if last is not None and env.position <= last:
             return self._reject(
-                digest, env.node, None, "replayed or reordered envelope (position not increasing)"
+                digest,
+                env.node,
+                env.position,
+                "replayed or reordered envelope (position not increasing)",
             )
         self.positions[env.node] = env.position
         timestamp = max(self.ledger_time, env.timestamp_ms)

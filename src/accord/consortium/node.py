@@ -82,6 +82,7 @@ PUBLISH_DEADLINE = 6.0
 WITNESS_WAIT = 3.0
 CHECKPOINT_INTERVAL = 0.05
 READ_BATCH = 256
+WRITE_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class WitnessState:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()
         self.size = 0
         self.root = empty_root()
         if path.exists():
@@ -130,15 +132,16 @@ class WitnessState:
             self.root = bytes.fromhex(raw["root"])
 
     def advance(self, size: int, root: bytes) -> None:
-        if size <= self.size:
-            return
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump({"size": size, "root": root.hex()}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        self.size, self.root = size, root
+        with self._lock:
+            if size <= self.size:
+                return
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "w") as f:
+                json.dump({"size": size, "root": root.hex()}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            self.size, self.root = size, root
 
 
 class ConsortiumNode:
@@ -224,13 +227,13 @@ class ConsortiumNode:
                     raise
                 log.info("waiting for the ordering service: %s", exc)
                 await asyncio.sleep(0.5)
-        while True:  # the stream needs a JetStream meta leader: a majority of servers up
+        while True:  # the stream needs a JetStream meta leader and enough peers for its replicas
             try:
                 await client.ensure_stream(
                     self.settings.stream, self.settings.subject, self.settings.replicas
                 )
                 return client
-            except OrderingUnavailable as exc:
+            except AccordError as exc:  # e.g. "no suitable peers for placement" while starting
                 if time.monotonic() > deadline:
                     await client.close()
                     raise
@@ -293,6 +296,9 @@ class ConsortiumNode:
             ledger_time=last.metadata.timestamp_ms,
             meta=ledger.storage.read_meta(),
         )
+        own = self.applier.positions.get(self.node_id)
+        if own is not None and own[0] >= self.boot:
+            self.boot, self.counter = own[0] + 1, 0
         self.applied_size = size
 
     # --- writes (called on the event loop, or from any thread) --------------------------------
@@ -327,6 +333,19 @@ class ConsortiumNode:
             for index, env in enumerate(envelopes):
                 self._waiting[env.position] = (pending, index)
             queue.put_nowait((envelopes, pending))
+            assert self.loop is not None  # noqa: S101
+            self.loop.call_later(WRITE_TIMEOUT, expire, [e.position for e in envelopes])
+
+        def expire(positions: list[tuple[int, int]]) -> None:
+            for position in positions:
+                self._waiting.pop(position, None)
+            if not future.done():
+                future.set_exception(
+                    OrderingUnavailable(
+                        f"the write was not applied within {WRITE_TIMEOUT:.0f} s; its outcome is "
+                        "unknown (look for it before retrying)"
+                    )
+                )
 
         if _on_loop(self.loop):
             put()
@@ -390,30 +409,42 @@ class ConsortiumNode:
                 count += len(item[0])
                 size += sum(len(e.contents) for e in item[0])
             envelopes = [env for envs, _ in batch for env in envs]
-            data = await asyncio.to_thread(encode_message, envelopes, self.signer)
-            msg_id = message_id(data)
-            deadline = time.monotonic() + PUBLISH_DEADLINE
-            while True:
-                try:
-                    await self.ordering.publish(
-                        self.settings.subject, data, msg_id=msg_id, stream=self.settings.stream
+            try:
+                await self._publish(envelopes)
+            except Exception as exc:  # the publisher must never die silently
+                log.error("publishing failed: %s", exc)
+                self._fail(envelopes, OrderingUnavailable(f"the write could not be ordered: {exc}"))
+
+    def _fail(self, envelopes: list[Envelope], error: Exception) -> None:
+        for env in envelopes:
+            entry = self._waiting.pop(env.position, None)
+            if entry is not None and not entry[0].future.done():
+                entry[0].future.set_exception(error)
+
+    async def _publish(self, envelopes: list[Envelope]) -> None:
+        assert self.ordering is not None  # noqa: S101 - set in start()
+        data = await asyncio.to_thread(encode_message, envelopes, self.signer)
+        msg_id = message_id(data)
+        deadline = time.monotonic() + PUBLISH_DEADLINE
+        while True:
+            try:
+                await self.ordering.publish(
+                    self.settings.subject, data, msg_id=msg_id, stream=self.settings.stream
+                )
+                return
+            except OrderingUnavailable as exc:
+                if time.monotonic() >= deadline or self._stopping:
+                    log.warning("cannot order %d envelopes: %s", len(envelopes), exc)
+                    self._fail(
+                        envelopes,
+                        OrderingUnavailable(
+                            "the consortium's ordering service cannot order this write now "
+                            f"({exc}); retry shortly",
+                            retry_after=exc.retry_after,
+                        ),
                     )
-                    break
-                except OrderingUnavailable as exc:
-                    if time.monotonic() >= deadline or self._stopping:
-                        log.warning("cannot order %d envelopes: %s", len(envelopes), exc)
-                        for env in envelopes:
-                            entry = self._waiting.pop(env.position, None)
-                            if entry is not None and not entry[0].future.done():
-                                entry[0].future.set_exception(
-                                    OrderingUnavailable(
-                                        "the consortium's ordering service cannot order this "
-                                        f"write now ({exc}); retry shortly",
-                                        retry_after=exc.retry_after,
-                                    )
-                                )
-                        break
-                    await asyncio.sleep(0.2)
+                    return
+                await asyncio.sleep(0.2)
 
     # --- applier ------------------------------------------------------------------------------
     async def _run_applier(self) -> None:
@@ -433,7 +464,7 @@ class ConsortiumNode:
                 continue
             try:
                 next_seq = await self._apply(messages, next_seq)
-            except AccordError as exc:
+            except Exception as exc:  # the applier must never die silently
                 log.error("applying the stream failed: %s; restoring from storage", exc)
                 await asyncio.sleep(0.5)
                 await asyncio.to_thread(self._restore)
@@ -465,6 +496,12 @@ class ConsortiumNode:
                         pending.future.set_result(
                             [pending.results[i] for i in range(pending.count)]
                         )
+        own = applier.positions.get(self.node_id)
+        if own is not None and own[0] >= self.boot and own != (self.boot, self.counter):
+            # Someone with this node's key wrote at a later position than ours (a restored
+            # backup, a copied key): move on past it, or every write of ours is a "replay".
+            log.warning("envelopes of %s seen at position %s; moving past it", self.node_id, own)
+            self.boot, self.counter = own[0] + 1, 0
         self.applied_size = result.size
         self._latest_root = (result.size, result.root)
         self._applied_event.set()

@@ -1,0 +1,172 @@
+"""Crashes, pauses and lies: each with real processes, a write load, and the same end state."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from accord.consortium.demo import LocalConsortium
+from accord.core.policy import Policy
+from accord.errors import AccordError
+
+from .conftest import client
+
+
+class Load:
+    """Writers appending through the given organizations; every acknowledged write is kept."""
+
+    def __init__(self, network: LocalConsortium, names: list[str]) -> None:
+        self.network = network
+        self.names = names
+        self.acked: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(n,)) for n in names]
+
+    def _run(self, name: str) -> None:
+        org = self.network.orgs[name]
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            contents = f"{name} write {i}"
+            try:
+                with client(org) as c:
+                    txid = c.append(contents)
+            except AccordError:
+                time.sleep(0.1)  # the node is down or cannot order now: not acknowledged
+                continue
+            with self.lock:
+                self.acked[txid] = contents
+
+    def __enter__(self) -> Load:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.acked)
+
+
+@contextmanager
+def load(network: LocalConsortium, names: list[str]) -> Iterator[Load]:
+    with Load(network, names) as running:
+        yield running
+
+
+def wait_until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def converged(network: LocalConsortium, acked: dict[str, str]) -> None:
+    """Every node holds every acknowledged write, and all end final at one size and root."""
+    assert network.policy is not None
+    policy = Policy.from_text(network.policy.read_text())
+    last = max(int(t.split(".")[1]) for t in acked)
+
+    def final_everywhere() -> bool:
+        for org in network.orgs.values():
+            with client(org) as c:
+                if policy.verify(c.checkpoint()).checkpoint.size < last:
+                    return False
+        return True
+
+    wait_until(final_everywhere, 60, "every node to make the last acknowledged write final")
+
+    def same_tree() -> bool:
+        heads = set()
+        for org in network.orgs.values():
+            with client(org) as c:
+                cp = policy.verify(c.checkpoint()).checkpoint
+                heads.add((cp.size, cp.root_hash))
+        return len(heads) == 1
+
+    wait_until(same_tree, 30, "all nodes to agree on one final checkpoint")
+    for org in network.orgs.values():
+        with client(org) as c:
+            for txid, contents in acked.items():
+                assert c.entry(txid)["entry"]["contents"] == contents, (org.name, txid)
+
+
+def test_sigkill_one_organization_under_load(fresh_network: LocalConsortium) -> None:
+    network = fresh_network
+    with load(network, ["supplier", "manufacturer", "retailer"]) as running:
+        wait_until(lambda: running.count() >= 30, 30, "writes before the crash")
+        network.kill("retailer")
+        before = running.count()
+        wait_until(lambda: running.count() >= before + 30, 60, "writes after the crash")
+        network.start("retailer")
+        network.wait_ready(["retailer"])
+        after = running.count()
+        wait_until(lambda: running.count() >= after + 10, 60, "writes after the restart")
+    converged(network, running.acked)
+
+
+def test_sigkill_every_organization_at_once(fresh_network: LocalConsortium) -> None:
+    network = fresh_network
+    with load(network, ["supplier", "manufacturer"]) as running:
+        wait_until(lambda: running.count() >= 30, 30, "writes before the crash")
+        for name in network.orgs:
+            network.kill(name)
+        acked_at_crash = dict(running.acked)
+        network.start_all()
+        network.wait_ready()
+        wait_until(lambda: running.count() >= len(acked_at_crash) + 10, 90, "writes after")
+    assert set(acked_at_crash) <= set(running.acked)
+    converged(network, running.acked)
+
+
+def test_a_paused_organization_cannot_stop_or_fork_the_majority(
+    fresh_network: LocalConsortium,
+) -> None:
+    network = fresh_network
+    assert network.policy is not None
+    policy = Policy.from_text(network.policy.read_text())
+    retailer = network.orgs["retailer"]
+    with client(retailer) as c:
+        c.append("before the pause")
+    network.pause("retailer")
+    try:
+        with load(network, ["supplier", "manufacturer"]) as running:
+            wait_until(lambda: running.count() >= 40, 60, "the majority to go on writing")
+        with client(network.orgs["supplier"]) as c:
+            size = policy.verify(c.checkpoint()).checkpoint.size
+        assert size >= max(int(t.split(".")[1]) for t in running.acked) - 5
+    finally:
+        network.resume("retailer")
+    converged(network, running.acked)
+
+
+def test_a_node_with_edited_storage_refuses_to_go_on(fresh_network: LocalConsortium) -> None:
+    network = fresh_network
+    with client(network.orgs["supplier"]) as c:
+        txid = c.append_batch([{"contents": f"e{i}"} for i in range(20)])[-1]
+        c.wait_for_commit(txid)
+    network.stop("retailer")
+    db = sqlite3.connect(network.orgs["retailer"].data / "ledger.db")
+    with db:
+        db.execute(
+            "UPDATE tiles SET hashes = zeroblob(length(hashes)) WHERE tree = 0 AND level = 0"
+        )
+    db.close()
+    network.start("retailer")
+    proc = network.orgs["retailer"].proc
+    assert proc is not None
+    assert proc.wait(60) != 0  # it refuses to run on a tree that contradicts what it signed
+    assert "does not match the signed checkpoint" in network.log_tail("retailer", 60)
+    network.orgs["retailer"].proc = None
+    # The other two still make writes final without it.
+    with client(network.orgs["manufacturer"]) as c:
+        txid = c.append("still going")
+        c.wait_for_commit(txid, timeout=30)
