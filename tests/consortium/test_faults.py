@@ -170,3 +170,38 @@ def test_a_node_with_edited_storage_refuses_to_go_on(fresh_network: LocalConsort
     with client(network.orgs["manufacturer"]) as c:
         txid = c.append("still going")
         c.wait_for_commit(txid, timeout=30)
+
+
+def test_a_node_away_past_retention_catches_up_from_a_peer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json as _json
+
+    network = LocalConsortium.create(tmp_path / "c", ["supplier", "manufacturer", "retailer"])
+    for org in network.orgs.values():  # keep only a few messages once a node is away
+        path = org.data / "consortium.json"
+        raw = _json.loads(path.read_text())
+        raw["retention_messages"] = 10
+        path.write_text(_json.dumps(raw))
+    try:
+        network.start_all()
+        network.wait_ready()
+        with client(network.orgs["retailer"]) as c:
+            c.wait_for_commit(c.append("before leaving"), timeout=30)
+        network.kill("retailer")
+        acked: dict[str, str] = {}
+        with client(network.orgs["supplier"]) as c:
+            for i in range(40):
+                acked[c.append(f"while away {i}")] = f"while away {i}"
+        wait_until(
+            lambda: "trimmed the stream" in network.log_tail("manufacturer", 400),
+            30,
+            "the stream to be trimmed",
+        )
+        network.start("retailer")
+        network.wait_ready(["retailer"])
+        with client(network.orgs["manufacturer"]) as c:
+            txid = c.append("after the return")
+            acked[txid] = "after the return"
+        converged(network, acked)
+        assert "caught up from" in network.log_tail("retailer", 400)
+    finally:
+        network.stop_all()

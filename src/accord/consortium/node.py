@@ -23,7 +23,9 @@ ledger's sequencer thread:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -83,6 +85,13 @@ WITNESS_WAIT = 3.0
 CHECKPOINT_INTERVAL = 0.05
 READ_BATCH = 256
 WRITE_TIMEOUT = 60.0
+TRIM_INTERVAL = 5.0
+DEFAULT_RETENTION_MESSAGES = 100_000
+CATCH_UP_PAGE = 1000
+
+
+class StreamGap(AccordError):
+    """The stream no longer holds the next message this node needs: it was trimmed."""
 
 
 @dataclass(frozen=True)
@@ -187,6 +196,8 @@ class ConsortiumNode:
         self._peer_events: dict[str, asyncio.Event] = {}
         self._peer_tasks: dict[str, asyncio.Task[None]] = {}
         self._latest_root: tuple[int, bytes] | None = None
+        self.position: tuple[int, int, dict[str, tuple[int, int]]] = (0, 0, {})
+        self.retention_messages = DEFAULT_RETENTION_MESSAGES
 
     # --- state --------------------------------------------------------------------------------
     @property
@@ -211,6 +222,7 @@ class ConsortiumNode:
             asyncio.create_task(self._run_applier(), name="accord-applier"),
             asyncio.create_task(self._run_publisher(), name="accord-publisher"),
             asyncio.create_task(self._run_checkpointer(), name="accord-checkpointer"),
+            asyncio.create_task(self._run_trimmer(), name="accord-trimmer"),
         ]
         self._sync_peers()
 
@@ -264,6 +276,7 @@ class ConsortiumNode:
             ).result(60)
             self.applier = applier
             self.applied_size = 1
+            self.position = (1, 0, {})
             return
         size = ledger.size()
         rows = []
@@ -299,6 +312,12 @@ class ConsortiumNode:
         own = self.applier.positions.get(self.node_id)
         if own is not None and own[0] >= self.boot:
             self.boot, self.counter = own[0] + 1, 0
+        stored_meta = ledger.storage.read_meta()
+        self.position = (
+            size,
+            int(stored_meta.get(STREAM_SEQ_KEY, "0")),
+            dict(self.applier.positions),
+        )
         self.applied_size = size
 
     # --- writes (called on the event loop, or from any thread) --------------------------------
@@ -464,6 +483,13 @@ class ConsortiumNode:
                 continue
             try:
                 next_seq = await self._apply(messages, next_seq)
+            except StreamGap as gap:
+                log.warning("%s", gap)
+                try:
+                    next_seq = await self._catch_up()
+                except Exception as exc:
+                    log.error("catching up from peers failed: %s; retrying", exc)
+                    await asyncio.sleep(1.0)
             except Exception as exc:  # the applier must never die silently
                 log.error("applying the stream failed: %s; restoring from storage", exc)
                 await asyncio.sleep(0.5)
@@ -478,8 +504,8 @@ class ConsortiumNode:
         last_seq = next_seq - 1
         for seq, data in messages:
             if seq != last_seq + 1:
-                raise AccordError(
-                    f"the stream skips from {last_seq} to {seq}: catch up from a peer first"
+                raise StreamGap(
+                    f"the stream skips from {last_seq} to {seq} (trimmed): catching up from a peer"
                 )
             applied.extend(applier.apply_message(data))
             last_seq = seq
@@ -503,6 +529,7 @@ class ConsortiumNode:
             log.warning("envelopes of %s seen at position %s; moving past it", self.node_id, own)
             self.boot, self.counter = own[0] + 1, 0
         self.applied_size = result.size
+        self.position = (result.size, last_seq, dict(applier.positions))
         self._latest_root = (result.size, result.root)
         self._applied_event.set()
         self._applied_event = asyncio.Event()
@@ -658,6 +685,189 @@ class ConsortiumNode:
             for sig in note_signatures(candidate)[1]:
                 if sig.name == info.cosigner.name and sig.key_id == info.cosigner.key_id:
                     tree.signatures[member] = sig
+
+    # --- catching up from peers, and trimming the stream ------------------------------------
+    def _peer_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(verify=self.peer_tls, timeout=30.0)
+
+    async def _peer_position(
+        self, client: httpx.AsyncClient, url: str
+    ) -> tuple[int, int, dict[str, tuple[int, int]]]:
+        response = await client.get(url.rstrip("/") + "/app/consortium/position")
+        response.raise_for_status()
+        raw = response.json()
+        positions = {str(k): (int(v[0]), int(v[1])) for k, v in raw["positions"].items()}
+        return int(raw["size"]), int(raw["streamSeq"]), positions
+
+    async def _catch_up(self) -> int:
+        """Fetch the entries this node misses from a peer, verified against a final checkpoint.
+
+        Every fetched leaf is checked (canonical, the right seqno, its contents' hash), the tree
+        they extend must be a prefix of a checkpoint the consortium's quorum cosigned (an RFC 9162
+        consistency proof), and nothing is stored before its page verified. Returns the stream
+        sequence to read on from.
+        """
+        from accord.core.entry import EntryMetadata
+        from accord.core.merkle import leaf_hash, verify_consistency
+        from accord.log.ledger import OrderedItem
+
+        state = self.state
+        policy = state.policy()
+        peers = [n for n in state.nodes.values() if n.node_id != self.node_id]
+        last_error: Exception | None = None
+        async with self._peer_client() as client:
+            for peer in peers:
+                try:
+                    size, stream_seq, positions = await self._peer_position(client, peer.url)
+                    own_size = self.ledger.size()
+                    if size <= own_size:
+                        continue
+                    final = None
+                    deadline = time.monotonic() + 30
+                    while final is None or final.checkpoint.size < size:
+                        note = (
+                            await client.get(peer.url.rstrip("/") + "/app/consortium/checkpoint")
+                        ).text
+                        final = policy.verify(note)
+                        if final.checkpoint.size < size:
+                            if time.monotonic() > deadline:
+                                raise OrderingUnavailable(f"{peer.node_id} is not final at {size}")
+                            await asyncio.sleep(0.2)
+                    target = final.checkpoint
+                    edge = self.ledger.tree_edge()
+                    log.info(
+                        "catching up from %s: entries %d..%d, verified against final checkpoint %d",
+                        peer.node_id,
+                        own_size + 1,
+                        size,
+                        target.size,
+                    )
+                    first = own_size + 1
+                    while first <= size:
+                        last = min(size, first + CATCH_UP_PAGE - 1)
+                        response = await client.get(
+                            peer.url.rstrip("/") + "/app/consortium/entries",
+                            params={"first": str(first), "last": str(last)},
+                        )
+                        response.raise_for_status()
+                        rows = response.json()["entries"]
+                        if len(rows) != last - first + 1:
+                            raise VerificationError(f"{peer.node_id} sent an incomplete page")
+                        items = []
+                        hashes = []
+                        for offset, row in enumerate(rows):
+                            leaf = base64.b64decode(row["leaf"], validate=True)
+                            contents = base64.b64decode(row["contents"], validate=True)
+                            meta = EntryMetadata.from_leaf(leaf)
+                            if meta.seqno != first + offset or meta.transaction_id.view != 1:
+                                raise VerificationError(f"{peer.node_id} sent entry out of place")
+                            if hashlib.sha256(contents).digest() != meta.contents_sha256:
+                                raise VerificationError(
+                                    f"{peer.node_id} sent contents that do not match entry "
+                                    f"{meta.seqno}"
+                                )
+                            hashes.append(leaf_hash(leaf))
+                            items.append(
+                                OrderedItem(
+                                    meta.collection_id,
+                                    meta.tags,
+                                    contents,
+                                    meta.user_id,
+                                    meta.timestamp_ms,
+                                )
+                            )
+                        edge.append(hashes)
+                        proof_response = await client.get(
+                            peer.url.rstrip("/") + "/app/consortium/consistency",
+                            params={"from": str(last), "to": str(target.size)},
+                        )
+                        proof_response.raise_for_status()
+                        proof = [
+                            base64.b64decode(h, validate=True)
+                            for h in proof_response.json()["hashes"]
+                        ]
+                        verify_consistency(last, target.size, edge.root(), target.root_hash, proof)
+                        meta_out = (
+                            {
+                                STREAM_SEQ_KEY: str(stream_seq),
+                                "consortium.positions": json.dumps(
+                                    {k: list(v) for k, v in sorted(positions.items())},
+                                    separators=(",", ":"),
+                                ),
+                            }
+                            if last == size
+                            else None
+                        )
+                        await asyncio.wrap_future(self.ledger.submit_ordered(items, meta=meta_out))
+                        first = last + 1
+                    await asyncio.to_thread(self._restore)
+                    self._applied_event.set()
+                    log.info("caught up from %s to size %d", peer.node_id, size)
+                    return stream_seq + 1
+                except (httpx.HTTPError, AccordError, ValueError, KeyError) as exc:
+                    last_error = exc
+                    log.warning("cannot catch up from %s: %s", peer.node_id, exc)
+        raise OrderingUnavailable(f"no peer could bring this node up to date ({last_error})")
+
+    async def _run_trimmer(self) -> None:
+        """The lowest current node id trims the stream below what every node has applied.
+
+        A node that does not answer holds the stream back, up to ``retention_messages``; past
+        that the stream is trimmed to what the reachable nodes applied, and the absent node will
+        catch up from a peer (verified) when it returns.
+        """
+        assert self.ordering is not None  # noqa: S101
+        async with self._peer_client() as client:
+            while True:
+                await asyncio.sleep(TRIM_INTERVAL)
+                try:
+                    state = self.state
+                    if not state.nodes or min(state.nodes) != self.node_id:
+                        continue
+                    applied = [self.position[1]]
+                    missing = 0
+                    for peer in state.nodes.values():
+                        if peer.node_id == self.node_id:
+                            continue
+                        try:
+                            applied.append((await self._peer_position(client, peer.url))[1])
+                        except (httpx.HTTPError, ValueError, KeyError):
+                            missing += 1
+                    info = await self.ordering.stream_info(self.settings.stream)
+                    if missing and info["messages"] <= self.retention_messages:
+                        continue
+                    floor = min(applied)
+                    if floor >= info["first_seq"]:
+                        await self.ordering.purge_below(self.settings.stream, floor + 1)
+                        log.info("trimmed the stream below %d", floor + 1)
+                except Exception as exc:  # trimming is housekeeping: never fatal
+                    log.warning("trimming the stream failed: %s", exc)
+
+    def position_json(self) -> dict[str, object]:
+        size, stream_seq, positions = self.position
+        return {
+            "node": self.node_id,
+            "size": size,
+            "streamSeq": stream_seq,
+            "positions": {k: list(v) for k, v in sorted(positions.items())},
+        }
+
+    def entries_json(self, first: int, last: int) -> dict[str, object]:
+        if first < 1 or last < first or last - first >= CATCH_UP_PAGE or last > self.applied_size:
+            raise InvalidRequest(
+                f"entries {first}..{last}: at most {CATCH_UP_PAGE} of the {self.applied_size} "
+                "applied"
+            )
+        rows = self.ledger.storage.get_entries(first, last)
+        return {
+            "entries": [
+                {
+                    "leaf": base64.b64encode(r.leaf).decode(),
+                    "contents": base64.b64encode(r.contents).decode(),
+                }
+                for r in rows
+            ]
+        }
 
     # --- the witness side ---------------------------------------------------------------------
     async def add_checkpoint(self, body: bytes, peer_fingerprint: str | None) -> str:

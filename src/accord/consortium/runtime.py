@@ -17,11 +17,8 @@ import logging
 import signal
 import ssl
 import sys
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -213,7 +210,7 @@ def build_node(data: DataDir, files: NodeFiles, ledger: Ledger) -> ConsortiumNod
         tls_dir / "server.crt", tls_dir / "server.key", data / "engine-ca-bundle.pem"
     )
     cosigner = Cosigner.from_skey((data / "cosigner.key").read_text().strip())
-    return ConsortiumNode(
+    node = ConsortiumNode(
         ledger=ledger,
         settings=files.settings,
         node_signer=data.signer(),
@@ -224,6 +221,10 @@ def build_node(data: DataDir, files: NodeFiles, ledger: Ledger) -> ConsortiumNod
         peer_tls=peer_ssl_context(data),
         state_dir=data.path,
     )
+    retention = files.raw.get("retention_messages")
+    if retention is not None:
+        node.retention_messages = int(retention)
+    return node
 
 
 async def serve_consortium(
@@ -240,6 +241,13 @@ async def serve_consortium(
 
     files = load_node_files(data)
     config = data.load_config()
+    # Progress of the node (waiting for peers, catching up, trimming) goes to stderr.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("accord: %(message)s"))
+    node_log = logging.getLogger("accord.consortium")
+    node_log.addHandler(handler)
+    node_log.setLevel(logging.INFO)
+    node_log.propagate = False
     engine = await asyncio.to_thread(start_engine, data, files)
     print(
         f"accord: NATS server for {files.settings.member} running (pid {engine.pid}, "
@@ -304,11 +312,3 @@ async def serve_consortium(
         with contextlib.suppress(OSError):
             (data / "engine" / "nats.pid").unlink()
     print("accord: stopped cleanly (node and NATS server)", file=sys.stderr, flush=True)
-
-
-def wait_future(future: Future[Any], timeout: float) -> Any:
-    return future.result(timeout)
-
-
-_ = threading  # the users facade blocks a worker thread while its change is ordered
-_unused = Path

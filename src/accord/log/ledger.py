@@ -917,6 +917,10 @@ class Ledger(LedgerReader):
             # The entries and checkpoint are durable; only the guard lags behind. Say so loudly.
             log.error("cannot update %s: %s (the ledger goes on)", self.record.path, exc)
 
+    def tree_edge(self) -> TreeEdge:
+        """A copy of the tree's edge at the durable size (for a catch-up to extend and check)."""
+        return self._edge.copy()
+
     # The writer knows its own state: answer from memory instead of asking the database.
     def committed_size(self) -> int:
         return self._committed

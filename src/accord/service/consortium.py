@@ -6,6 +6,9 @@
   must carry a current node's signature.
 * ``POST /app/governance/actions`` — a member-signed proposal, ballot or withdrawal (a C2SP
   signed note, ``text/plain``), ordered like any write; the answer says what the fold decided.
+* ``GET /app/consortium/position|entries|consistency|checkpoint`` — node to node only (the
+  caller's certificate must be a current node's): what a node that fell behind fetches from a
+  peer and verifies against a final checkpoint.
 * ``GET /app/governance/proposals``, ``/app/governance/proposals/{id}``,
   ``/app/governance/state`` and ``/app/governance/policy`` (the C2SP tlog-policy in force).
 
@@ -15,14 +18,15 @@ On a single-node ledger these answer 404: there is no consortium.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 
 from aiohttp import web
 
 from accord.consortium.node import ConsortiumNode
 from accord.core.witness import SIZE_CONTENT_TYPE
-from accord.errors import InvalidRequest, NotFound, WitnessRefused
-from accord.service.http import read_body, require
+from accord.errors import AuthError, InvalidRequest, NotFound, WitnessRefused
+from accord.service.http import in_thread, read_body, require
 from accord.service.state import STATE
 from accord.service.users import READ_ROLES
 
@@ -121,8 +125,53 @@ async def get_policy(request: web.Request) -> web.Response:
     return web.Response(text=_node(request).state.policy_text(), content_type="text/plain")
 
 
+def _require_node(request: web.Request) -> ConsortiumNode:
+    """The consortium node, if the caller's TLS certificate is a current node's (else 403)."""
+    node = _node(request)
+    peer = _peer_sha256(request)
+    if peer is None or node.state.node_by_tls_fingerprint(peer) is None:
+        raise AuthError("only the consortium's current nodes may call this")
+    return node
+
+
+def _int(request: web.Request, name: str) -> int:
+    text = request.query.get(name, "")
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidRequest(f"query parameter {name} must be a non-negative integer")
+    return int(text)
+
+
+async def get_position(request: web.Request) -> web.Response:
+    return web.json_response(_require_node(request).position_json())
+
+
+async def get_entries(request: web.Request) -> web.Response:
+    node = _require_node(request)
+    first, last = _int(request, "first"), _int(request, "last")
+    return web.json_response(await in_thread(node.entries_json, first, last))
+
+
+async def get_consistency(request: web.Request) -> web.Response:
+    node = _require_node(request)
+    first, second = _int(request, "from"), _int(request, "to")
+    proof = await in_thread(node.ledger.consistency_proof, first, second)
+    return web.json_response(
+        {"from": first, "to": second, "hashes": [base64.b64encode(h).decode() for h in proof]}
+    )
+
+
+async def get_final_checkpoint(request: web.Request) -> web.Response:
+    node = _require_node(request)
+    note, _ = await in_thread(node.ledger.latest_checkpoint)
+    return web.Response(text=note, content_type="text/plain")
+
+
 def consortium_routes() -> list[web.RouteDef]:
     return [
+        web.get("/app/consortium/position", get_position),
+        web.get("/app/consortium/entries", get_entries),
+        web.get("/app/consortium/consistency", get_consistency),
+        web.get("/app/consortium/checkpoint", get_final_checkpoint),
         web.post("/add-checkpoint", add_checkpoint),
         web.post("/app/governance/actions", post_action),
         web.get("/app/governance/proposals", list_proposals),
