@@ -1,0 +1,594 @@
+"""The consortium's ordering service as seen by one node: an asyncio client of the JetStream cluster.
+
+A node publishes each write to a replicated stream and learns its place in the consortium's order
+from the stream sequence JetStream assigns; every node then reads the stream from where it stopped
+and applies the writes in that order. :class:`OrderingClient` is a thin driver over nats-py that
+gives those two operations the guarantees the ledger relies on:
+
+* :meth:`OrderingClient.publish` returns only once JetStream acknowledged the write (stored on a
+  quorum of replicas), and a retried write with the same ``msg_id`` gets the sequence of the first
+  one instead of a second copy (within the stream's duplicate window).
+* :meth:`OrderingClient.read` never skips nor reorders: consecutive reads, each starting at the
+  sequence after the last one returned, see every message of the subject exactly once, across
+  server failures.
+
+Reads go through an ephemeral pull consumer (no acks, in memory, one replica) per stream and
+subject, started at the requested sequence. Each read asks it for what is available
+(``no_wait``), and when nothing is, waits for the next message with a lingering request. The
+consumer numbers its deliveries 1, 2, 3…; a delivery out of that order (one lost in a reconnect, a
+consumer recreated under us), a consumer that disappeared (its server died) or one that stops
+answering makes the next read replace it with a new consumer starting at the next expected
+sequence. The messages returned before the break were delivered in order, so nothing is skipped.
+
+Errors are accord's: :class:`~accord.errors.OrderingUnavailable` (with a retry hint) whenever the
+cluster cannot take or deliver a write now (no connection, no stream leader, timeouts),
+:class:`~accord.errors.InvalidRequest` for a request JetStream will never accept (a message over
+the size limit), :class:`~accord.errors.ConfigurationError` for unusable TLS files or a stream that
+exists with an incompatible configuration. Nothing here decides what a write means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamInfo,
+)
+
+from accord.errors import ConfigurationError, InvalidRequest, OrderingUnavailable
+
+__all__ = ["OrderingClient", "client_ssl_context"]
+
+log = logging.getLogger("accord.consortium.ordering")
+
+API_TIMEOUT = 5.0
+"""Seconds a JetStream API request (stream or consumer management) may take."""
+RECONNECT_WAIT = 0.5
+"""Seconds between reconnection attempts to the same server."""
+PING_INTERVAL = 5
+"""Seconds between the client's pings; two unanswered ones make it switch servers."""
+PULL_MAX_BYTES = 16 << 20
+"""Bytes one pull request may deliver (above the largest message, so one always fits)."""
+CONSUMER_IDLE_TIMEOUT = 30.0
+"""Seconds an unused read consumer lingers on the server before JetStream removes it."""
+_JS_API = "$JS.API"  # the default JetStream API prefix (no domain), as nc.jetstream() uses
+_TERMINATOR_GRACE = 0.5  # seconds past a lingering pull's expiry to wait for the server's 408
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_RETRY_NO_LEADER = 1.0
+_RETRY_DISCONNECTED = 2.0
+
+_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncio.TimeoutError,  # nats.errors.TimeoutError is one
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.FlushTimeoutError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.ServerError,
+    OSError,
+)
+
+
+def client_ssl_context(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:
+    """TLS context for a node's connection to a consortium NATS server: it presents ``cert`` and
+    verifies the server (and its name or IP address) against the CA bundle ``ca``."""
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:  # ssl.SSLError is an OSError; named for the reader
+        raise ConfigurationError(f"unusable TLS files for the ordering service: {exc}") from exc
+    return context
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise InvalidRequest(f"{kind} {name!r} must be 1-255 characters of [A-Za-z0-9_-]")
+
+
+def _check_subject(subject: str) -> None:
+    tokens = subject.split(".")
+    if not subject or any(not t or any(c.isspace() or c in "*>" for c in t) for t in tokens):
+        raise InvalidRequest(f"subject {subject!r} is not a literal NATS subject")
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+@contextlib.asynccontextmanager
+async def _ordering_errors(action: str) -> AsyncIterator[None]:
+    """Turn the NATS errors that mean "not now" into :class:`OrderingUnavailable`."""
+    try:
+        yield
+    except nats.errors.MaxPayloadError as exc:
+        raise InvalidRequest(f"{action}: message over the server's size limit") from exc
+    except (nats.js.errors.NoStreamResponseError, nats.js.errors.ServiceUnavailableError) as exc:
+        # No stream leader (an election is under way) or JetStream not ready yet.
+        raise OrderingUnavailable(
+            f"{action}: JetStream has no leader for it now ({_describe(exc)})",
+            retry_after=_RETRY_NO_LEADER,
+        ) from exc
+    except _UNAVAILABLE_ERRORS as exc:
+        raise OrderingUnavailable(
+            f"{action}: ordering service unreachable ({_describe(exc)})",
+            retry_after=_RETRY_DISCONNECTED,
+        ) from exc
+
+
+@dataclass
+class _Reader:
+    """One ephemeral pull consumer and the position the next read expects."""
+
+    stream: str
+    subject: str
+    consumer: str
+    inbox: str
+    sub: Subscription
+    next_seq: int  # stream sequence the next read starts at
+    next_delivery: int = 1  # consumer sequence of the next delivery
+    pulls: int = 0
+    broken: str = ""  # why this consumer must be replaced, if it must
+
+
+class OrderingClient:
+    """A node's connection to the consortium's JetStream cluster. Create it with :meth:`connect`."""
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+        self._js: JetStreamContext = nc.jetstream(timeout=API_TIMEOUT)
+        self._readers: dict[tuple[str, str], _Reader] = {}
+        self._read_locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    @classmethod
+    async def connect(
+        cls,
+        servers: Sequence[str],
+        *,
+        tls: ssl.SSLContext | None,
+        name: str,
+        connect_timeout: float = 5.0,
+    ) -> OrderingClient:
+        """Connect to the first of ``servers`` that answers (tried in the order given: put this
+        organization's own server first) and keep reconnecting in the background forever.
+
+        Raises :class:`OrderingUnavailable` if no server accepted a connection within
+        ``connect_timeout`` seconds (a TLS refusal counts: nats-py would retry it forever).
+        """
+        if not servers:
+            raise ConfigurationError("no NATS server to connect to")
+        last_error: list[BaseException] = []
+
+        async def on_error(exc: Exception) -> None:
+            last_error[:] = [exc]
+            log.debug("ordering connection %s: %s", name, _describe(exc))
+
+        async def on_disconnected() -> None:
+            if not nc.is_closed:
+                log.warning("ordering connection %s lost; reconnecting", name)
+
+        async def on_reconnected() -> None:
+            url = nc.connected_url
+            log.warning("ordering connection %s re-established to %s", name, url and url.netloc)
+
+        nc = NATS()
+        try:
+            # With max_reconnect_attempts=-1 nats-py also retries the *first* connection forever,
+            # so the overall deadline is ours.
+            await asyncio.wait_for(
+                nc.connect(
+                    servers=list(servers),
+                    tls=tls,
+                    name=name,
+                    connect_timeout=max(0.5, connect_timeout / len(servers)),  # type: ignore[arg-type]
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=RECONNECT_WAIT,  # type: ignore[arg-type]
+                    dont_randomize=True,
+                    # A server that stops answering (paused, partitioned) is given up after
+                    # about 10-15 s, and the client moves to the next one.
+                    ping_interval=PING_INTERVAL,
+                    max_outstanding_pings=2,
+                    error_cb=on_error,
+                    disconnected_cb=on_disconnected,
+                    reconnected_cb=on_reconnected,
+                ),
+                timeout=connect_timeout,
+            )
+        except (TimeoutError, nats.errors.Error, OSError) as exc:
+            with contextlib.suppress(Exception):
+                await nc.close()
+            cause = last_error[0] if last_error else exc
+            raise OrderingUnavailable(
+                f"cannot connect to the ordering service at {', '.join(servers)}: "
+                f"{_describe(cause)}",
+                retry_after=_RETRY_DISCONNECTED,
+            ) from cause
+        return cls(nc)
+
+    @property
+    def connected_url(self) -> str | None:
+        """The server this client is connected to now, if any."""
+        url = self._nc.connected_url
+        return url.geturl() if url is not None else None
+
+    # -- streams ---------------------------------------------------------------------------------
+
+    async def ensure_stream(
+        self,
+        stream: str,
+        subject: str,
+        replicas: int,
+        *,
+        duplicate_window: float = 120.0,
+        max_msg_size: int = 8 << 20,
+    ) -> None:
+        """Create ``stream`` capturing ``subject``, or bring an existing one to this configuration.
+
+        File storage, limits retention with no limits (JetStream never drops a message on its
+        own; :meth:`purge_below` trims), individual deletes refused (a deleted message would be a
+        hole in the order). ``max_msg_size`` counts headers too. Safe to call from every node
+        concurrently; an existing stream with other replicas, window, size limit or subject is
+        updated, one with another storage or retention raises :class:`ConfigurationError`.
+        """
+        _check_name("stream", stream)
+        _check_subject(subject)
+        if replicas < 1 or duplicate_window <= 0 or max_msg_size < 1:
+            raise InvalidRequest("replicas, duplicate_window and max_msg_size must be positive")
+        wanted = StreamConfig(
+            name=stream,
+            subjects=[subject],
+            retention=RetentionPolicy.LIMITS,
+            discard=DiscardPolicy.OLD,
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            duplicate_window=duplicate_window,
+            max_msg_size=max_msg_size,
+            deny_delete=True,
+        )
+        async with _ordering_errors(f"ensure stream {stream}"):
+            for _ in range(3):  # another node may create it between our look-up and our add
+                try:
+                    info = await self._js.stream_info(stream)
+                except nats.js.errors.NotFoundError:
+                    try:
+                        await self._js.add_stream(wanted)
+                        return
+                    except nats.js.errors.BadRequestError as exc:
+                        if exc.err_code == 10058:  # stream name already in use
+                            continue
+                        raise self._stream_refused(stream, exc) from exc
+                await self._update_stream(info, wanted)
+                return
+            raise OrderingUnavailable(f"stream {stream} keeps changing under us", retry_after=1.0)
+
+    async def _update_stream(self, info: StreamInfo, wanted: StreamConfig) -> None:
+        have = info.config
+        for attribute in ("storage", "retention"):
+            if getattr(have, attribute) != getattr(wanted, attribute):
+                raise ConfigurationError(
+                    f"stream {wanted.name} exists with {attribute} {getattr(have, attribute)}, "
+                    f"not {getattr(wanted, attribute)}"
+                )
+        differs = (
+            have.num_replicas != wanted.num_replicas
+            or have.subjects != wanted.subjects
+            or have.max_msg_size != wanted.max_msg_size
+            or abs(have.duplicate_window - wanted.duplicate_window) > 1e-6
+            or have.deny_delete != wanted.deny_delete
+            or have.discard != wanted.discard
+        )
+        if not differs:
+            return
+        log.info("updating stream %s to %s", wanted.name, wanted)
+        merged = StreamConfig.from_response(have.as_dict())
+        merged.num_replicas = wanted.num_replicas
+        merged.subjects = wanted.subjects
+        merged.max_msg_size = wanted.max_msg_size
+        merged.duplicate_window = wanted.duplicate_window
+        merged.deny_delete = wanted.deny_delete
+        merged.discard = wanted.discard
+        try:
+            await self._js.update_stream(merged)
+        except nats.js.errors.BadRequestError as exc:
+            raise self._stream_refused(wanted.name or "", exc) from exc
+
+    @staticmethod
+    def _stream_refused(stream: str, exc: nats.js.errors.APIError) -> Exception:
+        if exc.err_code == 10023:  # insufficient resources: fewer servers up than replicas
+            return OrderingUnavailable(
+                f"stream {stream}: not enough servers for its replicas yet ({exc.description})",
+                retry_after=_RETRY_DISCONNECTED,
+            )
+        return ConfigurationError(f"stream {stream} refused by JetStream: {exc.description}")
+
+    async def stream_info(self, stream: str) -> dict[str, Any]:
+        """The stream's state: ``first_seq``, ``last_seq``, ``messages``, ``bytes``, ``replicas``
+        (configured), ``leader`` (server name or ``None`` during an election) and ``peers``
+        (every replica's server name with ``current``/``offline``/``lag``)."""
+        _check_name("stream", stream)
+        async with _ordering_errors(f"stream info {stream}"):
+            try:
+                info = await self._js.stream_info(stream)
+            except nats.js.errors.NotFoundError as exc:
+                raise OrderingUnavailable(
+                    f"stream {stream} does not exist", retry_after=1.0
+                ) from exc
+        cluster = info.cluster
+        peers = []
+        if cluster is not None:
+            if cluster.leader:
+                peers.append({"name": cluster.leader, "current": True, "offline": False, "lag": 0})
+            for peer in cluster.replicas or ():
+                peers.append(
+                    {
+                        "name": peer.name,
+                        "current": bool(peer.current),
+                        "offline": bool(peer.offline),
+                        "lag": peer.lag or 0,
+                    }
+                )
+        return {
+            "first_seq": info.state.first_seq,
+            "last_seq": info.state.last_seq,
+            "messages": info.state.messages,
+            "bytes": info.state.bytes,
+            "replicas": info.config.num_replicas,
+            "leader": cluster.leader if cluster is not None else None,
+            "cluster": cluster.name if cluster is not None else None,
+            "peers": peers,
+        }
+
+    async def purge_below(self, stream: str, seq: int) -> None:
+        """Remove every message with a sequence below ``seq`` (retention trimming, once every
+        node applied them). Does nothing for ``seq <= 1``."""
+        _check_name("stream", stream)
+        if seq <= 1:  # nats-py treats seq=0 as "no bound": it would purge the whole stream
+            return
+        async with _ordering_errors(f"purge {stream} below {seq}"):
+            await self._js.purge_stream(stream, seq=seq)
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    async def publish(
+        self, subject: str, data: bytes, *, msg_id: str, stream: str, timeout: float = 2.0
+    ) -> int:
+        """Publish ``data`` and return its stream sequence once JetStream acknowledged it.
+
+        ``msg_id`` deduplicates: publishing it again within the duplicate window returns the
+        first publication's sequence and stores nothing. Raises :class:`OrderingUnavailable` when
+        the write was not acknowledged in ``timeout`` seconds (it may still have been stored: retry
+        with the same ``msg_id``), :class:`InvalidRequest` when JetStream refuses it for good.
+        """
+        _check_name("stream", stream)
+        if not msg_id or any(c.isspace() for c in msg_id):
+            raise InvalidRequest(f"message id {msg_id!r} must be non-empty without whitespace")
+        async with _ordering_errors(f"publish {msg_id} to {stream}"):
+            try:
+                ack = await self._js.publish(
+                    subject,
+                    data,
+                    timeout=timeout,
+                    stream=stream,
+                    headers={"Nats-Msg-Id": msg_id},
+                )
+            except nats.js.errors.APIError as exc:
+                if exc.code is not None and exc.code >= 500:
+                    raise OrderingUnavailable(
+                        f"publish {msg_id} to {stream}: {exc.description}",
+                        retry_after=_RETRY_NO_LEADER,
+                    ) from exc
+                raise InvalidRequest(
+                    f"publish {msg_id} to {stream} refused: {exc.description}"
+                ) from exc
+        if ack.stream != stream:  # the Nats-Expected-Stream header makes the server check this
+            raise ConfigurationError(f"{subject} is stored by stream {ack.stream}, not {stream}")
+        return int(ack.seq)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def read(
+        self,
+        stream: str,
+        subject: str,
+        first_seq: int,
+        *,
+        max_msgs: int = 256,
+        timeout: float = 1.0,
+    ) -> list[tuple[int, bytes]]:
+        """Up to ``max_msgs`` messages of ``subject`` with stream sequence ``>= first_seq``, in
+        order, as ``(sequence, data)``; empty if none arrived within ``timeout`` seconds.
+
+        Read on from ``last_sequence + 1``: the client keeps a consumer positioned there, so such
+        reads cost one round trip; any other ``first_seq`` starts a new consumer. Messages below
+        the stream's first sequence (purged) are simply not returned.
+        """
+        _check_name("stream", stream)
+        _check_subject(subject)
+        if first_seq < 1 or max_msgs < 1 or timeout <= 0:
+            raise InvalidRequest("first_seq, max_msgs and timeout must be positive")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        key = (stream, subject)
+        async with self._read_locks.setdefault(key, asyncio.Lock()):
+            for _ in range(2):  # a consumer found broken before it delivered: replace it at once
+                reader = await self._reader_at(stream, subject, first_seq)
+                # An immediate answer is due to a no_wait pull; give it a floor even when the
+                # caller's timeout is tiny, or a busy machine would look like a dead consumer.
+                floor = max(deadline, loop.time() + 0.5)
+                out = await self._pull(reader, max_msgs, floor, wait=False)
+                if out or not reader.broken or loop.time() >= deadline:
+                    break
+            if not out and not reader.broken:
+                out = await self._pull(reader, 1, deadline, wait=True)
+                if out and not reader.broken and max_msgs > 1:
+                    # Woken by a new message: take whatever else is there already.
+                    out += await self._pull(reader, max_msgs - 1, loop.time() + 0.5, wait=False)
+            return out
+
+    async def _reader_at(self, stream: str, subject: str, first_seq: int) -> _Reader:
+        """The reader for ``(stream, subject)`` if it is sound and at ``first_seq``, else a new
+        one there (the old consumer is deleted)."""
+        key = (stream, subject)
+        reader = self._readers.get(key)
+        if reader is not None and not reader.broken and reader.next_seq == first_seq:
+            return reader
+        if reader is not None:
+            if reader.broken:
+                log.info("replacing the read consumer of %s: %s", stream, reader.broken)
+            del self._readers[key]
+            await self._close_reader(reader)
+        reader = await self._open_reader(stream, subject, first_seq)
+        self._readers[key] = reader
+        return reader
+
+    async def _open_reader(self, stream: str, subject: str, first_seq: int) -> _Reader:
+        consumer = f"accord-{uuid.uuid4().hex}"
+        config = ConsumerConfig(
+            name=consumer,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=first_seq,
+            ack_policy=AckPolicy.NONE,
+            filter_subject=subject,
+            inactive_threshold=CONSUMER_IDLE_TIMEOUT,
+            num_replicas=1,
+            mem_storage=True,
+        )
+        async with _ordering_errors(f"read {stream} from {first_seq}"):
+            try:
+                await self._js.add_consumer(stream, config=config)
+            except nats.js.errors.NotFoundError as exc:
+                raise OrderingUnavailable(
+                    f"stream {stream} does not exist", retry_after=1.0
+                ) from exc
+            inbox = self._nc.new_inbox()
+            sub = await self._nc.subscribe(
+                inbox + ".*", pending_msgs_limit=1 << 16, pending_bytes_limit=4 * PULL_MAX_BYTES
+            )
+        return _Reader(stream, subject, consumer, inbox, sub, next_seq=first_seq)
+
+    async def _close_reader(self, reader: _Reader) -> None:
+        """Unsubscribe and ask JetStream to delete the consumer, without waiting for the answer:
+        its server may be the one that is gone. (An abandoned consumer also expires after
+        :data:`CONSUMER_IDLE_TIMEOUT`.)"""
+        with contextlib.suppress(Exception):
+            await reader.sub.unsubscribe()
+        with contextlib.suppress(Exception):
+            await self._nc.publish(
+                f"{_JS_API}.CONSUMER.DELETE.{reader.stream}.{reader.consumer}",
+                b"",
+                reply=self._nc.new_inbox(),  # an answer to nobody
+            )
+
+    async def _pull(
+        self, reader: _Reader, batch: int, deadline: float, *, wait: bool
+    ) -> list[tuple[int, bytes]]:
+        """One pull request; returns the in-order deliveries it (or an earlier request) brought.
+
+        Without ``wait`` the server answers at once with what it has and ends the request with a
+        404 status when that is less than ``batch``; with ``wait`` the request lingers until a
+        message arrives or it expires (408) just before ``deadline``. Status messages name the
+        request they end (the reply subject); data messages do not, so counting stops at
+        ``batch``. Any other outcome marks the reader broken.
+        """
+        loop = asyncio.get_running_loop()
+        reader.pulls += 1
+        reply = f"{reader.inbox}.{reader.pulls}"
+        request: dict[str, Any] = {"batch": batch, "max_bytes": PULL_MAX_BYTES}
+        if wait:
+            expires = deadline - loop.time()
+            if expires < 0.01:
+                return []
+            request["expires"] = int(expires * 1e9)
+            deadline += _TERMINATOR_GRACE
+        else:
+            request["no_wait"] = True
+        out: list[tuple[int, bytes]] = []
+        try:
+            await self._nc.publish(
+                f"{_JS_API}.CONSUMER.MSG.NEXT.{reader.stream}.{reader.consumer}",
+                json.dumps(request).encode(),
+                reply=reply,
+            )
+        except _UNAVAILABLE_ERRORS as exc:
+            reader.broken = f"pull request failed: {_describe(exc)}"
+            return out
+        while len(out) < batch:
+            try:
+                msg = await reader.sub.next_msg(timeout=max(0.001, deadline - loop.time()))
+            except TimeoutError:
+                reader.broken = "the consumer stopped answering"
+                break
+            except nats.errors.Error as exc:  # subscription gone with the connection
+                reader.broken = f"subscription failed: {_describe(exc)}"
+                break
+            status = msg.headers.get("Status") if msg.headers else None
+            if status is not None:
+                if msg.subject != reply or status == "100":  # an older request's end; heartbeat
+                    continue
+                description = (msg.headers or {}).get("Description", "").strip()
+                if status in ("404", "408") or "MaxBytes" in description:
+                    break  # request over: nothing more now, expired, or the byte budget is spent
+                reader.broken = f"status {status} {description}".strip()
+                break
+            if not self._accept(reader, msg, out):
+                break
+        return out
+
+    @staticmethod
+    def _accept(reader: _Reader, msg: Msg, out: list[tuple[int, bytes]]) -> bool:
+        try:
+            metadata = msg.metadata
+            delivery, seq = metadata.sequence.consumer, metadata.sequence.stream
+        except (nats.errors.Error, ValueError, IndexError, AttributeError):
+            reader.broken = f"a delivery without JetStream metadata ({msg.reply!r})"
+            return False
+        if delivery != reader.next_delivery or seq < reader.next_seq:
+            # A lost or repeated delivery: what came before it was in order, what follows must
+            # come from a new consumer started right after it.
+            reader.broken = (
+                f"delivery {delivery} (sequence {seq}) where {reader.next_delivery} "
+                f"(sequence >= {reader.next_seq}) was due"
+            )
+            return False
+        out.append((seq, msg.data))
+        reader.next_delivery = delivery + 1
+        reader.next_seq = seq + 1
+        return True
+
+    async def close(self) -> None:
+        """Remove this client's read consumers (best effort) and close the connection."""
+        readers, self._readers = list(self._readers.values()), {}
+        if self._nc.is_connected:
+            for reader in readers:
+                await self._close_reader(reader)
+        with contextlib.suppress(Exception):
+            await self._nc.close()  # flushes the deletions first
