@@ -56,3 +56,41 @@ def test_batches_through_different_nodes_interleave_consistently(network: LocalC
         with client(org) as c:
             listings.append([c.entry(t)["entry"]["contents"] for t in txids])
     assert listings[0] == listings[1] == listings[2]
+
+
+def test_the_official_sdk_works_against_any_node(network: LocalConsortium, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from azure.confidentialledger import (
+        ConfidentialLedgerCertificateCredential,
+        ConfidentialLedgerClient,
+    )
+    from azure.confidentialledger.receipt import verify_receipt
+
+    from accord.identity import write_private
+
+    def sdk(org):  # type: ignore[no-untyped-def]
+        pem = tmp_path / f"{org.name}.pem"
+        write_private(pem, org.admin_cert.read_bytes() + org.admin_key.read_bytes())
+        return ConfidentialLedgerClient(
+            org.url,
+            ConfidentialLedgerCertificateCredential(str(pem)),
+            ledger_certificate_path=str(org.service_crt),
+        )
+
+    supplier, manufacturer, retailer = network.orgs.values()
+    writer, waiter, reader = sdk(supplier), sdk(manufacturer), sdk(retailer)
+    try:
+        txid = writer.create_ledger_entry({"contents": "via the SDK"})["transactionId"]
+        assert waiter.begin_wait_for_commit(txid, polling_interval=0.05).result()["state"] == (
+            "Committed"
+        )
+        entry = reader.get_ledger_entry(txid)
+        assert entry["entry"]["contents"] == "via the SDK"
+        response = reader.begin_get_receipt(txid, polling_interval=0.05).result()
+        claims = response["applicationClaims"]
+        # The consortium's one service certificate, as every data directory holds it.
+        service_cert = retailer.service_crt.read_text()
+        assert service_cert == supplier.service_crt.read_text()
+        verify_receipt(response["receipt"], service_cert, application_claims=claims)
+    finally:
+        for c in (writer, waiter, reader):
+            c.close()
