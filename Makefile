@@ -6,7 +6,7 @@ DATA ?= accord-data
 HOST ?= 127.0.0.1
 PORT ?= 8443
 
-.PHONY: run test bench lint typecheck pytest clean
+.PHONY: run test bench consortium lint typecheck pytest clean
 
 $(BIN)/accord: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ $(VENV)/.dev-installed: $(BIN)/accord
 run: $(BIN)/accord
 	@test -f $(DATA)/config.json || $(BIN)/accord init --data $(DATA)
 	$(BIN)/accord serve --data $(DATA) --host $(HOST) --port $(PORT)
+
+# Three organizations on this machine, each its own node and NATS server; Ctrl-C stops them.
+CONSORTIUM_DIR ?= accord-consortium
+consortium: $(BIN)/accord
+	$(BIN)/accord consortium demo --orgs 3 --dir $(CONSORTIUM_DIR)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench

@@ -209,8 +209,9 @@ class LocalConsortium:
 
 
 def run_demo(directory: Path, count: int) -> int:
-    if not 1 <= count <= len(DEFAULT_ORGS):
-        raise ConfigurationError(f"--orgs must be between 1 and {len(DEFAULT_ORGS)}")
+    if not 2 <= count <= len(DEFAULT_ORGS):
+        # One organization is not a consortium (and its NATS server would have no cluster).
+        raise ConfigurationError(f"--orgs must be between 2 and {len(DEFAULT_ORGS)}")
     names = DEFAULT_ORGS[:count]
     if directory.exists() and any(directory.iterdir()):
         existing = [n for n in names if (directory / n / "consortium.json").exists()]
