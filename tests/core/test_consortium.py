@@ -49,6 +49,7 @@ from accord.service import users as service_users
 
 ORIGIN = "consortium.example/ledger"
 SERVICE_PEM = make_service_identity("consortium-test").cert_pem().decode()
+ENGINE_CA_PEM = make_service_identity("test ordering CA").cert_pem().decode()
 T0 = 1_764_000_000_000
 DAY = 24 * 3600 * 1000
 
@@ -81,6 +82,7 @@ def make_org(name: str, index: int) -> Org:
         f"tls://10.0.0.{index}:16222",
         f"nats://10.0.0.{index}:4222",
         hashlib.sha256(f"tls {name}".encode()).hexdigest(),
+        ENGINE_CA_PEM,
     )
     return Org(signer, cosigner, log, member, node)
 

@@ -32,7 +32,7 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,6 +198,7 @@ class ConsortiumNode:
         self._latest_root: tuple[int, bytes] | None = None
         self.position: tuple[int, int, dict[str, tuple[int, int]]] = (0, 0, {})
         self.retention_messages = DEFAULT_RETENTION_MESSAGES
+        self.on_state_change: Callable[[ConsortiumState], object] | None = None
 
     # --- state --------------------------------------------------------------------------------
     @property
@@ -225,6 +226,16 @@ class ConsortiumNode:
             asyncio.create_task(self._run_trimmer(), name="accord-trimmer"),
         ]
         self._sync_peers()
+        await self._notify_state()
+
+    async def _notify_state(self) -> None:
+        callback = self.on_state_change
+        if callback is None or self.applier is None:
+            return
+        try:
+            await asyncio.to_thread(callback, self.applier.state)
+        except Exception as exc:  # housekeeping (the engine's trust): logged, never fatal
+            log.error("reacting to the new consortium state failed: %s", exc)
 
     async def _connect(self) -> OrderingClient:
         deadline = time.monotonic() + 60
@@ -535,6 +546,7 @@ class ConsortiumNode:
         self._applied_event = asyncio.Event()
         if any(a.item.collection_id == GOVERNANCE_COLLECTION for a in applied):
             self._sync_peers()
+            await self._notify_state()
         assert self._tree_changed is not None  # noqa: S101
         self._tree_changed.set()
         return last_seq + 1

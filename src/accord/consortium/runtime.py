@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -204,6 +205,28 @@ def start_engine(data: DataDir, files: NodeFiles) -> Engine:
     return engine
 
 
+def refresh_engine_trust(data: DataDir, engine: Engine, state: ConsortiumState) -> bool:
+    """Make the NATS server trust exactly the current nodes' engine CAs; reload it if changed.
+
+    Called whenever a governance entry is applied: a node added by vote can then connect its
+    NATS server and client, and a removed one no longer can (new connections are refused).
+    """
+    bundle = "".join(state.nodes[n].engine_ca_pem for n in sorted(state.nodes))
+    path = data / "engine-ca-bundle.pem"
+    try:
+        if path.read_text() == bundle:
+            return False
+    except OSError:
+        pass
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(bundle)
+    os.replace(tmp, path)
+    if engine.pid is not None:
+        os.kill(engine.pid, signal.SIGHUP)  # nats-server reloads its configuration and TLS files
+    log.info("the ordering server now trusts %d organizations' authorities", len(state.nodes))
+    return True
+
+
 def build_node(data: DataDir, files: NodeFiles, ledger: Ledger) -> ConsortiumNode:
     tls_dir = data / "engine-tls"
     engine_tls = client_ssl_context(
@@ -259,6 +282,7 @@ async def serve_consortium(
         ledger = await asyncio.to_thread(open_consortium_ledger, data)
         try:
             node = build_node(data, files, ledger)
+            node.on_state_change = lambda state: refresh_engine_trust(data, engine, state)
             await node.start()
             try:
                 users = ConsortiumUsers(node)

@@ -102,6 +102,129 @@ def _engine_ca(org: str) -> KeyAndCert:
     return make_service_identity(f"{org} ordering CA")
 
 
+@dataclass
+class _NewOrg:
+    """One organization's freshly generated keys, certificates and ports (not yet on disk)."""
+
+    name: str
+    ports: Ports
+    keys: _OrgKeys
+    engine_ca: KeyAndCert
+    member: Member
+    node: Node
+
+
+def _new_org(org: str, origin: str, service: KeyAndCert, host: str) -> _NewOrg:
+    p = Ports(*free_ports(4, host))
+    node_signer = Signer.generate(origin)
+    member_signer = Signer.generate(org)
+    cosigner = Cosigner.generate(org)
+    node_tls = make_node_identity(service, [host, "localhost"])
+    admin = make_user_identity(f"{org} administrator")
+    engine_ca = _engine_ca(org)
+    member = Member(org, member_signer.verifier(), cosigner.key(), fingerprint(admin.cert))
+    node = Node(
+        node_id=f"{org}-node",
+        member=org,
+        log_key=node_signer.verifier(),
+        url=f"https://{host}:{p.https}",
+        engine_route=f"tls://{host}:{p.cluster}",
+        engine_client=f"tls://{host}:{p.client}",
+        tls_cert_sha256=_der_sha256(node_tls),
+        engine_ca_pem=engine_ca.cert_pem().decode(),
+    )
+    keys = _OrgKeys(node_signer, member_signer, cosigner, node_tls, admin)
+    return _NewOrg(org, p, keys, engine_ca, member, node)
+
+
+def _write_org(
+    data: DataDir,
+    org: _NewOrg,
+    *,
+    origin: str,
+    service_pem: bytes,
+    genesis: str,
+    genesis_time: int,
+    peers: Sequence[Node],
+    bundle: bytes,
+    replicas: int,
+    host: str,
+    storage: str,
+    policy_text: str,
+) -> None:
+    """Write one organization's data directory (see the module docstring)."""
+    data.path.mkdir(parents=True)
+    os.chmod(data.path, 0o700)
+    config = Config(name=origin, storage=storage, hosts=[host, "localhost"])
+    data.config_path.write_text(json.dumps(config.to_json(), indent=2) + "\n")
+    k = org.keys
+    write_private(data / "checkpoint.key", (k.node_signer.to_skey() + "\n").encode())
+    write_public(data / "checkpoint.vkey", (k.node_signer.verifier().to_vkey() + "\n").encode())
+    write_private(data / "member.key", (k.member_signer.to_skey() + "\n").encode())
+    write_public(data / "member.vkey", (k.member_signer.verifier().to_vkey() + "\n").encode())
+    write_private(data / "cosigner.key", (k.cosigner.to_skey() + "\n").encode())
+    write_public(data / "cosigner.vkey", (k.cosigner.key().to_vkey() + "\n").encode())
+    write_private(data / "node.key", k.node_tls.key_pem())
+    write_public(data / "node.crt", k.node_tls.cert_pem())
+    write_public(data / "service.crt", service_pem)
+    write_private(data / "admin.key", k.admin.key_pem())
+    write_public(data / "admin.crt", k.admin.cert_pem())
+    # users.json and member0.crt stay for tools that read a plain data directory; the node's
+    # users are the replicated ones.
+    users = {
+        fingerprint(k.admin.cert): {
+            "role": "Administrator",
+            "kind": "cert",
+            "cert": k.admin.cert_pem().decode(),
+        }
+    }
+    write_public(data / "users.json", (json.dumps(users, indent=2) + "\n").encode())
+    write_public(data / "member0.crt", k.admin.cert_pem())
+    write_public(data / "constitution.md", CONSTITUTION_MD.format(name=origin).encode())
+    tls_dir = data / "engine-tls"
+    tls_dir.mkdir()
+    os.chmod(tls_dir, 0o700)
+    write_private(tls_dir / "ca.key", org.engine_ca.key_pem())
+    write_public(tls_dir / "ca.crt", org.engine_ca.cert_pem())
+    server = make_node_identity(org.engine_ca, [host, "localhost"])
+    write_private(tls_dir / "server.key", server.key_pem())
+    write_public(tls_dir / "server.crt", server.cert_pem())
+    write_public(data / "engine-ca-bundle.pem", bundle)
+    write_public(data / "genesis.json", genesis.encode())
+    p = org.ports
+    others = [n for n in peers if n.node_id != org.node.node_id]
+    settings = {
+        "format": NODE_FORMAT,
+        "node_id": org.node.node_id,
+        "member": org.name,
+        "host": host,
+        "https_port": p.https,
+        "engine": {
+            "client_port": p.client,
+            "cluster_port": p.cluster,
+            "monitor_port": p.monitor,
+            "routes": [n.engine_route for n in others],
+            "servers": [org.node.engine_client] + [n.engine_client for n in others],
+        },
+        "stream": STREAM,
+        "subject": "accord.envelopes",
+        "replicas": replicas,
+        "genesis_time_ms": genesis_time,
+    }
+    (data / "consortium.json").write_text(json.dumps(settings, indent=2) + "\n")
+    write_public(data / "consortium.policy", policy_text.encode())
+
+
+def _org_summary(data: DataDir, org: _NewOrg) -> dict[str, str]:
+    return {
+        "data": str(data.path),
+        "url": org.node.url,
+        "service_crt": str(data / "service.crt"),
+        "admin_cert": str(data / "admin.crt"),
+        "admin_key": str(data / "admin.key"),
+    }
+
+
 def create_consortium(
     directory: Path,
     orgs: Sequence[str],
@@ -115,142 +238,102 @@ def create_consortium(
     if len(set(orgs)) != len(orgs) or not orgs:
         raise ConfigurationError("organization names must be distinct and at least one")
     directory.mkdir(parents=True, exist_ok=True)
-    for org in orgs:
-        if (directory / org).exists():
-            raise ConfigurationError(f"{directory / org} already exists; choose an empty directory")
+    for org_name in orgs:
+        if (directory / org_name).exists():
+            raise ConfigurationError(
+                f"{directory / org_name} already exists; choose an empty directory"
+            )
     service = make_service_identity(name)
     ca_dir = directory / "service-ca"
     ca_dir.mkdir(exist_ok=True)
     os.chmod(ca_dir, 0o700)
     write_private(ca_dir / "service.key", service.key_pem())
     write_public(ca_dir / "service.crt", service.cert_pem())
-
-    ports = {org: Ports(*free_ports(4, host)) for org in orgs}
-    engine_cas = {org: _engine_ca(org) for org in orgs}
-    bundle = b"".join(_pem_cert(ca) for ca in engine_cas.values())
-    members: list[Member] = []
-    nodes: list[Node] = []
-    users: dict[str, str] = {}
-    secrets: dict[str, _OrgKeys] = {}
-    for org in orgs:
-        p = ports[org]
-        node_signer = Signer.generate(name)
-        member_signer = Signer.generate(org)
-        cosigner = Cosigner.generate(org)
-        node_tls = make_node_identity(service, [host, "localhost"])
-        admin = make_user_identity(f"{org} administrator")
-        admin_id = fingerprint(admin.cert)
-        members.append(Member(org, member_signer.verifier(), cosigner.key(), admin_id))
-        nodes.append(
-            Node(
-                node_id=f"{org}-node",
-                member=org,
-                log_key=node_signer.verifier(),
-                url=f"https://{host}:{p.https}",
-                engine_route=f"tls://{host}:{p.cluster}",
-                engine_client=f"tls://{host}:{p.client}",
-                tls_cert_sha256=_der_sha256(node_tls),
-            )
-        )
-        users[admin_id] = "Administrator"
-        secrets[org] = _OrgKeys(node_signer, member_signer, cosigner, node_tls, admin)
+    new = [_new_org(org_name, name, service, host) for org_name in orgs]
+    users = {o.member.admin_user: "Administrator" for o in new}
     genesis = genesis_document(
-        name, service.cert_pem().decode(), constitution or Constitution(), members, nodes, users
+        name,
+        service.cert_pem().decode(),
+        constitution or Constitution(),
+        [o.member for o in new],
+        [o.node for o in new],
+        users,
     )
     genesis_time = int(time.time() * 1000)
     state = genesis_state(genesis, seqno=1, timestamp_ms=genesis_time)
     policy_path = directory / "consortium.policy"
     write_public(policy_path, state.policy_text().encode())
-    replicas = min(len(orgs), MAX_REPLICAS)
+    bundle = "".join(o.node.engine_ca_pem for o in new).encode()
     summary: dict[str, object] = {"name": name, "policy": str(policy_path), "orgs": {}}
-    for org in orgs:
-        data = DataDir(directory / org)
-        data.path.mkdir(parents=True)
-        os.chmod(data.path, 0o700)
-        s = secrets[org]
-        p = ports[org]
-        config = Config(
-            name=name,
-            storage=(storage or {}).get(org, "ledger.db"),
-            hosts=[host, "localhost"],
+    orgs_summary: dict[str, dict[str, str]] = {}
+    for org in new:
+        data = DataDir(directory / org.name)
+        _write_org(
+            data,
+            org,
+            origin=name,
+            service_pem=service.cert_pem(),
+            genesis=genesis,
+            genesis_time=genesis_time,
+            peers=[o.node for o in new],
+            bundle=bundle,
+            replicas=min(len(orgs), MAX_REPLICAS),
+            host=host,
+            storage=(storage or {}).get(org.name, "ledger.db"),
+            policy_text=state.policy_text(),
         )
-        data.config_path.write_text(json.dumps(config.to_json(), indent=2) + "\n")
-        node_signer, member_signer, cosigner = s.node_signer, s.member_signer, s.cosigner
-        write_private(data / "checkpoint.key", (node_signer.to_skey() + "\n").encode())
-        write_public(data / "checkpoint.vkey", (node_signer.verifier().to_vkey() + "\n").encode())
-        write_private(data / "member.key", (member_signer.to_skey() + "\n").encode())
-        write_public(data / "member.vkey", (member_signer.verifier().to_vkey() + "\n").encode())
-        write_private(data / "cosigner.key", (cosigner.to_skey() + "\n").encode())
-        write_public(data / "cosigner.vkey", (cosigner.key().to_vkey() + "\n").encode())
-        node_tls, admin = s.node_tls, s.admin
-        write_private(data / "node.key", node_tls.key_pem())
-        write_public(data / "node.crt", node_tls.cert_pem())
-        write_public(data / "service.crt", service.cert_pem())
-        write_private(data / "admin.key", admin.key_pem())
-        write_public(data / "admin.crt", admin.cert_pem())
-        # users.json stays for tools that read a plain data directory; the node's users are the
-        # replicated ones.
-        write_public(
-            data / "users.json",
-            (
-                json.dumps(
-                    {
-                        fingerprint(admin.cert): {
-                            "role": "Administrator",
-                            "kind": "cert",
-                            "cert": admin.cert_pem().decode(),
-                        }
-                    },
-                    indent=2,
-                )
-                + "\n"
-            ).encode(),
-        )
-        write_public(data / "member0.crt", admin.cert_pem())
-        write_public(data / "constitution.md", CONSTITUTION_MD.format(name=name).encode())
-        tls_dir = data / "engine-tls"
-        tls_dir.mkdir()
-        os.chmod(tls_dir, 0o700)
-        ca = engine_cas[org]
-        write_private(tls_dir / "ca.key", ca.key_pem())
-        write_public(tls_dir / "ca.crt", ca.cert_pem())
-        server = make_node_identity(ca, [host, "localhost"])
-        write_private(tls_dir / "server.key", server.key_pem())
-        write_public(tls_dir / "server.crt", server.cert_pem())
-        write_public(data / "engine-ca-bundle.pem", bundle)
-        write_public(data / "genesis.json", genesis.encode())
-        others = [o for o in orgs if o != org]
-        settings = {
-            "format": NODE_FORMAT,
-            "node_id": f"{org}-node",
-            "member": org,
-            "host": host,
-            "https_port": p.https,
-            "engine": {
-                "client_port": p.client,
-                "cluster_port": p.cluster,
-                "monitor_port": p.monitor,
-                "routes": [f"tls://{host}:{ports[o].cluster}" for o in others],
-                "servers": [f"tls://{host}:{p.client}"]
-                + [f"tls://{host}:{ports[o].client}" for o in others],
-            },
-            "stream": STREAM,
-            "subject": "accord.envelopes",
-            "replicas": replicas,
-            "genesis_time_ms": genesis_time,
-        }
-        (data / "consortium.json").write_text(json.dumps(settings, indent=2) + "\n")
-        write_public(data / "consortium.policy", state.policy_text().encode())
-        orgs_summary = summary["orgs"]
-        assert isinstance(orgs_summary, dict)  # noqa: S101
-        orgs_summary[org] = {
-            "data": str(data.path),
-            "url": f"https://{host}:{p.https}",
-            "service_crt": str(data / "service.crt"),
-            "admin_cert": str(data / "admin.crt"),
-            "admin_key": str(data / "admin.key"),
-        }
+        orgs_summary[org.name] = _org_summary(data, org)
+    summary["orgs"] = orgs_summary
     return summary
+
+
+def prepare_joining_org(
+    directory: Path,
+    name: str,
+    *,
+    peer: Path,
+    service_ca: Path,
+    current_nodes: Sequence[Node],
+    host: str = "127.0.0.1",
+    storage: str = "ledger.db",
+) -> tuple[Member, Node, dict[str, str]]:
+    """Create the data directory of an organization that will join by vote.
+
+    ``peer`` is any existing organization's data directory (for the genesis and the stream
+    settings), ``service_ca`` the directory holding the service CA key (it issues the new node's
+    TLS certificate), ``current_nodes`` the consortium's nodes as the live state reports them
+    (the new NATS server routes to theirs). Returns the member and node to propose with
+    ``member.add`` and ``node.add``; nothing changes in the consortium until members accept them.
+    """
+    from accord.identity import load_key_and_cert
+
+    data = DataDir(directory)
+    if data.path.exists():
+        raise ConfigurationError(f"{data.path} already exists; choose a new directory")
+    peer_data = DataDir(peer)
+    settings = json.loads((peer_data / "consortium.json").read_text())
+    origin = peer_data.load_config().name
+    service = load_key_and_cert(service_ca / "service.key", service_ca / "service.crt")
+    org = _new_org(name, origin, service, host)
+    nodes = [*current_nodes, org.node]
+    bundle = "".join(n.engine_ca_pem for n in nodes).encode()
+    _write_org(
+        data,
+        org,
+        origin=origin,
+        service_pem=service.cert_pem(),
+        genesis=(peer_data / "genesis.json").read_text(),
+        genesis_time=int(settings["genesis_time_ms"]),
+        peers=nodes,
+        bundle=bundle,
+        replicas=int(settings["replicas"]),
+        host=host,
+        storage=storage,
+        policy_text=(peer_data / "consortium.policy").read_text(),
+    )
+    write_public(data / "member.json", (json.dumps(org.member.to_json(), indent=2) + "\n").encode())
+    write_public(data / "node.json", (json.dumps(org.node.to_json(), indent=2) + "\n").encode())
+    return org.member, org.node, _org_summary(data, org)
 
 
 CONSTITUTION_MD = """# Constitution of the accord consortium {name}

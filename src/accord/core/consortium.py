@@ -456,7 +456,9 @@ class Node:
     node signs checkpoints and envelopes with it. ``url`` is its HTTPS service, ``engine_route``
     and ``engine_client`` its NATS cluster-route and client URLs (``scheme://host:port``), and
     ``tls_cert_sha256`` the SHA-256 of its TLS certificate's DER in lower-case hex, which
-    authenticates node-to-node calls.
+    authenticates node-to-node calls, and ``engine_ca_pem`` the certificate of the authority that
+    issues its NATS server's and NATS client's certificates (every NATS server of the consortium
+    trusts the current nodes' authorities, and only those).
     """
 
     node_id: str
@@ -466,6 +468,7 @@ class Node:
     engine_route: str
     engine_client: str
     tls_cert_sha256: str
+    engine_ca_pem: str
 
     def __post_init__(self) -> None:
         check_name(self.node_id, "a node id")
@@ -477,6 +480,7 @@ class Node:
         _check_url(self.engine_client, "an engine client URL", _CLIENT_SCHEMES, need_port=True)
         if not isinstance(self.tls_cert_sha256, str) or not _HEX64.fullmatch(self.tls_cert_sha256):
             raise MalformedInput("tlsCertSha256 must be 64 lower-case hex digits")
+        _check_cert_pem(self.engine_ca_pem, f"the engine CA of node {self.node_id}")
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -487,11 +491,21 @@ class Node:
             "engineRoute": self.engine_route,
             "engineClient": self.engine_client,
             "tlsCertSha256": self.tls_cert_sha256,
+            "engineCaPem": self.engine_ca_pem,
         }
 
     @classmethod
     def from_json(cls, value: object) -> Node:
-        keys = ("nodeId", "member", "logKey", "url", "engineRoute", "engineClient", "tlsCertSha256")
+        keys = (
+            "nodeId",
+            "member",
+            "logKey",
+            "url",
+            "engineRoute",
+            "engineClient",
+            "tlsCertSha256",
+            "engineCaPem",
+        )
         obj = _object(value, "a node", keys)
         return cls(
             check_name(obj["nodeId"], "a node id"),
@@ -501,6 +515,7 @@ class Node:
             _string(obj, "engineRoute", "a node"),
             _string(obj, "engineClient", "a node"),
             _string(obj, "tlsCertSha256", "a node"),
+            _string(obj, "engineCaPem", "a node"),
         )
 
 
@@ -1060,15 +1075,15 @@ def _parse_users_record(contents: str) -> tuple[str, str | None]:
 # --- genesis ------------------------------------------------------------------------------------
 
 
-def _check_cert_pem(value: object) -> str:
+def _check_cert_pem(value: object, what: str = "the service certificate") -> str:
     if not isinstance(value, str) or len(value) > MAX_CERT_PEM or not value.isascii():
-        raise MalformedInput(f"the service certificate is PEM text of at most {MAX_CERT_PEM} bytes")
+        raise MalformedInput(f"{what} is PEM text of at most {MAX_CERT_PEM} bytes")
     if value.count("-----BEGIN") != 1:
-        raise MalformedInput("the service certificate is exactly one PEM certificate")
+        raise MalformedInput(f"{what} is exactly one PEM certificate")
     try:
         x509.load_pem_x509_certificate(value.encode("ascii"))
     except ValueError:
-        raise MalformedInput("the service certificate is not a PEM X.509 certificate") from None
+        raise MalformedInput(f"{what} is not a PEM X.509 certificate") from None
     return value
 
 
