@@ -213,3 +213,87 @@ def test_a_node_away_past_retention_catches_up_from_a_peer(tmp_path) -> None:  #
         assert "caught up from" in network.log_tail("retailer", 400)
     finally:
         network.stop_all()
+
+
+_PROBE = """
+import json, sys
+from accord.client.client import AccordClient
+from accord.core.policy import Policy
+from accord.errors import AccordError
+url, crt, cert, key, policy = sys.argv[1:6]
+with AccordClient(url, service_cert=crt, cert=cert, key=key, timeout=30) as c:
+    try:
+        c.append("alone")
+        ordered = True
+    except AccordError as exc:
+        ordered = False
+        error = str(exc)
+    final = Policy.from_text(open(policy).read()).verify(c.checkpoint()).checkpoint.size
+print(json.dumps({"ordered": ordered, "final": final, "error": error if not ordered else ""}))
+"""
+
+
+def _probe_isolated(wrapper: list[str], org, policy: Policy) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    import json as _json
+    import subprocess
+    import sys
+
+    policy_file = org.data / "consortium.policy"
+    out = subprocess.run(
+        [
+            *wrapper,
+            sys.executable,
+            "-c",
+            _PROBE,
+            org.url,
+            str(org.service_crt),
+            str(org.admin_cert),
+            str(org.admin_key),
+            str(policy_file),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    return _json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
+def test_an_isolated_organization_cannot_make_anything_final(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A real partition (network namespaces and veth): the majority goes on, the isolated node
+    cannot order or finalize anything on its own, and after healing it catches up; no fork."""
+    from .netns import Partition, namespaces_available
+
+    names = ["supplier", "manufacturer", "retailer"]
+    if not namespaces_available():  # the issue allows SIGSTOP where namespaces are unavailable
+        network = LocalConsortium.create(tmp_path / "c", names)
+        cut, heal = network.pause, network.resume
+        partition = None
+    else:
+        partition = Partition(names)
+        network = LocalConsortium.create(tmp_path / "c", names, hosts=partition.ips)
+        network.wrappers = {n: partition.wrapper(n) for n in names}
+        cut, heal = partition.isolate, partition.heal
+    assert network.policy is not None
+    policy = Policy.from_text(network.policy.read_text())
+    try:
+        network.start_all()
+        network.wait_ready()
+        retailer = network.orgs["retailer"]
+        with client(retailer) as c:
+            c.wait_for_commit(c.append("before the partition"), timeout=30)
+            final_before = policy.verify(c.checkpoint()).checkpoint.size
+        cut("retailer")
+        with load(network, ["supplier", "manufacturer"]) as running:
+            wait_until(lambda: running.count() >= 40, 90, "the majority to go on writing")
+            if partition is not None:
+                # The isolated node is up but alone: asked from inside its own namespace, it
+                # cannot get a write ordered, and its final checkpoint does not move.
+                probe = _probe_isolated(partition.wrapper("retailer"), retailer, policy)
+                assert probe["ordered"] is False, probe
+                assert probe["final"] == final_before, probe
+        heal("retailer")
+        converged(network, running.acked)
+    finally:
+        network.stop_all()
+        if partition is not None:
+            partition.close()

@@ -76,11 +76,19 @@ class LocalConsortium:
     policy: Path | None = None
     env: dict[str, str] | None = None
 
+    wrappers: dict[str, list[str]] = field(default_factory=dict)
+    """A command prefix per organization (``ip netns exec <ns>`` in the partition tests)."""
+
     @classmethod
     def create(
-        cls, directory: Path, names: Sequence[str], *, storage: dict[str, str] | None = None
+        cls,
+        directory: Path,
+        names: Sequence[str],
+        *,
+        storage: dict[str, str] | None = None,
+        hosts: dict[str, str] | None = None,
     ) -> LocalConsortium:
-        summary = create_consortium(directory, list(names), storage=storage)
+        summary = create_consortium(directory, list(names), storage=storage, hosts=hosts)
         orgs_raw = summary["orgs"]
         assert isinstance(orgs_raw, dict)  # noqa: S101
         orgs = {
@@ -97,7 +105,15 @@ class LocalConsortium:
         org.log = self.directory / f"{name}.log"
         with open(org.log, "ab") as out:
             org.proc = subprocess.Popen(
-                [sys.executable, "-m", "accord.cli.main", "serve", "--data", str(org.data)],
+                [
+                    *self.wrappers.get(name, []),
+                    sys.executable,
+                    "-m",
+                    "accord.cli.main",
+                    "serve",
+                    "--data",
+                    str(org.data),
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,

@@ -252,7 +252,7 @@ def build_node(data: DataDir, files: NodeFiles, ledger: Ledger) -> ConsortiumNod
 
 async def serve_consortium(
     data: DataDir,
-    host: str,
+    host: str | None,
     port: int | None,
     *,
     on_ready: Callable[[int], None] | None = None,
@@ -310,6 +310,7 @@ async def serve_consortium(
                 )
                 await runner.setup()
                 bind_port = files.https_port if port is None else port
+                host = files.host if host is None else host
                 site = web.TCPSite(runner, host, bind_port, ssl_context=ctx, backlog=1024)
                 await site.start()
                 print(

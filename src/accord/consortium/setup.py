@@ -115,7 +115,7 @@ class _NewOrg:
 
 
 def _new_org(org: str, origin: str, service: KeyAndCert, host: str) -> _NewOrg:
-    p = Ports(*free_ports(4, host))
+    p = Ports(*free_ports(4))  # picked on this machine; the organization may listen elsewhere
     node_signer = Signer.generate(origin)
     member_signer = Signer.generate(org)
     cosigner = Cosigner.generate(org)
@@ -233,8 +233,13 @@ def create_consortium(
     host: str = "127.0.0.1",
     constitution: Constitution | None = None,
     storage: dict[str, str] | None = None,
+    hosts: dict[str, str] | None = None,
 ) -> dict[str, object]:
-    """Create every organization's data directory and the genesis; returns a summary."""
+    """Create every organization's data directory and the genesis; returns a summary.
+
+    Every organization listens on ``host`` unless ``hosts`` names another address for it (one
+    network namespace per organization, in tests).
+    """
     if len(set(orgs)) != len(orgs) or not orgs:
         raise ConfigurationError("organization names must be distinct and at least one")
     directory.mkdir(parents=True, exist_ok=True)
@@ -249,7 +254,8 @@ def create_consortium(
     os.chmod(ca_dir, 0o700)
     write_private(ca_dir / "service.key", service.key_pem())
     write_public(ca_dir / "service.crt", service.cert_pem())
-    new = [_new_org(org_name, name, service, host) for org_name in orgs]
+    host_of = {o: (hosts or {}).get(o, host) for o in orgs}
+    new = [_new_org(org_name, name, service, host_of[org_name]) for org_name in orgs]
     users = {o.member.admin_user: "Administrator" for o in new}
     genesis = genesis_document(
         name,
@@ -278,7 +284,7 @@ def create_consortium(
             peers=[o.node for o in new],
             bundle=bundle,
             replicas=min(len(orgs), MAX_REPLICAS),
-            host=host,
+            host=host_of[org.name],
             storage=(storage or {}).get(org.name, "ledger.db"),
             policy_text=state.policy_text(),
         )

@@ -26,11 +26,12 @@ log = logging.getLogger("accord.service")
 
 
 DEFAULT_PORT = 8443
+DEFAULT_HOST = "127.0.0.1"
 
 
 async def serve(
     data_dir: str,
-    host: str,
+    host: str | None,
     port: int | None,
     *,
     public_log: bool | None = None,
@@ -44,6 +45,7 @@ async def serve(
         await serve_consortium(data, host, port, on_ready=on_ready)
         return
     port = DEFAULT_PORT if port is None else port
+    host = DEFAULT_HOST if host is None else host
     users = UserStore(data / "users.json")
     node = data.node()
     # Guarded by the data directory's checkpoint record: a lost or emptied ledger refuses to start.
