@@ -41,14 +41,14 @@ def _post(org: OrgProcess, path: str, body: bytes, *, as_node: bool = False) -> 
     request = urllib.request.Request(org.url + path, data=body, method="POST")
     request.add_header("Content-Type", "text/plain")
     try:
-        with urllib.request.urlopen(request, context=ctx, timeout=20) as r:  # noqa: S310
+        with urllib.request.urlopen(request, context=ctx, timeout=20) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
 
 def _get_json(org: OrgProcess, path: str) -> dict:  # type: ignore[type-arg]
-    with urllib.request.urlopen(org.url + path, context=org.ssl_context(), timeout=20) as r:  # noqa: S310
+    with urllib.request.urlopen(org.url + path, context=org.ssl_context(), timeout=20) as r:
         return json.loads(r.read())
 
 
@@ -234,7 +234,7 @@ def test_governance_admits_and_removes_an_organization(network: LocalConsortium)
 
 
 def _get_text(org: OrgProcess, path: str) -> str:
-    with urllib.request.urlopen(org.url + path, context=org.ssl_context(), timeout=20) as r:  # noqa: S310
+    with urllib.request.urlopen(org.url + path, context=org.ssl_context(), timeout=20) as r:
         return r.read().decode()
 
 
