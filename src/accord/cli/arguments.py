@@ -16,9 +16,13 @@ import os
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from accord.errors import AccordError, ConfigurationError, MalformedInput, SignatureError
+
+if TYPE_CHECKING:
+    from accord.core.note import Signer
+    from accord.core.policy import Policy
 
 T = TypeVar("T")
 
@@ -293,4 +297,201 @@ def output_file(path: str) -> str:
     nonempty(path)
     if Path(path).is_dir():
         raise ConfigurationError(f"{show(path)} is a directory, not a file")
+    return path
+
+
+# --- consortium governance ----------------------------------------------------------------------
+_PROPOSAL_ID_CHARS = frozenset("0123456789abcdef")
+VOTES = {"yes": True, "no": False}
+
+
+def _json_file(path: str, what: str, example: str) -> object:
+    from accord.core.canonical import parse_json
+
+    text = read_small_text(path)
+    try:
+        return parse_json(text)
+    except MalformedInput as exc:
+        raise ConfigurationError(f"{show(path)} is not JSON ({what}, {example}): {exc}") from exc
+
+
+def _from_json_file(path: str, what: str, example: str, parse: Callable[[object], T]) -> T:
+    value = _json_file(path, what, example)
+    try:
+        return parse(value)
+    except MalformedInput as exc:
+        raise ConfigurationError(f"{show(path)} is not {what} ({example}): {exc}") from exc
+
+
+def member_key_file(path: str) -> Signer:
+    """A member's signed-note signer key file (``member.key``); returns the :class:`Signer`.
+
+    Never echoes the file: it holds a private key.
+    """
+    from accord.core.consortium import check_name
+    from accord.core.note import Signer
+
+    key = read_small_text(path, limit=4096).strip()
+    try:
+        signer = Signer.from_skey(key)
+    except MalformedInput as exc:
+        raise ConfigurationError(
+            f"{show(path)} is not a member signing key (expected the organization's member.key, "
+            f"PRIVATE+KEY+NAME+HASH+BASE64): {exc}"
+        ) from exc
+    try:
+        check_name(signer.name, "a member name")
+    except MalformedInput as exc:
+        raise ConfigurationError(
+            f"{show(path)} is a signing key named {signer.name!r}, not a member's (a checkpoint "
+            f"key?); give the organization's member.key: {exc}"
+        ) from exc
+    return signer
+
+
+def member_add_file(path: str) -> dict[str, object]:
+    """A member JSON file (``accord consortium join-request`` writes one); the member.add action."""
+    from accord.core.consortium import Member, member_add_action
+
+    member = _from_json_file(
+        path,
+        "a member",
+        '{"name", "memberKey", "cosigner", "adminUser"}, as accord consortium join-request '
+        "writes to member.json",
+        Member.from_json,
+    )
+    return member_add_action(member)
+
+
+def node_add_file(path: str) -> dict[str, object]:
+    """A node JSON file (docs/formats.md §14.4); the node.add action."""
+    from accord.core.consortium import Node, node_add_action
+
+    node = _from_json_file(
+        path,
+        "a node",
+        '{"nodeId", "member", "logKey", "url", "engineRoute", "engineClient", "tlsCertSha256"}',
+        Node.from_json,
+    )
+    return node_add_action(node)
+
+
+def constitution_set_file(path: str) -> dict[str, object]:
+    """A constitution JSON file (docs/formats.md §14.3); the constitution.set action."""
+    from accord.core.consortium import Constitution, constitution_set_action
+
+    constitution = _from_json_file(
+        path,
+        "a constitution",
+        '{"format": "accord.constitution.v1", "cosignQuorum", "thresholds", "proposalTtlMs"}; '
+        "GET /app/governance/constitution shows the one in force",
+        Constitution.from_json,
+    )
+    return constitution_set_action(constitution)
+
+
+def member_name(value: str) -> str:
+    from accord.core.consortium import check_name
+
+    return check_name(value, "a member name")
+
+
+def node_id(value: str) -> str:
+    from accord.core.consortium import check_name
+
+    return check_name(value, "a node id")
+
+
+def member_remove(value: str) -> dict[str, object]:
+    from accord.core.consortium import member_remove_action
+
+    return member_remove_action(member_name(value))
+
+
+def node_remove(value: str) -> dict[str, object]:
+    from accord.core.consortium import node_remove_action
+
+    return node_remove_action(node_id(value))
+
+
+def consortium_user_id(value: str) -> str:
+    """A user id in the canonical form the consortium records (a certificate fingerprint in any
+    usual spelling is normalized to upper-case pairs with colons)."""
+    from accord.core.consortium import check_user_id
+    from accord.errors import InvalidRequest
+    from accord.identity import normalize_fingerprint
+
+    try:
+        return normalize_fingerprint(value)
+    except InvalidRequest:
+        pass  # not a fingerprint: a token user id
+    return check_user_id(value)
+
+
+def user_remove(value: str) -> dict[str, object]:
+    from accord.core.consortium import user_remove_action
+
+    return user_remove_action(consortium_user_id(value))
+
+
+def proposal_id(value: str) -> str:
+    if len(value) != 64 or not set(value) <= _PROPOSAL_ID_CHARS:
+        raise ConfigurationError(
+            f"{show(value)} is not a proposal id (64 lower-case hex digits, as accord gov "
+            "propose and accord gov list print)"
+        )
+    return value
+
+
+def vote(value: str) -> bool:
+    if value not in VOTES:
+        raise ConfigurationError(f"{show(value)} is not a vote (yes or no)")
+    return VOTES[value]
+
+
+def policy_file(path: str) -> Policy:
+    """A C2SP tlog-policy file (GET /app/governance/policy); returns the parsed :class:`Policy`."""
+    from accord.core.policy import Policy
+
+    text = read_small_text(path)
+    try:
+        return Policy.from_text(text)
+    except MalformedInput as exc:
+        raise ConfigurationError(
+            f"{show(path)} is not a trust policy (a C2SP tlog-policy: log, witness, group and "
+            f"quorum lines, as accord gov policy prints): {exc}"
+        ) from exc
+
+
+def org_names(value: str) -> list[str]:
+    """Comma-separated, distinct organization names (each a valid member name)."""
+    from accord.core.consortium import RESERVED_MEMBER_NAMES
+
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise ConfigurationError("give at least one organization name, e.g. supplier,retailer")
+    for name in names:
+        member_name(name)
+        if name in RESERVED_MEMBER_NAMES:
+            raise ConfigurationError(f"{show(name)} is reserved and cannot name an organization")
+    if len(set(names)) != len(names):
+        raise ConfigurationError("each organization is named once")
+    return names
+
+
+def org_name(value: str) -> str:
+    if "," in value:
+        raise ConfigurationError(f"{show(value)} names more than one organization")
+    return org_names(value)[0]
+
+
+def new_private_dir(path: str) -> str:
+    """A directory to create for secrets: it must not exist yet, or be empty."""
+    nonempty(path)
+    p = Path(path)
+    if p.exists():
+        if not p.is_dir():
+            raise ConfigurationError(f"{show(path)} is a file, not a directory")
+        if any(p.iterdir()):
+            raise ConfigurationError(f"{show(path)} is not empty; choose a new directory")
     return path

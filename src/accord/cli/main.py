@@ -29,7 +29,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from accord.cli import arguments as arg
 from accord.errors import (
@@ -42,6 +42,10 @@ from accord.errors import (
     TamperingDetected,
     VerificationError,
 )
+
+if TYPE_CHECKING:
+    from accord.core.cosignature import CosignedCheckpoint
+    from accord.core.policy import Policy
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -175,24 +179,39 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"cannot read a trusted checkpoint: {exc}") from exc
     if args.url:
         from accord.client.client import AccordClient
-        from accord.client.verify import audit_remote
+        from accord.client.verify import audit_remote, check_served_policy, policy_log
 
-        if not args.vkey:
-            raise ConfigurationError("--url needs --vkey (the ledger's checkpoint.vkey)")
+        if not args.vkey and args.policy is None:
+            raise ConfigurationError(
+                "--url needs --vkey (the ledger's checkpoint.vkey) or --policy (a consortium's "
+                "trust policy)"
+            )
         with AccordClient(
             args.url, service_cert=args.cacert, cert=args.cert, key=args.key
         ) as client:
+            # A consortium node signs with its own log key: the policy names every node's.
+            verifier = (
+                load_verifier(args.vkey)
+                if args.vkey
+                else policy_log(client.checkpoint(), args.policy)
+            )
             remote = audit_remote(
-                client,
-                load_verifier(args.vkey),
-                trusted_checkpoints=trusted,
-                progress=_progress("verify"),
+                client, verifier, trusted_checkpoints=trusted, progress=_progress("verify")
+            )
+            cosigned = (
+                check_served_policy(client, args.policy, remote)
+                if args.policy is not None
+                else None
             )
         print(
             f"OK: {args.url} serves a consistent log of {remote.size} entries; "
             f"{remote.tiles} tiles and the signed checkpoint check out"
         )
+        if cosigned is not None:
+            print(_policy_line(args.policy, cosigned))
         return EXIT_OK
+    if args.policy is not None:
+        raise ConfigurationError("--policy checks a running service's checkpoint: give --url")
     if not args.data:
         raise ConfigurationError("give --data DIR or --url URL")
     from accord.errors import LedgerMissing
@@ -226,10 +245,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _policy_line(policy: Policy, cosigned: CosignedCheckpoint) -> str:
+    """Which witnesses' cosignatures made a checkpoint satisfy ``policy``, for people."""
+    from accord.client.verify import witnesses_of
+
+    names = witnesses_of(policy, cosigned)
+    return (
+        f"OK: checkpoint {cosigned.checkpoint.size} satisfies the policy (quorum "
+        f"{policy.quorum!r}); cosigned by {', '.join(names) or 'none'} ({len(names)} of "
+        f"{len(policy.witnesses)} witnesses)"
+    )
+
+
 def cmd_receipt_verify(args: argparse.Namespace) -> int:
     from accord.core.receipt import verify_receipt
     from accord.datadir import load_verifier
 
+    if args.vkey is None and args.policy is None:
+        raise ConfigurationError(
+            "give --vkey (the ledger's checkpoint.vkey) or --policy (a consortium's trust policy)"
+        )
     try:
         data = Path(args.file).read_bytes() if args.file != "-" else sys.stdin.buffer.read()
     except OSError as exc:
@@ -240,13 +275,24 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
             contents = Path(args.contents).read_bytes()
         except OSError as exc:
             raise ConfigurationError(f"cannot read {args.contents}: {arg.reason(exc)}") from exc
-    verified = verify_receipt(data, load_verifier(args.vkey), contents=contents)
+    cosigned = None
+    if args.policy is not None:
+        from accord.client.verify import verify_receipt_under_policy
+
+        verifier = load_verifier(args.vkey) if args.vkey else None
+        verified, cosigned = verify_receipt_under_policy(
+            data, args.policy, verifier=verifier, contents=contents
+        )
+    else:
+        verified = verify_receipt(data, load_verifier(args.vkey), contents=contents)
     md = verified.metadata
     print(
         f"OK: transaction {md.transaction_id} (collection {md.collection_id}) is entry "
         f"{md.seqno} of the log {verified.checkpoint.origin!r} at size {verified.checkpoint.size}"
         + ("; contents match" if contents is not None else "")
     )
+    if cosigned is not None:
+        print(_policy_line(args.policy, cosigned))
     return EXIT_OK
 
 
@@ -742,7 +788,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data", required=True, type=arg.data_dir, help="data directory made by accord init"
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--host",
+        default=None,
+        help="address to listen on (default 127.0.0.1, or a consortium node's own address)",
+    )
     p.add_argument(
         "--port",
         type=arg.port,
@@ -776,18 +826,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cacert", type=arg.readable_file, help="service certificate (with --url)")
     p.add_argument("--cert", type=arg.readable_file, help="client certificate (with --url)")
     p.add_argument("--key", type=arg.readable_file, help="client key (with --url)")
+    p.add_argument(
+        "--policy",
+        metavar="FILE",
+        type=arg.policy_file,
+        help="with --url: a consortium's trust policy (C2SP tlog-policy, as accord gov policy "
+        "prints); the served checkpoint must carry its quorum of cosignatures (k of n), and "
+        "--vkey may be left out",
+    )
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("receipt", help="fetch or verify receipts")
     rsub = p.add_subparsers(dest="receipt_command", required=True, metavar="ACTION")
-    rv = rsub.add_parser("verify", help="verify a receipt offline with the verifier key")
+    rv = rsub.add_parser(
+        "verify",
+        help="verify a receipt offline with the verifier key or a consortium's policy",
+        description="Check a receipt offline: the checkpoint signature (--vkey, or a log of "
+        "--policy), the inclusion proof, and with --policy the quorum of cosignatures a "
+        "consortium's checkpoint needs (k of n organizations). Exits 1 if it does not verify.",
+    )
     rv.add_argument(
         "file",
         type=lambda v: v if v == "-" else arg.readable_file(v),
         help="receipt JSON file ('-' for stdin)",
     )
     rv.add_argument(
-        "--vkey", required=True, type=arg.vkey_file, help="the ledger's checkpoint.vkey"
+        "--vkey",
+        type=arg.vkey_file,
+        help="the ledger's checkpoint.vkey (optional with --policy, whose logs are the keys)",
+    )
+    rv.add_argument(
+        "--policy",
+        metavar="FILE",
+        type=arg.policy_file,
+        help="a consortium's trust policy (C2SP tlog-policy); the receipt's checkpoint must "
+        "satisfy its quorum",
     )
     rv.add_argument(
         "--contents",
@@ -887,6 +960,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_users)
 
     _add_tables_parser(sub)
+    from accord.cli.gov import add_parsers as add_consortium_parsers
+
+    add_consortium_parsers(sub, client_options=_add_client_options, connect=_client)
     return parser
 
 

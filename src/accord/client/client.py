@@ -9,7 +9,13 @@ those two files gets verified results, not the server's word.
 ``append_batch`` appends many entries in one request (``POST /app/transactions/batch``, all or
 none, in order); it does not split a long sequence into several requests (the CLI's
 ``append --batch`` does). Connection failures and server errors raise StorageError; refusals
-raise InvalidRequest/NotFound/AuthError.
+raise InvalidRequest/NotFound/AuthError (Conflict for a 409: a consortium governance action the
+fold refused, a change that would leave no Administrator).
+
+On a consortium node, ``governance_state``, ``proposals``, ``proposal``, ``submit_action`` and
+``policy`` read and change the replicated governance (``docs/formats.md`` §14); a single-node
+ledger answers them NotFound. They send notes signed elsewhere (``accord.core.consortium``
+builds and signs them): the client holds no member key.
 
 Each API call is described once, as a :class:`_Call` (method, path, query, body, how to read the
 answer); the two clients only differ in how they send it.
@@ -31,6 +37,7 @@ from accord.errors import (
     AccordError,
     AuthError,
     ConfigurationError,
+    Conflict,
     InvalidRequest,
     NotFound,
     StorageError,
@@ -44,9 +51,10 @@ class _Call:
     method: str
     path: str
     query: dict[str, str] = field(default_factory=dict)
-    body: Any = None
+    body: Any = None  # sent as JSON
     content_type: str = "application/json"
     read: Callable[[httpx.Response], Any] = lambda r: r.json()
+    text: str | None = None  # sent as UTF-8 text instead of a JSON body
 
 
 def _quote(value: str) -> str:
@@ -123,17 +131,32 @@ def _transport_error(url: str, exc: httpx.HTTPError) -> AccordError:
     return StorageError(f"cannot reach {url}: {text}")
 
 
+def _error_message(response: httpx.Response) -> str:
+    """What the service said went wrong: its error message, a refused action's reason, or text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        if isinstance(body.get("reason"), str):  # a governance action the fold refused
+            txid = body.get("transactionId")
+            return str(body["reason"]) + (f" (recorded as transaction {txid})" if txid else "")
+    return response.text[:500] or response.reason_phrase
+
+
 def _raise_for(response: httpx.Response) -> None:
     if response.status_code < 400:
         return
-    try:
-        message = response.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = response.text[:500] or response.reason_phrase
+    message = _error_message(response)
     if response.status_code == 404:
         raise NotFound(message)
     if response.status_code in (401, 403):
         raise AuthError(f"{response.status_code}: {message}")
+    if response.status_code == 409:
+        raise Conflict(message)
     if response.status_code < 500:
         raise InvalidRequest(message)
     raise StorageError(f"service error {response.status_code}: {message}")
@@ -274,6 +297,58 @@ class _Calls:
     def get_json(path: str, query: dict[str, str] | None) -> _Call:
         return _Call("GET", path, dict(query or {}))
 
+    # consortium governance
+    @staticmethod
+    def constitution() -> _Call:
+        return _Call("GET", "/app/governance/constitution")
+
+    @staticmethod
+    def members() -> _Call:
+        return _Call("GET", "/app/governance/members")
+
+    @staticmethod
+    def governance_state() -> _Call:
+        return _Call("GET", "/app/governance/state")
+
+    @staticmethod
+    def proposals() -> _Call:
+        return _Call("GET", "/app/governance/proposals", read=_read_proposals)
+
+    @staticmethod
+    def proposal(proposal_id: str) -> _Call:
+        return _Call("GET", f"/app/governance/proposals/{_quote(proposal_id)}")
+
+    @staticmethod
+    def submit_action(note_text: str) -> _Call:
+        if not isinstance(note_text, str):
+            raise InvalidRequest("a governance action is the text of a signed note")
+        return _Call(
+            "POST",
+            "/app/governance/actions",
+            text=note_text,
+            content_type="text/plain; charset=utf-8",
+            read=_read_outcome,
+        )
+
+    @staticmethod
+    def policy() -> _Call:
+        return _Call("GET", "/app/governance/policy", read=lambda r: r.text)
+
+
+def _read_proposals(response: httpx.Response) -> list[dict[str, Any]]:
+    proposals = response.json().get("proposals")
+    if not isinstance(proposals, list):
+        raise StorageError("the service answered the proposals without a list of proposals")
+    return proposals
+
+
+def _read_outcome(response: httpx.Response) -> dict[str, Any]:
+    outcome = response.json()
+    if not isinstance(outcome, dict) or outcome.get("accepted") is not True:
+        # 200 is only for an accepted action: anything else is not the service's documented answer
+        raise StorageError(f"the service answered an accepted action with {response.text[:200]!r}")
+    return outcome
+
 
 def _client_kwargs(
     url: str,
@@ -305,7 +380,13 @@ def _client_kwargs(
 
 def _request_kwargs(call: _Call) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"params": call.query}
-    if call.body is not None:
+    if call.text is not None:
+        try:
+            kwargs["content"] = call.text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest("the text to send is not valid Unicode (lone surrogate)") from None
+        kwargs["headers"] = {"Content-Type": call.content_type}
+    elif call.body is not None:
         import json
 
         kwargs["content"] = json.dumps(call.body).encode()
@@ -456,6 +537,46 @@ class AccordClient(_ClientBase):
     def delete_user(self, user_id: str) -> None:
         self._run(_Calls.delete_user(user_id))
 
+    # consortium governance (a single-node ledger answers NotFound)
+    def constitution(self) -> dict[str, Any]:
+        """The constitution: on a consortium node the live replicated one (``constitution``)."""
+        result: dict[str, Any] = self._run(_Calls.constitution())
+        return result
+
+    def members(self) -> dict[str, Any]:
+        """The members; on a consortium node also its nodes and ``cosignQuorum``."""
+        result: dict[str, Any] = self._run(_Calls.members())
+        return result
+
+    def governance_state(self) -> dict[str, Any]:
+        """The replicated consortium state (``docs/formats.md`` §14.8)."""
+        result: dict[str, Any] = self._run(_Calls.governance_state())
+        return result
+
+    def proposals(self) -> list[dict[str, Any]]:
+        """Every proposal the state remembers, oldest first."""
+        return list(self._run(_Calls.proposals()))
+
+    def proposal(self, proposal_id: str) -> dict[str, Any]:
+        """One proposal; NotFound if unknown."""
+        result: dict[str, Any] = self._run(_Calls.proposal(proposal_id))
+        return result
+
+    def submit_action(self, note_text: str) -> dict[str, Any]:
+        """Submit a member-signed governance note; the accepted outcome.
+
+        ``{"accepted": True, "reason", "proposalId", "proposalState", "transactionId"}``. A note
+        the consortium's fold refused (a bad signature, a stale or replayed note, a ballot on a
+        closed proposal, ...) raises :class:`~accord.errors.Conflict` with the reason: a refusal
+        is never returned as data that a caller could forget to check.
+        """
+        result: dict[str, Any] = self._run(_Calls.submit_action(note_text))
+        return result
+
+    def policy(self) -> str:
+        """The C2SP tlog-policy in force (what ``accord verify --policy`` checks against)."""
+        return str(self._run(_Calls.policy()))
+
 
 class AsyncAccordClient(_ClientBase):
     """The same API for asyncio callers."""
@@ -522,3 +643,34 @@ class AsyncAccordClient(_ClientBase):
 
     async def verified_checkpoint(self) -> Checkpoint:
         return open_checkpoint(await self._run(_Calls.checkpoint()), self._verifier())
+
+    async def checkpoint(self) -> str:
+        return str(await self._run(_Calls.checkpoint()))
+
+    # consortium governance: see AccordClient
+    async def constitution(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._run(_Calls.constitution())
+        return result
+
+    async def members(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._run(_Calls.members())
+        return result
+
+    async def governance_state(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._run(_Calls.governance_state())
+        return result
+
+    async def proposals(self) -> list[dict[str, Any]]:
+        return list(await self._run(_Calls.proposals()))
+
+    async def proposal(self, proposal_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._run(_Calls.proposal(proposal_id))
+        return result
+
+    async def submit_action(self, note_text: str) -> dict[str, Any]:
+        """See :meth:`AccordClient.submit_action` (a refused note raises Conflict)."""
+        result: dict[str, Any] = await self._run(_Calls.submit_action(note_text))
+        return result
+
+    async def policy(self) -> str:
+        return str(await self._run(_Calls.policy()))

@@ -17,6 +17,12 @@ checkpoints saved earlier (``trusted_checkpoints``) to catch that. Contents are 
 tiles, so this proves the metadata log, not the contents (the data-directory audit checks contents
 too). Every failure raises a :class:`~accord.errors.VerificationError` subclass; nothing returns
 False.
+
+A consortium's checkpoints are final once a quorum of member organizations cosigned them:
+:func:`check_served_policy` checks the served checkpoint against a C2SP tlog-policy (k of n
+cosignatures) and ties it to the audited tree, and :func:`verify_receipt_under_policy` checks a
+receipt's checkpoint note the same way, offline. :func:`policy_log` finds which of a policy's
+logs (a consortium's nodes) signed a checkpoint, for the audit's verifier key.
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ from dataclasses import dataclass
 
 from accord.client.client import AccordClient
 from accord.core.checkpoint import Checkpoint, open_checkpoint
+from accord.core.cosignature import CosignedCheckpoint
 from accord.core.entry import EntryMetadata
 from accord.core.merkle import HASH_SIZE, leaf_hash, verify_consistency, verify_inclusion
 from accord.core.note import Verifier
+from accord.core.policy import Policy
+from accord.core.receipt import VerifiedReceipt, parse_receipt, verify_receipt
 from accord.core.tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -46,6 +55,7 @@ from accord.errors import (
     ConfigurationError,
     MalformedInput,
     RootMismatch,
+    SignatureError,
     TamperingDetected,
     VerificationError,
 )
@@ -271,3 +281,99 @@ def audit_remote(
         raise bad_tile
     _check_proofs(client, checkpoint, last_leaf_hash, trusted)
     return RemoteAuditReport(size, root, served_tiles)
+
+
+# --- trust policies (a consortium's k-of-n cosignatures) ----------------------------------------
+def policy_log(note: str | bytes, policy: Policy) -> Verifier:
+    """The first log of ``policy`` whose signature on the checkpoint ``note`` verifies.
+
+    Raises :class:`~accord.errors.SignatureError` if none does. Says nothing about cosignatures:
+    :meth:`Policy.verify` checks those.
+    """
+    last: VerificationError | None = None
+    for log, _url in policy.logs:
+        try:
+            open_checkpoint(note, log)
+        except VerificationError as exc:
+            last = exc
+            continue
+        return log
+    raise SignatureError(f"no log of the policy signed this checkpoint ({last or 'no log'})")
+
+
+def witnesses_of(policy: Policy, cosigned: CosignedCheckpoint) -> list[str]:
+    """The policy's names of the witnesses whose cosignatures verified, sorted."""
+    return sorted(
+        name
+        for name, witness in policy.witnesses.items()
+        if (witness.key.name, witness.key.key_id) in cosigned.verified_keys
+    )
+
+
+def check_served_policy(
+    client: AccordClient, policy: Policy, audited: RemoteAuditReport
+) -> CosignedCheckpoint:
+    """The checkpoint ``client`` serves now, checked against ``policy`` and the audited tree.
+
+    Raises :class:`~accord.errors.QuorumNotMet` if its verified cosignatures fall short of the
+    policy's quorum and :class:`~accord.errors.SignatureError` if no log of the policy signed it.
+    The checkpoint must be the audited tree (same size, same root) or extend it (a served
+    consistency proof from the audited size must verify): a quorum-cosigned checkpoint of some
+    other tree proves nothing about the entries audited.
+    """
+    note = client.checkpoint()
+    try:
+        cosigned = policy.verify(note)
+    except VerificationError as exc:
+        raise type(exc)(f"the checkpoint served by {client.url}: {exc}") from exc
+    checkpoint = cosigned.checkpoint
+    if checkpoint.size < audited.size:
+        raise TamperingDetected(
+            f"the checkpoint served by {client.url} under the policy has size {checkpoint.size}, "
+            f"below the {audited.size} entries just audited: the log was rolled back",
+            seqno=checkpoint.size + 1,
+        )
+    if checkpoint.size == audited.size:
+        if not hmac.compare_digest(checkpoint.root_hash, audited.root):
+            raise TamperingDetected(
+                f"the checkpoint served by {client.url} under the policy and the audited tree "
+                f"of size {audited.size} have different roots: the log has forked",
+                seqno=1,
+            )
+        return cosigned
+    if audited.size > 0:
+        what = f"consistency proof from size {audited.size} to {checkpoint.size}"
+        proof = _served_hashes(
+            client,
+            "/proofs/consistency",
+            {"from": str(audited.size), "to": str(checkpoint.size)},
+            what,
+        )
+        try:
+            verify_consistency(
+                audited.size, checkpoint.size, audited.root, checkpoint.root_hash, proof
+            )
+        except VerificationError as exc:
+            raise RootMismatch(f"the {what} served by {client.url} is wrong: {exc}") from exc
+    return cosigned
+
+
+def verify_receipt_under_policy(
+    data: bytes | str | dict[str, object],
+    policy: Policy,
+    *,
+    verifier: Verifier | None = None,
+    contents: bytes | None = None,
+) -> tuple[VerifiedReceipt, CosignedCheckpoint]:
+    """Verify a receipt offline whose checkpoint must satisfy ``policy`` (k of n cosignatures).
+
+    The receipt's checkpoint note (a consortium node's carries the final checkpoint with every
+    member cosignature it gathered) must pass :meth:`Policy.verify`; then the receipt is checked
+    as :func:`~accord.core.receipt.verify_receipt` does, with ``verifier`` if given (that key must
+    have signed the checkpoint), else with the policy's log that signed it. Raises QuorumNotMet,
+    SignatureError or another VerificationError.
+    """
+    receipt = parse_receipt(data)
+    cosigned = policy.verify(receipt.checkpoint_note)
+    log = verifier if verifier is not None else policy_log(receipt.checkpoint_note, policy)
+    return verify_receipt(receipt, log, contents=contents), cosigned

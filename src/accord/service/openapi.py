@@ -1,7 +1,8 @@
 """The OpenAPI 3.0 document of the HTTPS service, and the route that serves it.
 
 :data:`OPENAPI` describes every route that :func:`accord.service.app.build_app` registers (the
-verification endpoints, the Azure Confidential Ledger data plane of :mod:`accord.service.acl`, and
+verification endpoints, the Azure Confidential Ledger data plane of :mod:`accord.service.acl`, the
+consortium's governance, witness and node-to-node routes of :mod:`accord.service.consortium`, and
 ``GET /app/openapi.json`` itself): parameters with the patterns the handlers enforce, request
 bodies, and each status code a handler can answer with. It is written by hand from the handlers,
 not generated from them; ``tests/service/test_openapi.py`` checks that it names exactly the routes
@@ -10,7 +11,9 @@ of the router and fuzzes a real server against it.
 Authentication: OpenAPI 3.0 has no security scheme type for TLS client certificates (``mutualTLS``
 arrived in 3.1), so only the bearer token is a declared scheme; the certificate alternative is the
 ``x-mutualTLS`` extension, shaped like a 3.1 security scheme object, and every operation that lists
-``bearerAuth`` accepts a registered client certificate instead.
+``bearerAuth`` accepts a registered client certificate instead. The consortium's node-to-node
+routes (``/add-checkpoint``, ``/app/consortium/...``) declare no scheme: they authenticate the
+caller's TLS certificate as a current node's, which their descriptions say.
 """
 
 from __future__ import annotations
@@ -19,6 +22,15 @@ from typing import Any
 
 from aiohttp import web
 
+from accord.core.consortium import (
+    CONSTITUTION_FORMAT,
+    GOVERNANCE_HEADER,
+    MAX_MEMBERS,
+    MAX_PROPOSAL_TTL_MS,
+    MIN_PROPOSAL_TTL_MS,
+    PROPOSAL_STATES,
+    STATE_FORMAT,
+)
 from accord.core.entry import (
     COLLECTION_ID_PATTERN,
     DEFAULT_COLLECTION,
@@ -26,6 +38,7 @@ from accord.core.entry import (
     TAG_PATTERN,
     TRANSACTION_ID_PATTERN,
 )
+from accord.core.witness import SIZE_CONTENT_TYPE
 from accord.service.http import API_VERSIONS
 from accord.service.users import (
     CERT_USER_ID_PATTERN,
@@ -150,6 +163,106 @@ _ENTRY_METADATA = _obj(
     }
 )
 
+# --- consortium governance (docs/formats.md §14) ------------------------------------------------
+_VKEY = "A C2SP verifier key, NAME+HASH+BASE64."
+_MS = {"type": "integer", "minimum": 0, "description": "Milliseconds since 1970."}
+_CONSORTIUM_SCHEMAS: dict[str, Any] = {
+    "Threshold": {
+        "oneOf": [
+            _string(enum=["majority", "unanimous"]),
+            {"type": "integer", "minimum": 1, "maximum": MAX_MEMBERS},
+        ],
+        "description": "A strict majority, all members, or k members (capped at their number).",
+    },
+    "Constitution": _obj(
+        {
+            "format": _string(enum=[CONSTITUTION_FORMAT]),
+            "cosignQuorum": _schema("Threshold"),
+            "thresholds": {
+                "type": "object",
+                "additionalProperties": _schema("Threshold"),
+                "description": "Action type to the yes votes it needs (default majority).",
+            },
+            "proposalTtlMs": {
+                "type": "integer",
+                "minimum": MIN_PROPOSAL_TTL_MS,
+                "maximum": MAX_PROPOSAL_TTL_MS,
+            },
+        }
+    ),
+    "Member": _obj(
+        {
+            "name": _string(description="The organization; also its witness name."),
+            "memberKey": _string(description=_VKEY + " Signs its governance notes."),
+            "cosigner": _string(description=_VKEY + " (type 0x04) Cosigns checkpoints."),
+            "adminUser": _string(description="Made an Administrator when the member joins."),
+        }
+    ),
+    "Node": _obj(
+        {
+            "nodeId": _string(),
+            "member": _string(),
+            "logKey": _string(description=_VKEY + " Signs the node's checkpoints."),
+            "url": _string(),
+            "engineRoute": _string(),
+            "engineClient": _string(),
+            "tlsCertSha256": _string(pattern=_HEX32),
+            "engineCaPem": _string(
+                description="The authority that issues its NATS server's and client's "
+                "certificates (PEM)."
+            ),
+        }
+    ),
+    "Action": _obj(
+        {"type": _string(description="e.g. member.add, node.remove, user.set.")},
+        closed=False,
+    ),
+    "Proposal": _obj(
+        {
+            "proposalId": _string(
+                pattern=_HEX32, description="SHA-256 of the proposal's signed note."
+            ),
+            "proposer": _string(),
+            "actions": {"type": "array", "items": _schema("Action")},
+            "created": _MS,
+            "expires": _MS,
+            "seqno": {"type": "integer", "minimum": 1},
+            "votes": {"type": "object", "additionalProperties": _string(enum=["yes", "no"])},
+            "state": _string(enum=list(PROPOSAL_STATES)),
+            "finalSeqno": {"type": "integer", "minimum": 1, "nullable": True},
+            "reason": _string(),
+        }
+    ),
+    "ConsortiumState": _obj(
+        {
+            "format": _string(enum=[STATE_FORMAT]),
+            "origin": _string(),
+            "serviceCertPem": _string(),
+            "constitution": _schema("Constitution"),
+            "cosignQuorum": {"type": "integer", "minimum": 1},
+            "members": {"type": "array", "items": _schema("Member")},
+            "nodes": {"type": "array", "items": _schema("Node")},
+            "users": {"type": "object", "additionalProperties": _string(enum=list(ROLES))},
+            "proposals": {"type": "array", "items": _schema("Proposal")},
+            "lastSeqno": {"type": "integer", "minimum": 1},
+            "ledgerTime": _MS,
+        }
+    ),
+    "ActionOutcome": _obj(
+        {
+            "accepted": {"type": "boolean"},
+            "reason": _string(),
+            "proposalId": {"type": "string", "pattern": _HEX32, "nullable": True},
+            "proposalState": {
+                "type": "string",
+                "enum": list(PROPOSAL_STATES),
+                "nullable": True,
+            },
+            "transactionId": _schema("TransactionId"),
+        }
+    ),
+}
+
 _SCHEMAS: dict[str, Any] = {
     "Error": _obj(
         {
@@ -232,6 +345,7 @@ _SCHEMAS: dict[str, Any] = {
             "assignedRole": _string(enum=list(ROLES)),
         }
     ),
+    **_CONSORTIUM_SCHEMAS,
 }
 
 _PARAMETERS: dict[str, Any] = {
@@ -286,6 +400,14 @@ _PARAMETERS: dict[str, Any] = {
         # Deliberately wider than the rule, so that fuzzing also sends ids the service refuses.
         "schema": _string(minLength=1, maxLength=256),
     },
+    "ProposalIdPath": {
+        "name": "proposalId",
+        "in": "path",
+        "required": True,
+        "description": "A proposal id: the SHA-256 of its signed note, 64 lower-case hex digits.",
+        # Any string, so that fuzzing also sends ids that name no proposal (404).
+        "schema": _string(minLength=1),
+    },
     "LedgerIdPath": {
         "name": "ledgerId",
         "in": "path",
@@ -308,6 +430,8 @@ _PARAMETERS: dict[str, Any] = {
             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_QUERY_INTEGER},
         }
         for name, query in (
+            ("FirstQuery", "first"),
+            ("LastQuery", "last"),
             ("IndexQuery", "index"),
             ("SizeQuery", "size"),
             ("FromQuery", "from"),
@@ -323,6 +447,277 @@ _RESPONSES: dict[str, Any] = {
     }
     for code, name in _ERROR_NAMES.items()
 }
+
+_CONSORTIUM_ONLY = " On a single-node ledger (not part of a consortium) it answers 404."
+_TEXT = "text/plain"
+
+
+def _text_or_error(description: str, text_type: str = _TEXT) -> dict[str, Any]:
+    """A status answered as text by the handler, or as the JSON Error by the common plumbing."""
+    return {
+        "description": description,
+        "content": {text_type: {"schema": _string()}, JSON: {"schema": _schema("Error")}},
+    }
+
+
+_WITNESS_RESPONSES: dict[str, Any] = {
+    "200": {
+        "description": "This organization's cosignature: one C2SP tlog-cosignature line.",
+        "content": {_TEXT: {"schema": _string()}},
+    },
+    "400": _text_or_error(
+        "The body does not parse as an add-checkpoint request (or the api-version is "
+        "unsupported, answered as JSON)."
+    ),
+    "403": _text_or_error(
+        "The caller's TLS certificate is not a current node's, or no current node's key "
+        "signed the checkpoint."
+    ),
+    "404": _text_or_error(
+        "The checkpoint's origin is not this consortium's log (text), or this ledger is not "
+        "part of a consortium (JSON)."
+    ),
+    "409": {
+        "description": "The old size is not the size this witness last cosigned (C2SP "
+        "tlog-witness); the body is that size and a newline.",
+        "content": {SIZE_CONTENT_TYPE: {"schema": _string(pattern="^[0-9]+\n$")}},
+    },
+    "413": _ref("responses", "PayloadTooLarge"),
+    "422": {
+        "description": "The checkpoint cannot be cosigned: its root is not the one this node "
+        "computed for that size (recorded as evidence), or a size-0 checkpoint does not have "
+        "the empty tree's root.",
+        "content": {_TEXT: {"schema": _string()}},
+    },
+    "503": {
+        **_text_or_error(
+            "This node has not applied that size yet (text, with Retry-After), or its storage "
+            "failed (JSON)."
+        ),
+        "headers": {"Retry-After": {"required": False, "schema": {"type": "integer"}}},
+    },
+}
+
+_NODE_ONLY = (
+    "Node to node only: the caller must present the TLS client certificate of one of the "
+    "consortium's current nodes (else 403)." + _CONSORTIUM_ONLY
+)
+
+
+def _node_operation(
+    operation_id: str,
+    summary: str,
+    ok: dict[str, Any],
+    *,
+    parameters: tuple[str, ...] = (),
+    description: str = "",
+) -> dict[str, Any]:
+    return _operation(
+        operation_id,
+        summary,
+        "consortium",
+        {"200": ok},
+        (400, 403, 404, 503),
+        parameters=parameters,
+        security=ANONYMOUS,
+        description=(description + " " if description else "") + _NODE_ONLY,
+    )
+
+
+_CONSORTIUM_PATHS: dict[str, Any] = {
+    "/app/consortium/position": {
+        "get": _node_operation(
+            "getNodePosition",
+            "How far this node applied the ordered stream (for a peer catching up).",
+            _ok(
+                "The node's position.",
+                _obj(
+                    {
+                        "node": _string(),
+                        "size": {"type": "integer", "minimum": 0},
+                        "streamSeq": {"type": "integer", "minimum": 0},
+                        "positions": {
+                            "type": "object",
+                            "additionalProperties": {
+                                "type": "array",
+                                "items": {"type": "integer"},
+                                "minItems": 2,
+                                "maxItems": 2,
+                            },
+                        },
+                    }
+                ),
+            ),
+        )
+    },
+    "/app/consortium/entries": {
+        "get": _node_operation(
+            "getNodeEntries",
+            "Entries `first`..`last` (1-based, inclusive) as this node applied them.",
+            _ok(
+                "The entries: each leaf and contents, base64.",
+                _obj(
+                    {
+                        "entries": {
+                            "type": "array",
+                            "items": _obj(
+                                {
+                                    "leaf": _string(format="byte"),
+                                    "contents": _string(format="byte"),
+                                }
+                            ),
+                        }
+                    }
+                ),
+            ),
+            parameters=("FirstQuery", "LastQuery"),
+            description="At most 1,000 entries, all already applied here (else 400).",
+        )
+    },
+    "/app/consortium/consistency": {
+        "get": _node_operation(
+            "getNodeConsistencyProof",
+            "RFC 9162 consistency proof between tree sizes `from` and `to` of this node's tree.",
+            _ok(
+                "The proof.",
+                _obj(
+                    {
+                        "from": {"type": "integer", "minimum": 0},
+                        "to": {"type": "integer", "minimum": 0},
+                        "hashes": _schema("Proof"),
+                    }
+                ),
+            ),
+            parameters=("FromQuery", "ToQuery"),
+        )
+    },
+    "/app/consortium/checkpoint": {
+        "get": _node_operation(
+            "getNodeFinalCheckpoint",
+            "This node's latest final checkpoint, with the member cosignatures that made it final.",
+            {
+                "description": "The checkpoint note.",
+                "content": {_TEXT: {"schema": _string()}},
+            },
+        )
+    },
+    "/add-checkpoint": {
+        "post": _operation(
+            "addCheckpoint",
+            "C2SP tlog-witness add-checkpoint: a peer node asks this organization to cosign.",
+            "consortium",
+            _WITNESS_RESPONSES,
+            (),
+            security=ANONYMOUS,
+            description="For the consortium's own nodes: the caller must present the TLS "
+            "client certificate of a current node, and the checkpoint must carry a current "
+            "node's signature. This organization cosigns only a size it applied itself with "
+            "the same root." + _CONSORTIUM_ONLY,
+            request_body={
+                "required": True,
+                "description": "`old <size>`, up to 63 base64 consistency-proof lines, an empty "
+                "line and the signed checkpoint (at most 64 KiB).",
+                "content": {_TEXT: {"schema": _string()}},
+            },
+        )
+    },
+    "/app/governance/actions": {
+        "post": _operation(
+            "submitGovernanceAction",
+            "Submit a member-signed proposal, ballot or withdrawal; answers what the fold decided.",
+            "governance",
+            {
+                "200": _ok(
+                    "The note was ordered and accepted (a proposal opened or decided, a ballot "
+                    "counted, a proposal withdrawn).",
+                    _schema("ActionOutcome"),
+                    headers={
+                        "x-ms-ccf-transaction-id": {
+                            "required": True,
+                            "schema": _schema("TransactionId"),
+                        }
+                    },
+                ),
+                "409": _ok(
+                    "The note was ordered but refused by the fold (bad signature, stale, "
+                    "replayed, unknown proposal, ...): `reason` says why; nothing changed.",
+                    _schema("ActionOutcome"),
+                    headers={
+                        "x-ms-ccf-transaction-id": {
+                            "required": True,
+                            "schema": _schema("TransactionId"),
+                        }
+                    },
+                ),
+            },
+            (400, 401, 403, 404, 413, 503),
+            description="Requires a user of any role; the note's member signature is what "
+            "authorizes the action (docs/formats.md §14.5)." + _CONSORTIUM_ONLY,
+            request_body={
+                "required": True,
+                "description": f"A C2SP signed note whose text is {GOVERNANCE_HEADER.strip()!r} "
+                "and one line of RFC 8785 JSON, with its member's signature (at most 64 KiB).",
+                "content": {_TEXT: {"schema": _string()}},
+            },
+        )
+    },
+    "/app/governance/proposals": {
+        "get": _operation(
+            "listProposals",
+            "Every proposal the consortium state remembers, by the entry that opened it.",
+            "governance",
+            {
+                "200": _ok(
+                    "The proposals.",
+                    _obj({"proposals": {"type": "array", "items": _schema("Proposal")}}),
+                )
+            },
+            (*_READ, 404),
+            description="Requires a user of any role." + _CONSORTIUM_ONLY,
+        )
+    },
+    "/app/governance/proposals/{proposalId}": {
+        "get": _operation(
+            "getProposal",
+            "One proposal, its ballots and its state.",
+            "governance",
+            {"200": _ok("The proposal.", _schema("Proposal"))},
+            (*_READ, 404),
+            path_parameters=("ProposalIdPath",),
+            description="Requires a user of any role. 404 for an unknown (or forgotten) "
+            "proposal." + _CONSORTIUM_ONLY,
+        )
+    },
+    "/app/governance/state": {
+        "get": _operation(
+            "getConsortiumState",
+            "The replicated consortium state: members, nodes, users, constitution, proposals.",
+            "governance",
+            {"200": _ok("The state (docs/formats.md §14.8).", _schema("ConsortiumState"))},
+            (*_READ, 404),
+            description="Requires a user of any role." + _CONSORTIUM_ONLY,
+        )
+    },
+    "/app/governance/policy": {
+        "get": _operation(
+            "getTrustPolicy",
+            "The C2SP tlog-policy in force: the nodes' log keys and the members' cosigner "
+            "keys, with the cosign quorum (no authentication).",
+            "governance",
+            {
+                "200": {
+                    "description": "The policy text (docs/formats.md §14.8).",
+                    "content": {_TEXT: {"schema": _string()}},
+                }
+            },
+            (400, 404),
+            security=ANONYMOUS,
+            description="Save it to verify checkpoints and receipts offline (accord verify "
+            "--policy)." + _CONSORTIUM_ONLY,
+        )
+    },
+}
+
 
 _PATHS: dict[str, Any] = {
     # --- verification endpoints (C2SP tlog-tiles, RFC 9162 proofs, accord receipts) ----------
@@ -746,8 +1141,17 @@ _PATHS: dict[str, Any] = {
             "governance",
             {
                 "200": _ok(
-                    "The constitution.",
-                    _obj({"digest": _string(pattern=_HEX32), "script": _string()}),
+                    "The constitution. On a consortium node, the live replicated value: `script` "
+                    "is its JSON (sorted keys, indented), `digest` the SHA-256 of `script`, and "
+                    "`constitution` the object itself.",
+                    _obj(
+                        {
+                            "digest": _string(pattern=_HEX32),
+                            "script": _string(),
+                            "constitution": _schema("Constitution"),
+                        },
+                        optional=("constitution",),
+                    ),
                 )
             },
             (400, 401),
@@ -756,24 +1160,48 @@ _PATHS: dict[str, Any] = {
     "/app/governance/members": {
         "get": _operation(
             "listConsortiumMembers",
-            "The consortium members and their certificates.",
+            "The consortium members (and, on a consortium node, its nodes and cosign quorum).",
             "governance",
             {
                 "200": _ok(
-                    "The members.",
-                    _obj(
-                        {
-                            "members": {
-                                "type": "array",
-                                "items": _obj({"certificate": _string(), "id": _string()}),
-                            }
-                        }
-                    ),
+                    "The members: their certificates on a single-node ledger; the live "
+                    "replicated members, nodes and quorum on a consortium node.",
+                    {
+                        "oneOf": [
+                            _obj(
+                                {
+                                    "members": {
+                                        "type": "array",
+                                        "items": _obj({"certificate": _string(), "id": _string()}),
+                                    }
+                                }
+                            ),
+                            _obj(
+                                {
+                                    "members": {
+                                        "type": "array",
+                                        "items": _obj(
+                                            {
+                                                "id": _string(),
+                                                "name": _string(),
+                                                "memberKey": _string(),
+                                                "cosigner": _string(),
+                                                "adminUser": _string(),
+                                            }
+                                        ),
+                                    },
+                                    "nodes": {"type": "array", "items": _schema("Node")},
+                                    "cosignQuorum": {"type": "integer", "minimum": 1},
+                                }
+                            ),
+                        ]
+                    },
                 )
             },
             (400, 401),
         )
     },
+    **_CONSORTIUM_PATHS,
     "/app/enclaveQuotes": {
         "get": _operation(
             "getEnclaveQuotes",
@@ -844,7 +1272,8 @@ OPENAPI: dict[str, Any] = {
         "Every error is {'error': {'code', 'message'}}. Every GET also answers HEAD.",
     },
     "tags": [
-        {"name": name} for name in ("verification", "entries", "users", "governance", "identity")
+        {"name": name}
+        for name in ("verification", "entries", "users", "governance", "consortium", "identity")
     ],
     "security": AUTHENTICATED,
     "paths": _PATHS,
