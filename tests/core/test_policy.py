@@ -8,8 +8,8 @@ import itertools
 import pytest
 
 from accord.core.checkpoint import Checkpoint, sign_checkpoint
-from accord.core.cosignature import Cosigner, add_signatures
-from accord.core.note import Signer
+from accord.core.cosignature import Cosigner, MLDSACosigner, MLDSACosignerKey, add_signatures
+from accord.core.note import Signer, format_key, key_hash
 from accord.core.policy import Policy
 from accord.errors import MalformedInput, QuorumNotMet, SignatureError
 
@@ -169,3 +169,57 @@ def test_too_many_items_are_refused() -> None:
     ]
     with pytest.raises(MalformedInput, match="more than 256"):
         Policy.from_text("\n".join([*lines, "quorum none", ""]))
+
+
+PQ = MLDSACosigner.generate("witness.example/pq")
+# 2 of 3 organizations, one of which cosigns with ML-DSA-44 (vkey type 0x06).
+MIXED = (
+    f"log {LOG.verifier().to_vkey()}\n"
+    f"witness A {W['X1'].key().to_vkey()}\n"
+    f"witness B {W['X2'].key().to_vkey()} https://b.example/witness\n"
+    f"witness P {PQ.key().to_vkey()}\n"
+    "group orgs 2 A B P\n"
+    "quorum orgs\n"
+)
+
+
+def test_a_policy_names_an_mldsa_witness_and_counts_it() -> None:
+    policy = Policy.from_text(MIXED)
+    assert isinstance(policy.witnesses["P"].key, MLDSACosignerKey)
+    assert policy.witnesses["P"].key == PQ.key()
+    pq = PQ.cosign(BODY, 1_700_000_000)
+    with_pq = add_signatures(cosigned("X1"), [pq])
+    opened = policy.verify(with_pq)
+    assert opened.checkpoint == CHECKPOINT
+    assert (PQ.name, PQ.key().key_id) in opened.verified_keys
+    assert policy.verify(cosigned("X1", "X2")).checkpoint == CHECKPOINT
+    assert policy.verify(add_signatures(cosigned("X2"), [pq])).checkpoint == CHECKPOINT
+    for note in (add_signatures(NOTE, [pq]), cosigned("X1"), cosigned("X3", "Y1")):
+        with pytest.raises(QuorumNotMet):
+            policy.verify(note)
+    # Future-dated ML-DSA cosignature: not counted.
+    with pytest.raises(QuorumNotMet):
+        policy.verify(with_pq, not_after=1_699_999_999)
+
+
+def test_a_forged_mldsa_cosignature_from_a_listed_witness_is_refused() -> None:
+    policy = Policy.from_text(MIXED)
+    other = Checkpoint("example.com/log", 43, CHECKPOINT.root_hash)
+    forged = PQ.cosign(other.to_text(), 1)
+    with pytest.raises(SignatureError):
+        policy.verify(add_signatures(cosigned("X1", "X2"), [forged]))
+
+
+def test_mldsa_witness_lines_are_checked() -> None:
+    pq = PQ.key()
+    short = b"\x06" + pq.public_key_bytes[:-1]
+    truncated = format_key(pq.name, key_hash(pq.name, short), 0x06, short[1:])
+    renamed = MLDSACosigner("witness.example/renamed", PQ.private_key).key().to_vkey()
+    for text, message in (
+        (f"witness P {truncated}\nquorum P\n", "policy line 1: .*1312 bytes"),
+        (f"witness P {pq.to_vkey()}\nwitness Q {renamed}\nquorum P\n", "same public key"),
+        (f"witness P {pq.to_vkey()}\nwitness Q {pq.to_vkey()}\nquorum P\n", "same public key"),
+        (f"log {pq.to_vkey()}\nquorum none\n", "unsupported signature type 0x06"),
+    ):
+        with pytest.raises(MalformedInput, match=message):
+            Policy.from_text(text)

@@ -1,6 +1,7 @@
 """C2SP tlog-policy: which logs and witnesses a verifier trusts, and the quorum it requires.
 
-A policy file lists ``log <vkey> [<url>]`` lines, ``witness <name> <vkey> [<url>]`` lines,
+A policy file lists ``log <vkey> [<url>]`` lines, ``witness <name> <vkey> [<url>]`` lines (the
+witness vkey of signature type ``0x04``, Ed25519, or ``0x06``, ML-DSA-44: either counts alike),
 ``group <name> all|any|<k> <member>...`` lines and exactly one ``quorum <name>`` line (``none``
 requires no cosignature). A checkpoint is valid under a policy when one of its logs signed it and
 its quorum is satisfied by the witnesses whose cosignatures verify (c2sp.org/tlog-cosignature).
@@ -21,7 +22,12 @@ import re
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 
-from accord.core.cosignature import CosignedCheckpoint, CosignerKey, open_cosigned_checkpoint
+from accord.core.cosignature import (
+    AnyCosignerKey,
+    CosignedCheckpoint,
+    cosigner_key_from_vkey,
+    open_cosigned_checkpoint,
+)
 from accord.core.note import Verifier
 from accord.errors import AccordError, MalformedInput, QuorumNotMet, SignatureError
 
@@ -36,7 +42,7 @@ _DECIMAL = re.compile(r"[1-9][0-9]{0,5}")
 @dataclass(frozen=True)
 class Witness:
     name: str
-    key: CosignerKey
+    key: AnyCosignerKey  # CosignerKey (Ed25519) or MLDSACosignerKey (ML-DSA-44)
     url: str | None = None
 
 
@@ -99,7 +105,7 @@ class Policy:
                 elif keyword == "witness":
                     _expect(words, 3, 4)
                     name = _new_name(words[1], witnesses, groups)
-                    key = CosignerKey.from_vkey(words[2])
+                    key = cosigner_key_from_vkey(words[2])
                     if key.public_key_bytes in witness_keys:
                         raise MalformedInput("two witness lines wrap the same public key")
                     if key.public_key_bytes in log_keys:
