@@ -25,6 +25,7 @@ from accord.core.receipt import ReceiptVerifier, verify_receipt
 from accord.log.ledger import Ledger, LedgerOptions, LedgerReader, NewEntry
 from accord.log.sqlite import SCHEMA, connect
 from accord.testing.pgserver import PostgresServer
+from bench import consortium as consortium_bench
 from bench.batch import batch_section
 from bench.batch import report_lines as batch_report_lines
 from bench.checkpoints import checkpoints_section
@@ -463,12 +464,23 @@ def main() -> None:
         service = service_section(tmp)
         log("batch appends over HTTPS")
         batch = batch_section(tmp, ROOT, max(3.0, 10.0 * SCALE))
+        # After the single-node HTTPS sections: their rates are the consortium's baselines.
+        log("a consortium of three organizations over HTTPS")
+        consortium = consortium_bench.consortium_section(tmp, max(3.0, 10.0 * SCALE))
+        catchup_section = getattr(consortium_bench, "catchup_section", None)
+        consortium["consortium_catchup"] = (
+            None if catchup_section is None else catchup_section(tmp, max(3.0, 10.0 * SCALE))
+        )
+        log("consortium: " + json.dumps(consortium))
         log("checkpoint interval")
         checkpoints = checkpoints_section(tmp, n(20_000))
         tables = tables_section(pg, SCALE)
     report = write_report(appends, million, service, time.perf_counter() - started)
     sections = [
         batch_report_lines(batch, appends["sqlite_batch_1000"]["ledger"]),
+        consortium_bench.report_lines(
+            consortium, {"append": service["ledger_append"], "batch": batch}
+        ),
         checkpoint_report_lines(checkpoints),
         tables_report_lines(tables),
     ]
