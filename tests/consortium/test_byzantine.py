@@ -27,6 +27,7 @@ from accord.core.envelope import Envelope, encode_message, message_id
 from accord.core.note import Signer
 from accord.core.policy import Policy
 from accord.core.witness import AddCheckpointRequest
+from accord.errors import AuthError
 from accord.identity import fingerprint, make_user_identity
 
 from .conftest import client
@@ -45,6 +46,12 @@ def _post(org: OrgProcess, path: str, body: bytes, *, as_node: bool = False) -> 
             return r.status, r.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def _admin_id(org: OrgProcess) -> str:
+    from cryptography import x509
+
+    return fingerprint(x509.load_pem_x509_certificate(org.admin_cert.read_bytes()))
 
 
 def _get_json(org: OrgProcess, path: str) -> dict:  # type: ignore[type-arg]
@@ -112,8 +119,14 @@ def test_forged_envelopes_are_rejected_identically_by_every_node(network: LocalC
     _publish(supplier, valid)
     # 4. the same bytes again, past JetStream's de-duplication: a replay
     _publish(supplier, valid, msg_id=secrets.token_hex(16))
+    # 5. a real node key writing as ANOTHER organization's user (its Administrator)
+    other_admin = _admin_id(network.orgs["manufacturer"])
+    impersonation = encode_message(
+        [_envelope("supplier-node", other_admin, "as manufacturer", 2)], node_key
+    )
+    _publish(supplier, impersonation)
     deadline = time.monotonic() + 30
-    while len(_rejections(supplier)) < 4:  # applied (the node moves past its key's new position)
+    while len(_rejections(supplier)) < 5:  # applied (the node moves past its key's new position)
         assert time.monotonic() < deadline, "the forgeries were never applied"
         time.sleep(0.1)
     with client(supplier) as c:
@@ -127,16 +140,35 @@ def test_forged_envelopes_are_rejected_identically_by_every_node(network: LocalC
         if expected is None:
             expected = reasons
         assert reasons == expected
-    assert expected is not None and len(expected) >= 4
+    assert expected is not None and len(expected) >= 5
     joined = " | ".join(expected)
     assert "signature does not verify" in joined
     assert "ghost-node is not a current node" in joined
     assert "may not write" in joined
     assert "replayed" in joined
+    assert "belongs to manufacturer, not to supplier" in joined
     for org in network.orgs.values():
         with client(org) as c:
             contents = [e["contents"] for e in c.list_entries()]
         assert "forged" not in contents and "ghost" not in contents and "no role" not in contents
+        assert "as manufacturer" not in contents
+
+
+def test_an_organization_cannot_manage_another_organizations_users(
+    network: LocalConsortium,
+) -> None:
+    supplier, manufacturer = network.orgs["supplier"], network.orgs["manufacturer"]
+    victim = _admin_id(manufacturer)
+    with client(supplier) as c:
+        for change in (lambda: c.delete_user(victim), lambda: c.set_user(victim, "Reader")):
+            try:
+                change()
+                refused = False
+            except AuthError as exc:
+                refused = "belongs to manufacturer" in str(exc)
+            assert refused
+    with client(manufacturer) as c:  # still its Administrator, on every node
+        assert c.get_user(victim)["assignedRole"] == "Administrator"
 
 
 def test_a_node_key_signing_another_root_is_caught_as_evidence(network: LocalConsortium) -> None:

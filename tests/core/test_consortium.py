@@ -107,6 +107,7 @@ def genesis_text(
         [o.member for o in orgs],
         [o.node for o in orgs],
         users,
+        {u: orgs[0].member.name for u in users if not u.startswith("admin-")},
     )
 
 
@@ -116,7 +117,9 @@ class Chain:
     def __init__(self, genesis: str | None = None) -> None:
         contents = genesis or genesis_text()
         self.state = genesis_state(contents, seqno=1, timestamp_ms=T0)
-        self.entries: list[tuple[int, int, str, str, str]] = [(1, T0, "genesis", contents, "")]
+        self.entries: list[tuple[int, int, str, str, str, str | None]] = [
+            (1, T0, "genesis", contents, "", None)
+        ]
         self.time = T0
         self.nonces = itertools.count(1)
         self.last = Outcome(False, "nothing applied yet")
@@ -124,10 +127,21 @@ class Chain:
     def nonce(self) -> str:
         return f"{next(self.nonces):032x}"
 
-    def apply(self, kind: str, contents: str, user: str = "", *, dt: int = 1000) -> Outcome:
+    def apply(
+        self,
+        kind: str,
+        contents: str,
+        user: str = "",
+        *,
+        dt: int = 1000,
+        member: str | None = None,
+    ) -> Outcome:
+        """Apply an entry; ``member`` is the sending node's member (default: the user's own)."""
+        if member is None:
+            member = self.state.member_of(user)
         self.time += dt
         seqno = self.state.last_seqno + 1
-        self.entries.append((seqno, self.time, kind, contents, user))
+        self.entries.append((seqno, self.time, kind, contents, user, member))
         self.state, outcome = apply_entry(
             self.state,
             seqno=seqno,
@@ -135,6 +149,7 @@ class Chain:
             kind=kind,
             contents=contents,
             user_id=user,
+            member=member,
         )
         self.last = outcome
         return outcome
@@ -335,7 +350,8 @@ def test_genesis_state_holds_the_document() -> None:
         Constitution(),
         [C.member, A.member, B.member],
         [B.node, C.node, A.node],
-        dict(reversed(json.loads(text)["users"].items())),
+        {u: v["role"] for u, v in reversed(json.loads(text)["users"].items())},
+        {u: v["member"] for u, v in json.loads(text)["users"].items()},
     )
     assert reordered == text
 
@@ -372,9 +388,19 @@ OTHER_LOG = Signer.from_private_key("other.example/log", _key("other log"))
             _doc(members=[_member_json(A), _member_json(B, adminUser=ALICE), _member_json(C)]),
             "not an Admin",
         ),
-        (_doc(users={"admin-org-a": "Contributor", "admin-org-b": "Reader"}), "Administrator"),
-        (_doc(users={"admin-org-a": "Owner"}), "unknown role"),
-        (_doc(users={"ab" * 32: "Administrator"}), "user id"),
+        (
+            _doc(
+                users={
+                    "admin-org-a": {"member": "org-a", "role": "Contributor"},
+                    "admin-org-b": {"member": "org-b", "role": "Reader"},
+                }
+            ),
+            "Administrator",
+        ),
+        (_doc(users={"admin-org-a": {"member": "org-a", "role": "Owner"}}), "unknown role"),
+        (_doc(users={"ab" * 32: {"member": "org-a", "role": "Administrator"}}), "user id"),
+        (_doc(users={"admin-org-a": "Administrator"}), "JSON object"),
+        (_doc(users={"admin-org-a": {"member": "org-x", "role": "Administrator"}}), "member"),
         (_doc(serviceCertPem="not a certificate"), "certificate"),
         (_doc(origin="has space"), "key name"),
         (_doc(extra=True), "exactly the keys"),
@@ -473,7 +499,7 @@ def test_the_proposer_may_vote_against_its_own_proposal() -> None:
 
 def test_member_removal_takes_its_nodes_and_its_ballots() -> None:
     chain = Chain()
-    pending = pid_of(chain.propose(C, c.user_set_action("bob", "Reader")))
+    pending = pid_of(chain.propose(C, c.user_set_action("bob", "Reader", "org-a")))
     pid = pid_of(chain.propose(A, c.member_remove_action("org-c")))
     chain.vote(B, pid, True)
     assert chain.last.proposal_state == "accepted"
@@ -741,10 +767,33 @@ def test_an_administrator_manages_users_and_others_cannot() -> None:
     assert not chain.apply("users", users_record("remove", "bob"), "bob").accepted
     assert not chain.apply("users", users_record("remove", "bob"), "stranger").accepted
     assert chain.state.users == before
-    assert chain.apply("users", users_record("remove", "bob"), "admin-org-a").accepted
+    # bob is org-b's user: org-a's Administrator cannot touch it, even through its own node...
+    refused = chain.apply("users", users_record("remove", "bob"), "admin-org-a")
+    assert not refused.accepted and "belongs to org-b" in refused.reason
+    # ...nor can org-a's node send a change in the name of org-b's Administrator.
+    refused = chain.apply("users", users_record("remove", "bob"), "admin-org-b", member="org-a")
+    assert not refused.accepted and "not a user of org-a" in refused.reason
+    assert chain.state.users == before
+    assert chain.apply("users", users_record("remove", "bob"), "admin-org-b").accepted
     assert "bob" not in chain.state.users
-    assert not chain.apply("users", users_record("remove", "bob"), "admin-org-a").accepted
+    assert not chain.apply("users", users_record("remove", "bob"), "admin-org-b").accepted
     assert "does not exist" in chain.last.reason
+    # A new user belongs to the member whose Administrator added it.
+    assert chain.apply("users", users_record("set", "dave", "Reader"), "admin-org-c").accepted
+    assert chain.state.member_of("dave") == "org-c"
+
+
+def test_each_member_keeps_an_administrator() -> None:
+    chain = Chain()
+    outcome = chain.apply("users", users_record("set", "admin-org-b", "Reader"), "admin-org-b")
+    assert not outcome.accepted and "last Administrator of org-b" in outcome.reason
+    assert chain.state.is_admin("admin-org-b")
+    # A member leaving takes its users with it.
+    assert chain.apply("users", users_record("set", "erin", "Reader"), "admin-org-b").accepted
+    pid = pid_of(chain.propose(A, c.member_remove_action("org-b")))
+    chain.vote(C, pid, True)
+    assert chain.state.proposals[pid].state == "accepted"
+    assert "erin" not in chain.state.users and "admin-org-b" not in chain.state.users
 
 
 def test_users_record_format() -> None:
@@ -842,6 +891,7 @@ def test_state_json_shape() -> None:
         "members",
         "nodes",
         "users",
+        "userMembers",
         "proposals",
         "lastSeqno",
         "ledgerTime",

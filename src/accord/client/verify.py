@@ -323,7 +323,7 @@ def check_served_policy(
     """
     note = client.checkpoint()
     try:
-        cosigned = policy.verify(note)
+        cosigned = policy.verify(note, not_after=_cosignature_deadline())
     except VerificationError as exc:
         raise type(exc)(f"the checkpoint served by {client.url}: {exc}") from exc
     checkpoint = cosigned.checkpoint
@@ -374,6 +374,13 @@ def verify_receipt_under_policy(
     SignatureError or another VerificationError.
     """
     receipt = parse_receipt(data)
-    cosigned = policy.verify(receipt.checkpoint_note)
+    cosigned = policy.verify(receipt.checkpoint_note, not_after=_cosignature_deadline())
     log = verifier if verifier is not None else policy_log(receipt.checkpoint_note, policy)
     return verify_receipt(receipt, log, contents=contents), cosigned
+
+
+def _cosignature_deadline() -> int:
+    """Cosignatures dated more than five minutes ahead of this clock do not count."""
+    import time
+
+    return int(time.time()) + 300

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from accord.core.canonical import canonicalize
-from accord.core.consortium import ConsortiumState, apply_entry, genesis_state
+from accord.core.consortium import ConsortiumState, Node, apply_entry, genesis_state
 from accord.core.entry import (
     DEFAULT_MAX_CONTENTS,
     encode_contents,
@@ -35,7 +35,7 @@ from accord.core.entry import (
     validate_tags,
     validate_user_id,
 )
-from accord.core.envelope import BadLine, Line, decode_message
+from accord.core.envelope import BadLine, Line, decode_message, message_id
 from accord.errors import AccordError, MalformedInput
 from accord.log.ledger import OrderedItem
 
@@ -46,7 +46,10 @@ EVIDENCE_COLLECTION = "accord.evidence"
 SYSTEM_USER = "accord"
 GENESIS_TAG = "kind=genesis"
 KIND_TAGS = {"governance": "kind=governance", "users": "kind=users"}
+NODE_TAG = "node="  # governance leaves name the node that sent them (its member matters)
 REJECTION_FORMAT = "accord.rejection.v1"
+MAX_MESSAGE_ENVELOPES = 4096
+"""More envelopes than any node packs into one message (it packs at most 2000)."""
 
 Position = tuple[int, int]
 
@@ -73,12 +76,14 @@ class Applier:
     ledger_time: int
     positions: dict[str, Position] = field(default_factory=dict)
     max_contents: int = DEFAULT_MAX_CONTENTS
+    clocks: dict[str, int] = field(default_factory=dict)
+    genesis_time: int = 0
 
     # --- construction -------------------------------------------------------------------------
     @classmethod
     def from_genesis(cls, genesis: str, timestamp_ms: int) -> Applier:
         state = genesis_state(genesis, seqno=1, timestamp_ms=timestamp_ms)
-        return cls(state, next_seqno=2, ledger_time=timestamp_ms)
+        return cls(state, next_seqno=2, ledger_time=timestamp_ms, genesis_time=timestamp_ms)
 
     @staticmethod
     def genesis_item(genesis: str, timestamp_ms: int) -> OrderedItem:
@@ -106,6 +111,8 @@ class Applier:
                 applier = cls.from_genesis(contents, timestamp)
                 continue
             kind = "users" if KIND_TAGS["users"] in tags else "governance"
+            sender = next((t[len(NODE_TAG) :] for t in tags if t.startswith(NODE_TAG)), None)
+            sending = applier.state.node(sender) if sender else None
             applier.state, _ = apply_entry(
                 applier.state,
                 seqno=seqno,
@@ -113,34 +120,56 @@ class Applier:
                 kind=kind,
                 contents=contents,
                 user_id=user,
+                member=sending.member if sending else None,
             )
         if applier is None:
             raise MalformedInput("the ledger holds no genesis entry")
         applier.next_seqno = size + 1
         applier.ledger_time = ledger_time
         applier.positions = decode_positions(meta.get(POSITIONS_KEY, "{}"))
+        try:
+            raw_clocks = json.loads(meta.get(CLOCKS_KEY, "{}"))
+            applier.clocks = {str(k): int(v) for k, v in raw_clocks.items()}
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise MalformedInput(f"stored node clocks are corrupt: {exc}") from exc
         return applier
 
     # --- applying -----------------------------------------------------------------------------
     def apply_message(self, data: bytes) -> list[Applied]:
-        """The leaves of one ordered message, one per envelope, in order."""
+        """The leaves of one ordered message, one per envelope, in order.
+
+        A message that is not authentic as a whole (unknown node, bad signature, a header that
+        does not parse, more envelopes than a node ever packs) becomes ONE rejection record for
+        the whole message: whatever its size, it cannot make every node write many entries.
+        """
         message = decode_message(data)
         refusal: str | None = None
         node = self.state.node(message.node) if message.node else None
-        if message.node and node is None:
+        if not message.node:
+            refusal = "malformed message"
+        elif node is None:
             refusal = f"{message.node} is not a current node"
-        elif node is not None:
+        elif len(message.lines) > MAX_MESSAGE_ENVELOPES:
+            refusal = f"more than {MAX_MESSAGE_ENVELOPES} envelopes in one message"
+        else:
             try:
                 message.verify(node.log_key)
             except AccordError:
                 refusal = "the node's signature does not verify"
+        if refusal is not None:
+            reason = refusal
+            if not message.node and isinstance(message.lines[0], BadLine):
+                reason = f"malformed envelope: {message.lines[0].reason}"
+            rejected = self._reject(message_id(data), message.node or None, None, reason)
+            self.next_seqno += 1
+            return [rejected]
+        assert node is not None  # noqa: S101 - refused above otherwise
         out: list[Applied] = []
         for line in message.lines:
-            if refusal is not None and isinstance(line, Line):
-                out.append(self._reject(line.digest, message.node, None, refusal))
-            else:
-                out.append(self._apply_line(line))
-            self.next_seqno += 1
+            applied = self._apply_line(line, node)
+            if applied is not None:  # a clock envelope makes no leaf
+                out.append(applied)
+                self.next_seqno += 1
         return out
 
     def _reject(
@@ -152,7 +181,17 @@ class Applier:
         item = OrderedItem(REJECTED_COLLECTION, (), record, SYSTEM_USER, self.ledger_time)
         return Applied(item, node, position, False, reason)
 
-    def _apply_line(self, line: Line | BadLine) -> Applied:
+    def consortium_time(self) -> int:
+        """The lower median of the current nodes' clocks (their newest envelope timestamps).
+
+        One node, or any minority, that sets its clock ahead cannot move it: a leaf's time is
+        ``max(ledger time, this)``, so time never runs backwards and never runs ahead of what a
+        majority of nodes say.
+        """
+        clocks = sorted(self.clocks.get(n, self.genesis_time) for n in self.state.nodes)
+        return clocks[(len(clocks) - 1) // 2] if clocks else self.ledger_time
+
+    def _apply_line(self, line: Line | BadLine, node: Node) -> Applied | None:
         if isinstance(line, BadLine):
             return self._reject(line.digest, None, None, f"malformed envelope: {line.reason}")
         env = line.envelope
@@ -166,15 +205,18 @@ class Applier:
                 "replayed or reordered envelope (position not increasing)",
             )
         self.positions[env.node] = env.position
-        timestamp = max(self.ledger_time, env.timestamp_ms)
+        self.clocks[env.node] = max(self.clocks.get(env.node, 0), env.timestamp_ms)
+        timestamp = max(self.ledger_time, self.consortium_time())
         self.ledger_time = timestamp
+        if env.kind == "clock":
+            return None
         if env.kind == "entry":
-            return self._apply_entry(line, timestamp)
+            return self._apply_entry(line, timestamp, node)
         if env.kind in KIND_TAGS:
-            return self._apply_governance(line, timestamp)
+            return self._apply_governance(line, timestamp, node)
         return self._apply_evidence(line, timestamp)
 
-    def _apply_entry(self, line: Line, timestamp: int) -> Applied:
+    def _apply_entry(self, line: Line, timestamp: int, node: Node) -> Applied:
         env = line.envelope
         try:
             user = validate_user_id(env.user_id)
@@ -189,10 +231,18 @@ class Applier:
             )
         if not self.state.may_write(user):
             return self._reject(line.digest, env.node, env.position, f"user {user} may not write")
+        owner = self.state.member_of(user)
+        if owner != node.member:  # a node writes only as its own organization's users
+            return self._reject(
+                line.digest,
+                env.node,
+                env.position,
+                f"user {user} belongs to {owner}, not to {node.member} whose node sent it",
+            )
         item = OrderedItem(collection, tags, contents, user, timestamp)
         return Applied(item, env.node, env.position, True)
 
-    def _apply_governance(self, line: Line, timestamp: int) -> Applied:
+    def _apply_governance(self, line: Line, timestamp: int, node: Node) -> Applied:
         env = line.envelope
         try:
             user = validate_user_id(env.user_id)
@@ -206,8 +256,10 @@ class Applier:
             kind=env.kind,
             contents=env.contents,
             user_id=user,
+            member=node.member,
         )
-        item = OrderedItem(GOVERNANCE_COLLECTION, (KIND_TAGS[env.kind],), contents, user, timestamp)
+        tags = (KIND_TAGS[env.kind], f"{NODE_TAG}{node.node_id}")
+        item = OrderedItem(GOVERNANCE_COLLECTION, tags, contents, user, timestamp)
         return Applied(
             item,
             env.node,
@@ -229,10 +281,15 @@ class Applier:
 
     def meta(self, stream_seq: int) -> dict[str, str]:
         """What is stored atomically with the batch that ends at ``stream_seq``."""
-        return {STREAM_SEQ_KEY: str(stream_seq), POSITIONS_KEY: encode_positions(self.positions)}
+        return {
+            STREAM_SEQ_KEY: str(stream_seq),
+            POSITIONS_KEY: encode_positions(self.positions),
+            CLOCKS_KEY: json.dumps(dict(sorted(self.clocks.items())), separators=(",", ":")),
+        }
 
 
 STREAM_SEQ_KEY = "consortium.stream_seq"
+CLOCKS_KEY = "consortium.clocks"
 POSITIONS_KEY = "consortium.positions"
 
 

@@ -63,7 +63,7 @@ from accord.core.entry import (
 )
 from accord.core.envelope import Envelope, encode_message, message_id
 from accord.core.merkle import empty_root
-from accord.core.note import NoteSignature, Signer, note_signatures
+from accord.core.note import NoteSignature, Signer, Verifier, note_signatures
 from accord.core.witness import AddCheckpointRequest
 from accord.errors import (
     AccordError,
@@ -79,11 +79,16 @@ from accord.log.ledger import Ledger, NewEntry
 log = logging.getLogger("accord.consortium")
 
 MAX_MESSAGE_ENVELOPES = 2000
-MAX_MESSAGE_BYTES = 4 << 20
+MAX_MESSAGE_BYTES = 6 << 20
+"""Envelope bytes per message (an upper estimate); the NATS servers take 8 MiB messages."""
 PUBLISH_DEADLINE = 6.0
 WITNESS_WAIT = 3.0
-CHECKPOINT_INTERVAL = 0.05
+CHECKPOINT_EVERY = 8
+"""Every node signs the tree at the end of each stream message whose sequence is a multiple of
+this (and at the end of the stream whenever it caught up), so under load all nodes sign the same
+sizes and their cosignatures meet."""
 READ_BATCH = 256
+HEARTBEAT_INTERVAL = 5.0
 WRITE_TIMEOUT = 60.0
 TRIM_INTERVAL = 5.0
 DEFAULT_RETENTION_MESSAGES = 100_000
@@ -178,6 +183,11 @@ class ConsortiumNode:
         self.peer_tls = peer_tls
         self.witness = WitnessState(state_dir / "witness-state.json")
         self.evidence_dir = state_dir / "evidence"
+        # Node keys this organization caught signing a root it did not compute: it never cosigns
+        # their checkpoints again (evidence files survive restarts).
+        self.distrusted: set[str] = {
+            p.name.rsplit("-", 1)[0] for p in self.evidence_dir.glob("*.json")
+        }
         self.boot = int(time.time() * 1000)
         self.counter = 0
         self.applier: Applier | None = None
@@ -197,6 +207,10 @@ class ConsortiumNode:
         self._peer_tasks: dict[str, asyncio.Task[None]] = {}
         self._latest_root: tuple[int, bytes] | None = None
         self.position: tuple[int, int, dict[str, tuple[int, int]]] = (0, 0, {})
+        self._clocks: dict[str, int] = {}
+        self._to_sign: list[tuple[int, int, bytes]] = []  # (size to sign, applied size, its root)
+        self._harvest: dict[tuple[int, bytes], dict[str, NoteSignature]] = {}
+        self._peer_records: dict[str, int] = {}
         self.retention_messages = DEFAULT_RETENTION_MESSAGES
         self.on_state_change: Callable[[ConsortiumState], object] | None = None
 
@@ -204,7 +218,7 @@ class ConsortiumNode:
     @property
     def state(self) -> ConsortiumState:
         if self.applier is None:
-            raise InvalidRequest("the consortium node is starting")
+            raise OrderingUnavailable("the consortium node is starting; retry shortly")
         return self.applier.state
 
     @property
@@ -388,6 +402,11 @@ class ConsortiumNode:
         validate_user_id(user_id)
         if not entries:
             raise InvalidRequest("nothing to append")
+        owner = self.state.member_of(user_id)
+        if owner != self.settings.member:
+            raise AuthError(
+                f"user {user_id} belongs to {owner}: write through one of {owner}'s nodes"
+            )
         make: list[tuple[str, str, str, Sequence[str], str]] = []
         for entry in entries:
             collection = validate_collection_id(entry.collection_id)
@@ -398,6 +417,20 @@ class ConsortiumNode:
             tags = validate_tags(entry.tags)
             encode_contents(entry.contents, self.ledger.options.max_contents)
             make.append(("entry", user_id, collection, tags, entry.contents))
+        if len(make) > MAX_MESSAGE_ENVELOPES:
+            raise InvalidRequest(
+                f"a consortium write holds at most {MAX_MESSAGE_ENVELOPES} entries; split it"
+            )
+        estimate = sum(
+            len(json.dumps(c)) + len(json.dumps(user_id)) + len(col) + 200
+            for _, _, col, _, c in make
+        )
+        if estimate > MAX_MESSAGE_BYTES:
+            raise InvalidRequest(
+                f"this write would take about {estimate} bytes to order; a consortium write is "
+                f"at most {MAX_MESSAGE_BYTES} bytes once encoded (control and non-ASCII "
+                "characters take up to 6 bytes each): split it into smaller batches"
+            )
         inner = self._enqueue(make)
         outer: Future[list[TransactionId]] = Future()
 
@@ -429,21 +462,43 @@ class ConsortiumNode:
     async def _run_publisher(self) -> None:
         assert self._queue is not None and self.ordering is not None  # noqa: S101 - set in start()
         queue = self._queue
+        carry: tuple[list[Envelope], _Pending] | None = None
         while True:
-            first = await queue.get()
+            if carry is not None:
+                first = carry
+            else:
+                try:
+                    first = await asyncio.wait_for(queue.get(), HEARTBEAT_INTERVAL)
+                except TimeoutError:
+                    await self._heartbeat()
+                    continue
+            carry = None
             batch = [first]
-            count, size = len(first[0]), sum(len(e.contents) for e in first[0])
-            while not queue.empty() and count < MAX_MESSAGE_ENVELOPES and size < MAX_MESSAGE_BYTES:
+            count, size = len(first[0]), sum(_encoded_size(e) for e in first[0])
+            while not queue.empty():
                 item = queue.get_nowait()
+                more = sum(_encoded_size(e) for e in item[0])
+                if count + len(item[0]) > MAX_MESSAGE_ENVELOPES or size + more > MAX_MESSAGE_BYTES:
+                    carry = item  # it starts the next message: requests are never split
+                    break
                 batch.append(item)
                 count += len(item[0])
-                size += sum(len(e.contents) for e in item[0])
+                size += more
             envelopes = [env for envs, _ in batch for env in envs]
             try:
                 await self._publish(envelopes)
             except Exception as exc:  # the publisher must never die silently
                 log.error("publishing failed: %s", exc)
                 self._fail(envelopes, OrderingUnavailable(f"the write could not be ordered: {exc}"))
+
+    async def _heartbeat(self) -> None:
+        """A ``clock`` envelope (no leaf): the consortium's time follows the median node clock,
+        so a node that has nothing to write still tells the others what time it is."""
+        env = self._new_envelope("clock", "accord", "accord.clock", (), "")
+        try:
+            await self._publish([env])
+        except Exception as exc:  # best effort; the next one comes soon
+            log.debug("heartbeat not published: %s", exc)
 
     def _fail(self, envelopes: list[Envelope], error: Exception) -> None:
         for env in envelopes:
@@ -513,6 +568,8 @@ class ConsortiumNode:
         assert applier is not None  # noqa: S101 - restored in start()
         applied: list[Applied] = []
         last_seq = next_seq - 1
+        base = self.applied_size
+        marks: list[int] = []
         for seq, data in messages:
             if seq != last_seq + 1:
                 raise StreamGap(
@@ -520,6 +577,8 @@ class ConsortiumNode:
                 )
             applied.extend(applier.apply_message(data))
             last_seq = seq
+            if seq % CHECKPOINT_EVERY == 0:  # the same sizes on every node, whatever it batched
+                marks.append(base + len(applied))
         result = await asyncio.wrap_future(
             self.ledger.submit_ordered([a.item for a in applied], meta=applier.meta(last_seq))
         )
@@ -534,14 +593,19 @@ class ConsortiumNode:
                             [pending.results[i] for i in range(pending.count)]
                         )
         own = applier.positions.get(self.node_id)
-        if own is not None and own[0] >= self.boot and own != (self.boot, self.counter):
+        if own is not None and own > (self.boot, self.counter):
             # Someone with this node's key wrote at a later position than ours (a restored
             # backup, a copied key): move on past it, or every write of ours is a "replay".
             log.warning("envelopes of %s seen at position %s; moving past it", self.node_id, own)
             self.boot, self.counter = own[0] + 1, 0
         self.applied_size = result.size
         self.position = (result.size, last_seq, dict(applier.positions))
+        self._clocks = dict(applier.clocks)
         self._latest_root = (result.size, result.root)
+        if len(messages) < READ_BATCH:  # caught up with the stream: sign its end too
+            marks.append(result.size)
+        if marks:
+            self._to_sign.append((max(marks), result.size, result.root))
         self._applied_event.set()
         self._applied_event = asyncio.Event()
         if any(a.item.collection_id == GOVERNANCE_COLLECTION for a in applied):
@@ -568,29 +632,47 @@ class ConsortiumNode:
         while True:
             await self._tree_changed.wait()
             self._tree_changed.clear()
-            latest = self._latest_root
-            if latest is None or (self._latest is not None and latest[0] <= self._latest.size):
+            if not self._to_sign:
                 continue
-            size, root = latest
+            size, applied, root = self._to_sign[-1]
+            self._to_sign.clear()
+            if self._latest is not None and size <= self._latest.size:
+                continue
+            if size != applied:
+                root = await asyncio.to_thread(self.ledger.root_at, size)
             await self._sign_own(size, root)
-            await asyncio.sleep(CHECKPOINT_INTERVAL)
 
     async def _sign_own(self, size: int, root: bytes) -> None:
+        """Sign this node's tree at ``size``; the organization cosigns it if it is the largest
+        tree it has seen (a cosignature says so, with its time)."""
         checkpoint = Checkpoint(self.origin, size, root)
-        note = sign_checkpoint(checkpoint, self.signer)
-        tree = _Tree(size, root, note)
-        if size >= self.witness.size:
+        tree = self._tree(checkpoint)
+        if size > self.witness.size:
             await asyncio.to_thread(self.witness.advance, size, root)
             tree.signatures[self.cosigner.name] = self.cosigner.cosign(
                 checkpoint.to_text(), int(time.time())
             )
-        self._trees[size] = tree
-        for old in sorted(self._trees)[:-16]:  # keep the newest few for late cosignatures
-            self._trees.pop(old, None)
         self._latest = tree
         await self._maybe_final(tree)
         for event in self._peer_events.values():
             event.set()
+
+    def _tree(self, checkpoint: Checkpoint) -> _Tree:
+        """The entry for a size of this node's own tree (created with this node's signature)."""
+        tree = self._trees.get(checkpoint.size)
+        if tree is None:
+            tree = _Tree(
+                checkpoint.size, checkpoint.root_hash, sign_checkpoint(checkpoint, self.signer)
+            )
+            self._trees[checkpoint.size] = tree
+            harvested = self._harvest.pop((checkpoint.size, checkpoint.root_hash), None)
+            if harvested:
+                tree.signatures.update(harvested)
+            for old in sorted(self._trees)[:-32]:  # keep the newest few for late cosignatures
+                self._trees.pop(old, None)
+            for key in [k for k in self._harvest if k[0] <= self._final_size]:
+                del self._harvest[key]
+        return tree
 
     def _quorum_note(self, tree: _Tree) -> str:
         return add_signatures(tree.note, list(tree.signatures.values()))
@@ -605,7 +687,10 @@ class ConsortiumNode:
         note = self._quorum_note(tree)
         try:
             cosigned = open_cosigned_checkpoint(
-                note, self.signer.verifier(), [m.cosigner for m in state.members.values()]
+                note,
+                self.signer.verifier(),
+                [m.cosigner for m in state.members.values()],
+                not_after=_not_after(),
             )
         except AccordError as exc:
             log.error("cosignatures on checkpoint %d do not verify: %s", tree.size, exc)
@@ -636,6 +721,9 @@ class ConsortiumNode:
                 )
 
     async def _run_pusher(self, node_id: str) -> None:
+        """Send this node's newest checkpoint, with every cosignature known for it, to a peer's
+        C2SP ``add-checkpoint``: the peer cosigns it (200) when it is the largest it has seen,
+        and in any case learns the cosignatures it carries."""
         event = self._peer_events[node_id]
         pushed: tuple[int, int] = (0, 0)
         async with httpx.AsyncClient(verify=self.peer_tls, timeout=10.0) as client:
@@ -650,7 +738,14 @@ class ConsortiumNode:
                 key = (tree.size, len(tree.signatures))
                 if key == pushed:
                     continue
-                body = AddCheckpointRequest(0, (), self._quorum_note(tree).encode()).to_bytes()
+                old = self._peer_records.get(node_id, 0)
+                if old > tree.size:
+                    old, proof = 0, []  # it is ahead: it will say 409, and still learn from us
+                else:
+                    proof = await asyncio.to_thread(self.ledger.proof_between, old, tree.size)
+                body = AddCheckpointRequest(
+                    old, tuple(proof), self._quorum_note(tree).encode()
+                ).to_bytes()
                 try:
                     response = await client.post(
                         peer.url.rstrip("/") + "/add-checkpoint",
@@ -662,11 +757,20 @@ class ConsortiumNode:
                     await asyncio.sleep(0.5)
                     event.set()
                     continue
-                if response.status_code == 200:
+                status = response.status_code
+                if status == 200:
+                    self._peer_records[node_id] = tree.size
                     self._take_cosignatures(tree, peer.member, response.text)
                     pushed = (tree.size, len(tree.signatures))
                     await self._maybe_final(tree)
-                elif response.status_code == 503:
+                elif status == 409 and response.text.strip().isascii():
+                    text = response.text.strip()
+                    if text.isdigit():
+                        self._peer_records[node_id] = int(text)
+                    pushed = key
+                    if int(text or 0) <= tree.size:
+                        event.set()  # retry at once from the size it has
+                elif status == 503:
                     await asyncio.sleep(0.2)
                     event.set()
                 else:
@@ -674,7 +778,7 @@ class ConsortiumNode:
                         "witness %s refused checkpoint %d: %d %s",
                         node_id,
                         tree.size,
-                        response.status_code,
+                        status,
                         response.text.strip()[:200],
                     )
                     pushed = key
@@ -689,7 +793,9 @@ class ConsortiumNode:
             candidate = note + "".join(
                 line + "\n" for line in text.splitlines() if line.startswith("— ")
             )
-            cosigned = open_cosigned_checkpoint(candidate, self.signer.verifier(), [info.cosigner])
+            cosigned = open_cosigned_checkpoint(
+                candidate, self.signer.verifier(), [info.cosigner], not_after=_not_after()
+            )
         except AccordError as exc:
             log.warning("cosignature from %s does not verify: %s", member, exc)
             return
@@ -704,12 +810,13 @@ class ConsortiumNode:
 
     async def _peer_position(
         self, client: httpx.AsyncClient, url: str
-    ) -> tuple[int, int, dict[str, tuple[int, int]]]:
+    ) -> tuple[int, int, dict[str, tuple[int, int]], dict[str, int]]:
         response = await client.get(url.rstrip("/") + "/app/consortium/position")
         response.raise_for_status()
         raw = response.json()
         positions = {str(k): (int(v[0]), int(v[1])) for k, v in raw["positions"].items()}
-        return int(raw["size"]), int(raw["streamSeq"]), positions
+        clocks = {str(k): int(v) for k, v in dict(raw.get("clocks", {})).items()}
+        return int(raw["size"]), int(raw["streamSeq"]), positions, clocks
 
     async def _catch_up(self) -> int:
         """Fetch the entries this node misses from a peer, verified against a final checkpoint.
@@ -730,7 +837,9 @@ class ConsortiumNode:
         async with self._peer_client() as client:
             for peer in peers:
                 try:
-                    size, stream_seq, positions = await self._peer_position(client, peer.url)
+                    size, stream_seq, positions, peer_clocks = await self._peer_position(
+                        client, peer.url
+                    )
                     own_size = self.ledger.size()
                     if size <= own_size:
                         continue
@@ -740,7 +849,7 @@ class ConsortiumNode:
                         note = (
                             await client.get(peer.url.rstrip("/") + "/app/consortium/checkpoint")
                         ).text
-                        final = policy.verify(note)
+                        final = policy.verify(note, not_after=_not_after())
                         if final.checkpoint.size < size:
                             if time.monotonic() > deadline:
                                 raise OrderingUnavailable(f"{peer.node_id} is not final at {size}")
@@ -806,6 +915,7 @@ class ConsortiumNode:
                                     {k: list(v) for k, v in sorted(positions.items())},
                                     separators=(",", ":"),
                                 ),
+                                "consortium.clocks": json.dumps(peer_clocks, separators=(",", ":")),
                             }
                             if last == size
                             else None
@@ -862,6 +972,7 @@ class ConsortiumNode:
             "size": size,
             "streamSeq": stream_seq,
             "positions": {k: list(v) for k, v in sorted(positions.items())},
+            "clocks": dict(sorted(self._clocks.items())),
         }
 
     def entries_json(self, first: int, last: int) -> dict[str, object]:
@@ -883,28 +994,33 @@ class ConsortiumNode:
 
     # --- the witness side ---------------------------------------------------------------------
     async def add_checkpoint(self, body: bytes, peer_fingerprint: str | None) -> str:
-        """C2SP tlog-witness ``add-checkpoint`` for this organization: the cosignature lines.
+        """C2SP tlog-witness ``add-checkpoint`` for this organization: the cosignature line.
 
-        Raises :class:`WitnessRefused` with the spec's status (and 503 while this node has not yet
-        applied the checkpoint's size itself: it never cosigns what it did not verify).
+        The spec's checks in the spec's order, with its statuses, plus the consortium's: the
+        caller must be a current node (403, before anything else), and this node cosigns only a
+        tree it applied itself and computed the same root for (422 and evidence otherwise; 503
+        while it has not applied that size yet). Cosignatures the request carries from other
+        members are collected either way: with this node's they may make the checkpoint final.
         """
-        request = AddCheckpointRequest.from_bytes(body)
+        from accord.core.merkle import verify_consistency
+        from accord.core.witness import SIZE_CONTENT_TYPE
+
         state = self.state
-        nodes = list(state.nodes.values())
-        if peer_fingerprint is None or not any(
-            n.tls_cert_sha256 == peer_fingerprint for n in nodes
-        ):
+        if peer_fingerprint is None or state.node_by_tls_fingerprint(peer_fingerprint) is None:
             raise WitnessRefused(403, "only the consortium's current nodes may submit checkpoints")
+        request = AddCheckpointRequest.from_bytes(body)
         try:
             text = request.note.decode("utf-8")
-            origin = text.split("\n", 1)[0]
         except UnicodeDecodeError as exc:
             raise WitnessRefused(400, "the checkpoint is not UTF-8") from exc
+        origin = text.split("\n", 1)[0]
         if origin != self.origin:
             raise WitnessRefused(404, f"this witness does not know the log {origin[:100]!r}")
         checkpoint: Checkpoint | None = None
         signed_by = None
-        for n in nodes:
+        for n in state.nodes.values():
+            if n.node_id in self.distrusted:
+                continue  # caught equivocating: its signature no longer counts here
             try:
                 checkpoint = open_checkpoint(text, n.log_key)
                 signed_by = n
@@ -912,7 +1028,11 @@ class ConsortiumNode:
             except AccordError:
                 continue
         if checkpoint is None or signed_by is None:
-            raise WitnessRefused(403, "no current node's key signed this checkpoint")
+            raise WitnessRefused(
+                403,
+                "no current node's key signed this checkpoint (keys caught equivocating do not "
+                "count)",
+            )
         if request.old_size > checkpoint.size:
             raise WitnessRefused(400, "the old size is larger than the checkpoint's size")
         if checkpoint.size == 0 and checkpoint.root_hash != empty_root():
@@ -929,30 +1049,74 @@ class ConsortiumNode:
                 f"checkpoint {checkpoint.size} signed by {signed_by.node_id} has a root this "
                 "node did not compute: not cosigned, recorded as evidence",
             )
-        if checkpoint.size >= self.witness.size:
-            await asyncio.to_thread(self.witness.advance, checkpoint.size, checkpoint.root_hash)
+        await self._collect(text, checkpoint, signed_by.log_key)
+        record = self.witness.size
+        if request.old_size != record:
+            raise WitnessRefused(
+                409,
+                f"this witness last cosigned size {record}",
+                body=f"{record}\n",
+                content_type=SIZE_CONTENT_TYPE,
+            )
+        if request.old_size == checkpoint.size:
+            if checkpoint.root_hash != self.witness.root:
+                raise WitnessRefused(422, "same size as the last cosigned, another root")
+        elif request.old_size == 0:
+            if request.proof:
+                raise WitnessRefused(422, "no consistency proof from the empty tree")
+        else:
+            try:
+                verify_consistency(
+                    request.old_size,
+                    checkpoint.size,
+                    self.witness.root,
+                    checkpoint.root_hash,
+                    list(request.proof),
+                )
+            except AccordError as exc:
+                raise WitnessRefused(422, f"the consistency proof does not verify: {exc}") from exc
+        await asyncio.to_thread(self.witness.advance, checkpoint.size, checkpoint.root_hash)
         own = self.cosigner.cosign(checkpoint.to_text(), int(time.time()))
-        # Harvest: the request may carry other members' cosignatures; with ours they may be final.
         tree = self._trees.get(checkpoint.size)
-        if tree is None and checkpoint.size > self._final_size:
-            mine = sign_checkpoint(checkpoint, self.signer)
-            tree = _Tree(checkpoint.size, checkpoint.root_hash, mine)
-            self._trees[checkpoint.size] = tree
         if tree is not None:
             tree.signatures[self.cosigner.name] = own
-            keys = [m.cosigner for m in state.members.values()]
-            with contextlib.suppress(AccordError):
-                cosigned = open_cosigned_checkpoint(text, signed_by.log_key, keys)
-                for sig in note_signatures(text)[1]:
-                    for m in state.members.values():
-                        if (
-                            m.name in cosigned.cosigned
-                            and sig.name == m.cosigner.name
-                            and sig.key_id == m.cosigner.key_id
-                        ):
-                            tree.signatures.setdefault(m.name, sig)
+            await self._maybe_final(tree)
+        elif checkpoint.size > self._final_size:
+            tree = self._tree(checkpoint)
+            tree.signatures[self.cosigner.name] = own
             await self._maybe_final(tree)
         return own.to_line()
+
+    async def _collect(self, text: str, checkpoint: Checkpoint, log_key: Verifier) -> None:
+        """Keep the members' cosignatures a checkpoint of this node's own tree carries."""
+        state = self.state
+        if checkpoint.size <= self._final_size:
+            return
+        try:
+            cosigned = open_cosigned_checkpoint(
+                text, log_key, [m.cosigner for m in state.members.values()], not_after=_not_after()
+            )
+        except AccordError as exc:
+            log.warning("cosignatures on checkpoint %d do not verify: %s", checkpoint.size, exc)
+            return
+        found: dict[str, NoteSignature] = {}
+        for sig in note_signatures(text)[1]:
+            for m in state.members.values():
+                if (
+                    m.name in cosigned.cosigned
+                    and sig.name == m.cosigner.name
+                    and sig.key_id == m.cosigner.key_id
+                ):
+                    found[m.name] = sig
+        found.pop(self.cosigner.name, None)  # this organization's own come only from itself
+        if not found:
+            return
+        tree = self._trees.get(checkpoint.size)
+        if tree is None:
+            tree = self._tree(checkpoint)
+        for name, sig in found.items():
+            tree.signatures.setdefault(name, sig)
+        await self._maybe_final(tree)
 
     def _record_evidence(
         self, note: str, checkpoint: Checkpoint, own_root: bytes, signer: str
@@ -968,6 +1132,7 @@ class ConsortiumNode:
         }
         path = self.evidence_dir / f"{signer}-{checkpoint.size}.json"
         path.write_text(json.dumps(record, indent=2) + "\n")
+        self.distrusted.add(signer)
         log.error(
             "EVIDENCE: %s signed checkpoint %d with a root this node did not compute (%s)",
             signer,
@@ -979,6 +1144,25 @@ class ConsortiumNode:
             self.loop.call_soon_threadsafe(
                 lambda: self._enqueue([("evidence", "accord", "accord.evidence", (), contents)])
             )
+
+
+CLOCK_SKEW = 300
+"""Seconds a cosignature may be dated ahead of this machine's clock and still count."""
+
+
+def _not_after() -> int:
+    return int(time.time()) + CLOCK_SKEW
+
+
+def _encoded_size(env: Envelope) -> int:
+    """An upper bound of the envelope's encoded body (json.dumps escapes at least as much)."""
+    return (
+        len(json.dumps(env.contents))
+        + len(json.dumps(env.user_id))
+        + len(env.collection_id)
+        + sum(len(t) + 3 for t in env.tags)
+        + 200
+    )
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:

@@ -142,6 +142,20 @@ class ConsortiumUsers:
             raise NotFound(f"user {user_id} does not exist")
         return user
 
+    def _check_own(self, user_id: str, by: str | None) -> None:
+        """Only this node's organization's Administrators change its users (others: by vote)."""
+        if by is None:
+            raise AuthError("a user change in a consortium needs the Administrator who asks")
+        state = self._state()
+        mine = self.node.settings.member
+        if state.member_of(by) != mine:
+            raise AuthError(f"user {by} is not a user of {mine}: ask through your own node")
+        owner = state.member_of(user_id)
+        if owner is not None and owner != mine:
+            raise AuthError(
+                f"user {user_id} belongs to {owner}: only {owner} (or a vote) may change it"
+            )
+
     def _order(self, contents: str, by: str | None) -> None:
         if by is None:
             raise AuthError("a user change in a consortium needs the Administrator who asks")
@@ -151,6 +165,8 @@ class ConsortiumUsers:
         if not outcome.accepted:
             if "Administrator" in outcome.reason and "last" in outcome.reason:
                 raise Conflict(outcome.reason)
+            if "belongs to" in outcome.reason or "not a user of" in outcome.reason:
+                raise AuthError(outcome.reason)
             raise InvalidRequest(f"the consortium refused the change: {outcome.reason}")
 
     def assign_role(
@@ -162,6 +178,7 @@ class ConsortiumUsers:
                 raise InvalidRequest("assignedRole is required for a new user")
             return existing
         validate_role(role)
+        self._check_own(user_id, by)
         self._order(users_record("set", user_id, role), by)
         found = self.find(user_id)
         return found if found is not None else User(user_id, role, kind)
@@ -169,6 +186,7 @@ class ConsortiumUsers:
     def delete(self, user_id: str, *, by: str | None = None) -> None:
         if self.find(user_id) is None:
             raise NotFound(f"user {user_id} does not exist")
+        self._check_own(user_id, by)
         self._order(users_record("remove", user_id), by)
 
     @staticmethod

@@ -269,7 +269,8 @@ def create_consortium(
     state = genesis_state(genesis, seqno=1, timestamp_ms=genesis_time)
     policy_path = directory / "consortium.policy"
     write_public(policy_path, state.policy_text().encode())
-    bundle = "".join(o.node.engine_ca_pem for o in new).encode()
+    bundle = "".join(o.node.engine_ca_pem for o in sorted(new, key=lambda o: o.node.node_id))
+    bundle_bytes = bundle.encode()
     summary: dict[str, object] = {"name": name, "policy": str(policy_path), "orgs": {}}
     orgs_summary: dict[str, dict[str, str]] = {}
     for org in new:
@@ -282,7 +283,7 @@ def create_consortium(
             genesis=genesis,
             genesis_time=genesis_time,
             peers=[o.node for o in new],
-            bundle=bundle,
+            bundle=bundle_bytes,
             replicas=min(len(orgs), MAX_REPLICAS),
             host=host_of[org.name],
             storage=(storage or {}).get(org.name, "ledger.db"),
@@ -322,7 +323,7 @@ def prepare_joining_org(
     service = load_key_and_cert(service_ca / "service.key", service_ca / "service.crt")
     org = _new_org(name, origin, service, host)
     nodes = [*current_nodes, org.node]
-    bundle = "".join(n.engine_ca_pem for n in nodes).encode()
+    bundle = "".join(n.engine_ca_pem for n in sorted(nodes, key=lambda n: n.node_id)).encode()
     _write_org(
         data,
         org,

@@ -115,6 +115,8 @@ KIND_USERS = "users"
 # The roles of accord.service.users (as in Azure Confidential Ledger). Core imports nothing above
 # it, so they are spelled again here; a test keeps the two equal.
 ADMINISTRATOR = "Administrator"
+SYSTEM_USER = "accord"
+"""The user id of the ledger's own records (genesis, rejections, evidence): no user may take it."""
 ROLES = ("Administrator", "Contributor", "Reader")
 READ_ROLES = frozenset(ROLES)
 WRITE_ROLES = frozenset({"Administrator", "Contributor"})
@@ -228,6 +230,8 @@ def check_user_id(value: object) -> str:
             f"invalid user id {quoted(value)}: a certificate fingerprint as 32 upper-case hex "
             "pairs with colons, or a token id of 1-128 characters of A-Za-z0-9._@|-"
         )
+    if value == SYSTEM_USER:
+        raise MalformedInput(f"{SYSTEM_USER!r} is reserved for the ledger's own records")
     return value
 
 
@@ -601,9 +605,12 @@ class ConsortiumState:
     last_seqno: int
     ledger_time_ms: int
     extensions: Mapping[str, object] = field(default_factory=dict)
+    user_members: Mapping[str, str] = field(default_factory=dict)
+    """The member organization each user belongs to: only that member's nodes may write as the
+    user or change the user, so one organization cannot act as another's users."""
 
     def __post_init__(self) -> None:
-        for name in ("members", "nodes", "users", "proposals", "extensions"):
+        for name in ("members", "nodes", "users", "proposals", "extensions", "user_members"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     # --- users -------------------------------------------------------------------------------
@@ -618,6 +625,10 @@ class ConsortiumState:
 
     def is_admin(self, user_id: str) -> bool:
         return self.users.get(user_id) in ADMIN_ROLES
+
+    def member_of(self, user_id: str) -> str | None:
+        """The member organization ``user_id`` belongs to (None: not a user)."""
+        return self.user_members.get(user_id)
 
     # --- nodes and keys ----------------------------------------------------------------------
     def node(self, node_id: str) -> Node | None:
@@ -668,6 +679,7 @@ class ConsortiumState:
             "members": [self.members[m].to_json() for m in sorted(self.members)],
             "nodes": [self.nodes[n].to_json() for n in sorted(self.nodes)],
             "users": dict(sorted(self.users.items())),
+            "userMembers": dict(sorted(self.user_members.items())),
             "proposals": [
                 p.to_json() for p in sorted(self.proposals.values(), key=lambda p: p.seqno)
             ],
@@ -708,27 +720,44 @@ def _check_state(state: ConsortiumState) -> None:
             raise Conflict(f"nodes {other} and {node_id} have the same TLS certificate")
     if ADMINISTRATOR not in state.users.values():
         raise Conflict("no Administrator would remain")
+    for user_id in state.users:
+        if state.user_members.get(user_id) not in state.members:
+            raise Conflict(f"user {user_id} belongs to no current member")
 
 
 # --- user changes (shared by user.* actions and users records) ----------------------------------
 
 
-def _set_user(state: ConsortiumState, user_id: str, role: str | None) -> ConsortiumState:
-    """``user_id`` given ``role`` (None: removed), keeping at least one Administrator."""
+def _set_user(
+    state: ConsortiumState, user_id: str, role: str | None, member: str | None = None
+) -> ConsortiumState:
+    """``user_id`` given ``role`` (None: removed), keeping at least one Administrator.
+
+    A new user belongs to ``member`` (required); an existing one keeps its member unless
+    ``member`` names another.
+    """
     users = dict(state.users)
+    user_members = dict(state.user_members)
     if role is None:
         if user_id not in users:
             raise NotFound(f"user {user_id} does not exist")
         del users[user_id]
+        user_members.pop(user_id, None)
     else:
+        owner = member or user_members.get(user_id)
+        if owner is None:
+            raise Conflict(f"a new user ({user_id}) must name the member it belongs to")
+        if owner not in state.members:
+            raise NotFound(f"{owner} is not a member")
         users[user_id] = role
+        user_members[user_id] = owner
     if ADMINISTRATOR not in users.values():
         change = "removing them" if role is None else f"making them {role}"
         raise Conflict(
             f"user {user_id} is the last Administrator; {change} would leave nobody able to "
             "manage users"
         )
-    return replace(state, users=users)
+    return replace(state, users=users, user_members=user_members)
 
 
 # --- the action registry ------------------------------------------------------------------------
@@ -788,7 +817,13 @@ def _apply_member_add(state: ConsortiumState, member: Member) -> ConsortiumState
     if member.name in state.members:
         raise Conflict(f"{member.name} is already a member")
     users = {**state.users, member.admin_user: ADMINISTRATOR}
-    return replace(state, members={**state.members, member.name: member}, users=users)
+    owners = {**state.user_members, member.admin_user: member.name}
+    return replace(
+        state,
+        members={**state.members, member.name: member},
+        users=users,
+        user_members=owners,
+    )
 
 
 # member.remove {"name": M}: its nodes go too, its ballots stop counting.
@@ -805,7 +840,17 @@ def _apply_member_remove(state: ConsortiumState, name: str) -> ConsortiumState:
         else p
         for pid, p in state.proposals.items()
     }
-    return replace(state, members=members, nodes=nodes, proposals=proposals)
+    gone = {u for u, m in state.user_members.items() if m == name}  # its users go with it
+    users = {u: r for u, r in state.users.items() if u not in gone}
+    owners = {u: m for u, m in state.user_members.items() if u not in gone}
+    return replace(
+        state,
+        members=members,
+        nodes=nodes,
+        proposals=proposals,
+        users=users,
+        user_members=owners,
+    )
 
 
 def _apply_node_add(state: ConsortiumState, node: Node) -> ConsortiumState:
@@ -826,13 +871,15 @@ def _apply_constitution_set(state: ConsortiumState, constitution: Constitution) 
     return replace(state, constitution=constitution)
 
 
-def _parse_user_set(args: Mapping[str, object]) -> tuple[str, str]:
-    obj = _object(dict(args), "a user.set action", ("userId", "role"))
-    return check_user_id(obj["userId"]), check_role(obj["role"])
+def _parse_user_set(args: Mapping[str, object]) -> tuple[str, str, str | None]:
+    keys = ("userId", "role", "member") if "member" in args else ("userId", "role")
+    obj = _object(dict(args), "a user.set action", keys)
+    member = check_name(obj["member"], "a member name") if "member" in obj else None
+    return check_user_id(obj["userId"]), check_role(obj["role"]), member
 
 
-def _apply_user_set(state: ConsortiumState, change: tuple[str, str]) -> ConsortiumState:
-    return _set_user(state, change[0], change[1])
+def _apply_user_set(state: ConsortiumState, change: tuple[str, str, str | None]) -> ConsortiumState:
+    return _set_user(state, change[0], change[1], change[2])
 
 
 def _apply_user_remove(state: ConsortiumState, user_id: str) -> ConsortiumState:
@@ -890,8 +937,13 @@ def constitution_set_action(constitution: Constitution) -> dict[str, object]:
     return {"type": "constitution.set", "constitution": constitution.to_json()}
 
 
-def user_set_action(user_id: str, role: str) -> dict[str, object]:
-    return {"type": "user.set", "userId": user_id, "role": role}
+def user_set_action(user_id: str, role: str, member: str | None = None) -> dict[str, object]:
+    """``member`` names the organization a new user belongs to (an existing user keeps its own
+    unless it is given)."""
+    action: dict[str, object] = {"type": "user.set", "userId": user_id, "role": role}
+    if member is not None:
+        action["member"] = member
+    return action
 
 
 def user_remove_action(user_id: str) -> dict[str, object]:
@@ -1094,11 +1146,16 @@ def genesis_document(
     members: Sequence[Member],
     nodes: Sequence[Node],
     users: Mapping[str, str],
+    user_members: Mapping[str, str] | None = None,
 ) -> str:
     """The canonical JSON text of a genesis document (the contents of ledger entry 1).
 
+    Each user belongs to a member: a member's ``admin_user`` to that member, any other user to
+    the member ``user_members`` names.
+
     Raises MalformedInput if :func:`genesis_state` would refuse it.
     """
+    owners = {m.admin_user: m.name for m in members} | dict(user_members or {})
     doc = {
         "format": GENESIS_FORMAT,
         "origin": origin,
@@ -1106,8 +1163,13 @@ def genesis_document(
         "constitution": constitution.to_json(),
         "members": [m.to_json() for m in sorted(members, key=lambda m: m.name)],
         "nodes": [n.to_json() for n in sorted(nodes, key=lambda n: n.node_id)],
-        "users": dict(sorted(users.items())),
+        "users": {
+            u: {"member": owners[u], "role": r} for u, r in sorted(users.items()) if u in owners
+        },
     }
+    missing = sorted(set(users) - set(owners))
+    if missing:
+        raise MalformedInput(f"genesis user {missing[0]} names no member")
     text = canonicalize(doc).decode("utf-8")
     genesis_state(text, seqno=1, timestamp_ms=0)
     return text
@@ -1136,7 +1198,7 @@ def genesis_state(contents: str, *, seqno: int, timestamp_ms: int) -> Consortium
     if not isinstance(raw_members, list) or not isinstance(raw_nodes, list):
         raise MalformedInput("genesis members and nodes are JSON arrays")
     if not isinstance(raw_users, dict):
-        raise MalformedInput("genesis users are a JSON object of user id to role")
+        raise MalformedInput('genesis users are a JSON object {user id: {"member", "role"}}')
     members: dict[str, Member] = {}
     for item in raw_members:
         member = Member.from_json(item)
@@ -1147,9 +1209,24 @@ def genesis_state(contents: str, *, seqno: int, timestamp_ms: int) -> Consortium
         node = Node.from_json(item)
         if nodes.setdefault(node.node_id, node) is not node:
             raise MalformedInput(f"node {node.node_id} is listed twice")
-    users = {check_user_id(u): check_role(r) for u, r in raw_users.items()}
+    users: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for raw_id, raw_user in raw_users.items():
+        entry = _object(raw_user, f"genesis user {quoted(raw_id)}", ("member", "role"))
+        user_id = check_user_id(raw_id)
+        users[user_id] = check_role(entry["role"])
+        owners[user_id] = check_name(entry["member"], "a member name")
     state = ConsortiumState(
-        origin, cert, constitution, members, nodes, users, {}, seqno, timestamp_ms
+        origin,
+        cert,
+        constitution,
+        members,
+        nodes,
+        users,
+        {},
+        seqno,
+        timestamp_ms,
+        user_members=owners,
     )
     try:
         _check_state(state)
@@ -1197,9 +1274,16 @@ def _advance(state: ConsortiumState, seqno: int, now: int) -> ConsortiumState:
     )
 
 
-def _apply_actions(state: ConsortiumState, actions: Sequence[Action]) -> ConsortiumState:
+def _apply_actions(
+    state: ConsortiumState, actions: Sequence[Action], proposer: str
+) -> ConsortiumState:
     for action in actions:
-        state = _REGISTRY[action.type].apply(state, action.payload)
+        payload = action.payload
+        if action.type == "user.set" and isinstance(payload, tuple):
+            user_id, role, member = payload
+            if member is None and user_id not in state.users:
+                payload = (user_id, role, proposer)  # a new user joins the proposer's org
+        state = _REGISTRY[action.type].apply(state, payload)
         if not isinstance(state, ConsortiumState):
             raise TypeError(f"the applier of {action.type} returned no ConsortiumState")
     _check_state(state)
@@ -1214,7 +1298,7 @@ def _evaluate(state: ConsortiumState, p: Proposal, seqno: int) -> tuple[Consorti
     no = sum(1 for m, v in p.votes.items() if not v and m in state.members)
     if yes >= required:
         try:
-            applied = _apply_actions(state, p.actions)
+            applied = _apply_actions(state, p.actions, p.proposer)
         except AccordError as exc:
             p = replace(p, state=REJECTED, final_seqno=seqno, reason=f"could not apply: {exc}")
         else:
@@ -1281,12 +1365,26 @@ def _apply_governance(
 
 
 def _apply_users(
-    state: ConsortiumState, contents: str, user_id: str
+    state: ConsortiumState, contents: str, user_id: str, member: str | None
 ) -> tuple[ConsortiumState, Outcome]:
     if not state.is_admin(user_id):
         raise AuthError(f"user {quoted(user_id)} is not an Administrator")
+    if member is None or state.member_of(user_id) != member:
+        raise AuthError(
+            f"user {quoted(user_id)} is not a user of {member}, whose node sent the change"
+        )
     target, role = _parse_users_record(contents)
-    state = _set_user(state, target, role)
+    owner = state.member_of(target)
+    if owner is not None and owner != member:
+        raise AuthError(f"user {target} belongs to {owner}: only {owner} (or a vote) may change it")
+    state = _set_user(state, target, role, member)
+    if not any(
+        r == ADMINISTRATOR and state.user_members.get(u) == member for u, r in state.users.items()
+    ):
+        raise Conflict(
+            f"user {target} is the last Administrator of {member}; the change would leave it "
+            "nobody to manage its users"
+        )
     done = f"user {target} removed" if role is None else f"user {target} is now {role}"
     return state, Outcome(True, done)
 
@@ -1299,8 +1397,12 @@ def apply_entry(
     kind: str,
     contents: str,
     user_id: str,
+    member: str | None = None,
 ) -> tuple[ConsortiumState, Outcome]:
     """Fold one ordered entry into ``state``; pure and deterministic.
+
+    ``member`` is the member whose node sent the entry: a users record is accepted only from an
+    Administrator of that member, about that member's users.
 
     ``kind`` ``governance`` (a member-signed note; ``user_id`` is not used) or ``users`` (a users
     record submitted by ``user_id``). The ledger time becomes ``max(state.ledger_time_ms,
@@ -1318,7 +1420,7 @@ def apply_entry(
         if kind == KIND_GOVERNANCE:
             return _apply_governance(base, contents, seqno)
         if kind == KIND_USERS:
-            return _apply_users(base, contents, user_id)
+            return _apply_users(base, contents, user_id, member)
         if kind == KIND_GENESIS:
             raise Conflict("a genesis entry can only be the first entry")
         raise MalformedInput(f"unknown governance entry kind {quoted(kind)}")
@@ -1326,7 +1428,9 @@ def apply_entry(
         return base, Outcome(False, str(exc))
 
 
-def replay(entries: Iterable[tuple[int, int, str, str, str]]) -> ConsortiumState:
+def replay(
+    entries: Iterable[tuple[int, int, str, str, str] | tuple[int, int, str, str, str, str | None]],
+) -> ConsortiumState:
     """The state after ``(seqno, timestamp_ms, kind, contents, user_id)`` entries, in order.
 
     The first must be the genesis entry (kind ``genesis``); MalformedInput if it is missing or
@@ -1336,11 +1440,13 @@ def replay(entries: Iterable[tuple[int, int, str, str, str]]) -> ConsortiumState
     first = next(iterator, None)
     if first is None:
         raise MalformedInput("no genesis entry")
-    seqno, timestamp_ms, kind, contents, _user = first
+    seqno, timestamp_ms, kind, contents = first[:4]
     if kind != KIND_GENESIS:
         raise MalformedInput(f"the first entry is {quoted(kind)}, not the genesis")
     state = genesis_state(contents, seqno=seqno, timestamp_ms=timestamp_ms)
-    for seqno, timestamp_ms, kind, contents, user_id in iterator:
+    for entry in iterator:
+        seqno, timestamp_ms, kind, contents, user_id = entry[:5]
+        member = entry[5] if len(entry) > 5 else None
         state, _ = apply_entry(
             state,
             seqno=seqno,
@@ -1348,5 +1454,6 @@ def replay(entries: Iterable[tuple[int, int, str, str, str]]) -> ConsortiumState
             kind=kind,
             contents=contents,
             user_id=user_id,
+            member=member,
         )
     return state

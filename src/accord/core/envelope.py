@@ -42,7 +42,7 @@ from accord.errors import MalformedInput
 ENVELOPE_FORMAT = "accord.envelope.v1"
 MESSAGE_MAGIC = b"accord.envelopes.v1\n"
 SIGNATURE_CONTEXT = b"accord.envelope.v1\n"
-KINDS = ("entry", "governance", "users", "evidence")
+KINDS = ("entry", "governance", "users", "evidence", "clock")
 MAX_COUNTER = (1 << 53) - 1
 _KEYS = frozenset(
     {

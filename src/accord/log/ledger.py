@@ -917,6 +917,15 @@ class Ledger(LedgerReader):
             # The entries and checkpoint are durable; only the guard lags behind. Say so loudly.
             log.error("cannot update %s: %s (the ledger goes on)", self.record.path, exc)
 
+    def proof_between(self, first: int, second: int) -> list[bytes]:
+        """RFC 9162 consistency proof between two sizes of the durable tree, final or not (what
+        a consortium node sends a witness along with a checkpoint that is not final yet)."""
+        if not 0 <= first <= second <= self._durable_size:
+            raise InvalidRequest(f"no consistency proof from {first} to {second}")
+        if first == 0 or first == second:
+            return []
+        return self._range_hashes(consistency_plan(first, second))
+
     def tree_edge(self) -> TreeEdge:
         """A copy of the tree's edge at the durable size (for a catch-up to extend and check)."""
         return self._edge.copy()

@@ -20,10 +20,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import re
+import time
 
 from aiohttp import web
 
+from accord.consortium.apply import Applied
 from accord.consortium.node import ConsortiumNode
+from accord.core.consortium import Outcome, apply_entry
 from accord.core.witness import SIZE_CONTENT_TYPE
 from accord.errors import AuthError, InvalidRequest, NotFound, WitnessRefused
 from accord.service.http import in_thread, read_body, require
@@ -31,6 +35,7 @@ from accord.service.state import STATE
 from accord.service.users import READ_ROLES
 
 WITNESS_BODY_LIMIT = 64 * 1024
+_DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII digits only: str.isdigit() accepts '²'
 ACTION_BODY_LIMIT = 64 * 1024
 
 
@@ -77,22 +82,39 @@ async def post_action(request: web.Request) -> web.Response:
         raise InvalidRequest("a governance action is a UTF-8 signed note") from exc
     if not text.startswith("accord.gov.v1\n"):
         raise InvalidRequest("a governance action is a signed note starting 'accord.gov.v1'")
+    # A dry run against the state this node applied: a note that would be refused now (a bad
+    # signature, not a member, a replay, a closed proposal) is answered at once and never ordered,
+    # so no caller can fill the ledger with refusals. The ordered run decides for good.
+    state = node.state
+    _, preview = apply_entry(
+        state,
+        seqno=state.last_seqno + 1,
+        timestamp_ms=max(state.ledger_time_ms, int(time.time() * 1000)),
+        kind="governance",
+        contents=text,
+        user_id=user.user_id,
+    )
+    if not preview.accepted:
+        return _outcome_response(preview, None)
     applied = await asyncio.wrap_future(
         node.submit_action("governance", text, user_id=user.user_id)
     )
     outcome, txid = applied[0]
-    status = 200 if outcome.accepted else 409
-    return web.json_response(
-        {
-            "accepted": outcome.accepted,
-            "reason": outcome.reason,
-            "proposalId": outcome.proposal_id,
-            "proposalState": outcome.proposal_state,
-            "transactionId": str(txid),
-        },
-        status=status,
-        headers={"x-ms-ccf-transaction-id": str(txid)},
-    )
+    return _outcome_response(outcome, str(txid))
+
+
+def _outcome_response(outcome: Outcome | Applied, txid: str | None) -> web.Response:
+    body: dict[str, object] = {
+        "accepted": outcome.accepted,
+        "reason": outcome.reason,
+        "proposalId": outcome.proposal_id,
+        "proposalState": outcome.proposal_state,
+        "transactionId": txid,
+    }
+    if not outcome.accepted:
+        body["error"] = {"code": "Conflict", "message": outcome.reason}
+    headers = {"x-ms-ccf-transaction-id": txid} if txid else {}
+    return web.json_response(body, status=200 if outcome.accepted else 409, headers=headers)
 
 
 async def list_proposals(request: web.Request) -> web.Response:
@@ -136,7 +158,7 @@ def _require_node(request: web.Request) -> ConsortiumNode:
 
 def _int(request: web.Request, name: str) -> int:
     text = request.query.get(name, "")
-    if not text.isdigit() or len(text) > 18:
+    if not _DIGITS.fullmatch(text):
         raise InvalidRequest(f"query parameter {name} must be a non-negative integer")
     return int(text)
 

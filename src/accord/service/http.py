@@ -36,6 +36,7 @@ from accord.errors import (
     InvalidRequest,
     MalformedInput,
     NotFound,
+    OrderingUnavailable,
     StorageError,
 )
 from accord.identity import fingerprint
@@ -91,6 +92,8 @@ def status_for(exc: AccordError) -> tuple[int, str]:
         return 403, "Forbidden"
     if isinstance(exc, InvalidRequest | MalformedInput):
         return 400, "InvalidRequest"
+    if isinstance(exc, OrderingUnavailable):
+        return 503, "ServiceUnavailable"
     if isinstance(exc, StorageError):
         return 503, "StorageUnavailable"
     return 400, "BadRequest"
@@ -133,7 +136,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     except AccordError as exc:
         status, code = status_for(exc)
-        return error_response(status, code, str(exc))
+        response = error_response(status, code, str(exc))
+        if isinstance(exc, OrderingUnavailable):  # not acknowledged: the client may retry
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "InternalError", "internal error; see the service log")
