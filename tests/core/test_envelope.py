@@ -1,6 +1,8 @@
 import base64
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accord.core.envelope import (
     BadLine,
@@ -116,3 +118,23 @@ def test_message_rules_on_sign() -> None:
         encode_message([_envelope(2), _envelope(1)], signer)
     with pytest.raises(MalformedInput):
         encode_message([_envelope(1), _envelope(2, node="other")], signer)
+
+
+@given(
+    st.text(max_size=50),
+    st.text(max_size=20),
+    st.lists(st.text(max_size=8), max_size=3),
+    st.text(max_size=20),
+)
+def test_fast_body_is_the_canonical_json(
+    contents: str, user: str, tags: list[str], collection: str
+) -> None:
+    env = _envelope(contents=contents, user_id=user, tags=tuple(tags), collection_id=collection)
+    try:
+        canonical = env.canonical_body()
+    except MalformedInput:
+        with pytest.raises(MalformedInput):
+            env.body()
+        return
+    assert env.body() == canonical
+    assert Envelope.from_body(env.body()) == env

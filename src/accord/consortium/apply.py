@@ -164,6 +164,14 @@ class Applier:
             self.next_seqno += 1
             return [rejected]
         assert node is not None  # noqa: S101 - refused above otherwise
+        # The node's clock moves to its newest envelope in the message, then the consortium time
+        # (the lower median of the clocks) is taken once for the whole message.
+        newest = max(
+            (line.envelope.timestamp_ms for line in message.lines if isinstance(line, Line)),
+            default=0,
+        )
+        self.clocks[node.node_id] = max(self.clocks.get(node.node_id, 0), newest)
+        self.ledger_time = max(self.ledger_time, self.consortium_time())
         out: list[Applied] = []
         for line in message.lines:
             applied = self._apply_line(line, node)
@@ -205,9 +213,7 @@ class Applier:
                 "replayed or reordered envelope (position not increasing)",
             )
         self.positions[env.node] = env.position
-        self.clocks[env.node] = max(self.clocks.get(env.node, 0), env.timestamp_ms)
-        timestamp = max(self.ledger_time, self.consortium_time())
-        self.ledger_time = timestamp
+        timestamp = self.ledger_time
         if env.kind == "clock":
             return None
         if env.kind == "entry":

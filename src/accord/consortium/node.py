@@ -37,6 +37,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 from accord.consortium.apply import (
@@ -74,7 +75,7 @@ from accord.errors import (
     VerificationError,
     WitnessRefused,
 )
-from accord.log.ledger import Ledger, NewEntry
+from accord.log.ledger import Ledger, NewEntry, OrderedResult
 
 log = logging.getLogger("accord.consortium")
 
@@ -83,11 +84,14 @@ MAX_MESSAGE_BYTES = 6 << 20
 """Envelope bytes per message (an upper estimate); the NATS servers take 8 MiB messages."""
 PUBLISH_DEADLINE = 6.0
 WITNESS_WAIT = 3.0
+CHECKPOINT_PAUSE = 0.1
+FALLBACK_DELAY = 0.2
 CHECKPOINT_EVERY = 8
 """Every node signs the tree at the end of each stream message whose sequence is a multiple of
 this (and at the end of the stream whenever it caught up), so under load all nodes sign the same
 sizes and their cosignatures meet."""
 READ_BATCH = 256
+PIPELINE_DEPTH = 4
 HEARTBEAT_INTERVAL = 5.0
 WRITE_TIMEOUT = 60.0
 TRIM_INTERVAL = 5.0
@@ -118,6 +122,19 @@ class _Pending:
     count: int
     future: Future[list[tuple[Applied, TransactionId]]]
     results: dict[int, tuple[Applied, TransactionId]] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    """Ordered messages folded and handed to the ledger, not yet known to be durable."""
+
+    future: Future[OrderedResult]
+    applied: list[Applied]
+    last_seq: int
+    marks: list[int]
+    caught_up: bool
+    positions: dict[str, tuple[int, int]]
+    clocks: dict[str, int]
 
 
 @dataclass
@@ -208,6 +225,8 @@ class ConsortiumNode:
         self._latest_root: tuple[int, bytes] | None = None
         self.position: tuple[int, int, dict[str, tuple[int, int]]] = (0, 0, {})
         self._clocks: dict[str, int] = {}
+        self._write_failed: Exception | None = None
+        self._completing = False
         self._to_sign: list[tuple[int, int, bytes]] = []  # (size to sign, applied size, its root)
         self._harvest: dict[tuple[int, bytes], dict[str, NoteSignature]] = {}
         self._peer_records: dict[str, int] = {}
@@ -508,7 +527,7 @@ class ConsortiumNode:
 
     async def _publish(self, envelopes: list[Envelope]) -> None:
         assert self.ordering is not None  # noqa: S101 - set in start()
-        data = await asyncio.to_thread(encode_message, envelopes, self.signer)
+        data = encode_message(envelopes, self.signer)  # fast: hand-built bodies, one signature
         msg_id = message_id(data)
         deadline = time.monotonic() + PUBLISH_DEADLINE
         while True:
@@ -533,42 +552,76 @@ class ConsortiumNode:
 
     # --- applier ------------------------------------------------------------------------------
     async def _run_applier(self) -> None:
+        """Read, fold and hand batches to the ledger without waiting for each to be durable:
+        the completer acknowledges them, in order, once they are. A failed write stops the
+        pipeline, and the state is rebuilt from storage before reading on."""
         assert self.ordering is not None  # noqa: S101 - set in start()
         meta = await asyncio.to_thread(self.ledger.storage.read_meta)
         next_seq = int(meta.get(STREAM_SEQ_KEY, "0")) + 1
-        while True:
-            try:
-                messages = await self.ordering.read(
-                    self.settings.stream, self.settings.subject, next_seq, max_msgs=READ_BATCH
-                )
-            except OrderingUnavailable as exc:
-                log.info("ordering service unavailable while reading: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            if not messages:
-                continue
-            try:
-                next_seq = await self._apply(messages, next_seq)
-            except StreamGap as gap:
-                log.warning("%s", gap)
+        completions: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=PIPELINE_DEPTH)
+        self._write_failed = None
+        completer = asyncio.create_task(self._run_completer(completions))
+        try:
+            while True:
+                if self._write_failed is not None:
+                    next_seq = await self._recover(completions, completer)
+                    completer = asyncio.create_task(self._run_completer(completions))
                 try:
-                    next_seq = await self._catch_up()
-                except Exception as exc:
-                    log.error("catching up from peers failed: %s; retrying", exc)
-                    await asyncio.sleep(1.0)
-            except Exception as exc:  # the applier must never die silently
-                log.error("applying the stream failed: %s; restoring from storage", exc)
-                await asyncio.sleep(0.5)
-                await asyncio.to_thread(self._restore)
-                meta = await asyncio.to_thread(self.ledger.storage.read_meta)
-                next_seq = int(meta.get(STREAM_SEQ_KEY, "0")) + 1
+                    messages = await self.ordering.read(
+                        self.settings.stream, self.settings.subject, next_seq, max_msgs=READ_BATCH
+                    )
+                except OrderingUnavailable as exc:
+                    log.info("ordering service unavailable while reading: %s", exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                if not messages or self._write_failed is not None:
+                    continue
+                try:
+                    batch = self._apply(messages, next_seq)
+                except StreamGap as gap:
+                    log.warning("%s", gap)
+                    await self._drain(completions)
+                    try:
+                        next_seq = await self._catch_up()
+                    except Exception as exc:
+                        log.error("catching up from peers failed: %s; retrying", exc)
+                        await asyncio.sleep(1.0)
+                    continue
+                except Exception as exc:  # the applier must never die silently
+                    log.error("applying the stream failed: %s; restoring from storage", exc)
+                    self._write_failed = exc
+                    continue
+                await completions.put(batch)
+                next_seq = batch.last_seq + 1
+        finally:
+            completer.cancel()
 
-    async def _apply(self, messages: list[tuple[int, bytes]], next_seq: int) -> int:
+    async def _drain(self, completions: asyncio.Queue[_Batch | None]) -> None:
+        """Wait until every batch handed to the ledger is completed."""
+        while not completions.empty() or self._completing:
+            await asyncio.sleep(0.01)
+
+    async def _recover(
+        self, completions: asyncio.Queue[_Batch | None], completer: asyncio.Task[None]
+    ) -> int:
+        completer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await completer
+        while not completions.empty():
+            completions.get_nowait()
+        self._completing = False
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(self._restore)
+        self._write_failed = None
+        meta = await asyncio.to_thread(self.ledger.storage.read_meta)
+        return int(meta.get(STREAM_SEQ_KEY, "0")) + 1
+
+    def _apply(self, messages: list[tuple[int, bytes]], next_seq: int) -> _Batch:
         applier = self.applier
         assert applier is not None  # noqa: S101 - restored in start()
         applied: list[Applied] = []
         last_seq = next_seq - 1
-        base = self.applied_size
+        base = applier.next_seqno - 1
         marks: list[int] = []
         for seq, data in messages:
             if seq != last_seq + 1:
@@ -579,9 +632,37 @@ class ConsortiumNode:
             last_seq = seq
             if seq % CHECKPOINT_EVERY == 0:  # the same sizes on every node, whatever it batched
                 marks.append(base + len(applied))
-        result = await asyncio.wrap_future(
-            self.ledger.submit_ordered([a.item for a in applied], meta=applier.meta(last_seq))
+        future = self.ledger.submit_ordered([a.item for a in applied], meta=applier.meta(last_seq))
+        return _Batch(
+            future,
+            applied,
+            last_seq,
+            marks,
+            len(messages) < READ_BATCH,
+            dict(applier.positions),
+            dict(applier.clocks),
         )
+
+    async def _run_completer(self, completions: asyncio.Queue[_Batch | None]) -> None:
+        while True:
+            batch = await completions.get()
+            if batch is None:
+                return
+            self._completing = True
+            try:
+                result = await asyncio.wrap_future(batch.future)
+                await self._complete(batch, result)
+            except Exception as exc:
+                log.error("a write of the ordered stream failed: %s", exc)
+                self._write_failed = exc
+                return
+            finally:
+                self._completing = False
+
+    async def _complete(self, batch: _Batch, result: OrderedResult) -> None:
+        applier = self.applier
+        assert applier is not None  # noqa: S101
+        applied = batch.applied
         for a, txid in zip(applied, result.transaction_ids, strict=True):
             if a.node == self.node_id and a.position is not None:
                 waiting = self._waiting.pop(a.position, None)
@@ -592,17 +673,18 @@ class ConsortiumNode:
                         pending.future.set_result(
                             [pending.results[i] for i in range(pending.count)]
                         )
-        own = applier.positions.get(self.node_id)
+        own = batch.positions.get(self.node_id)
         if own is not None and own > (self.boot, self.counter):
             # Someone with this node's key wrote at a later position than ours (a restored
             # backup, a copied key): move on past it, or every write of ours is a "replay".
             log.warning("envelopes of %s seen at position %s; moving past it", self.node_id, own)
             self.boot, self.counter = own[0] + 1, 0
         self.applied_size = result.size
-        self.position = (result.size, last_seq, dict(applier.positions))
-        self._clocks = dict(applier.clocks)
+        self.position = (result.size, batch.last_seq, batch.positions)
+        self._clocks = batch.clocks
         self._latest_root = (result.size, result.root)
-        if len(messages) < READ_BATCH:  # caught up with the stream: sign its end too
+        marks = list(batch.marks)
+        if batch.caught_up:  # caught up with the stream: sign its end too
             marks.append(result.size)
         if marks:
             self._to_sign.append((max(marks), result.size, result.root))
@@ -613,7 +695,6 @@ class ConsortiumNode:
             await self._notify_state()
         assert self._tree_changed is not None  # noqa: S101
         self._tree_changed.set()
-        return last_seq + 1
 
     async def wait_applied(self, size: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -641,6 +722,7 @@ class ConsortiumNode:
             if size != applied:
                 root = await asyncio.to_thread(self.ledger.root_at, size)
             await self._sign_own(size, root)
+            await asyncio.sleep(CHECKPOINT_PAUSE)  # under load: at most ~10 signatures a second
 
     async def _sign_own(self, size: int, root: bytes) -> None:
         """Sign this node's tree at ``size``; the organization cosigns it if it is the largest
@@ -720,17 +802,37 @@ class ConsortiumNode:
                     self._run_pusher(node_id), name=f"accord-push-{node_id}"
                 )
 
+    def _is_primary(self, node_id: str) -> bool:
+        """Is ``node_id`` the peer right after this node in the ring of current node ids?
+
+        Each node pushes every checkpoint to that one peer at once, and to the others only when
+        the checkpoint is not final soon after: with a majority quorum, every node's checkpoint
+        meets its quorum with one peer's cosignature, and the traffic stays one request per
+        checkpoint instead of one per peer.
+        """
+        ring = sorted(self.state.nodes)
+        if self.node_id not in ring or len(ring) < 2:
+            return True
+        return ring[(ring.index(self.node_id) + 1) % len(ring)] == node_id
+
     async def _run_pusher(self, node_id: str) -> None:
         """Send this node's newest checkpoint, with every cosignature known for it, to a peer's
         C2SP ``add-checkpoint``: the peer cosigns it (200) when it is the largest it has seen,
         and in any case learns the cosignatures it carries."""
         event = self._peer_events[node_id]
         pushed: tuple[int, int] = (0, 0)
-        async with httpx.AsyncClient(verify=self.peer_tls, timeout=10.0) as client:
+        timeout = aiohttp.ClientTimeout(total=10.0)
+        connector = aiohttp.TCPConnector(ssl=self.peer_tls, limit=2)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), 1.0)
                 event.clear()
+                if not self._is_primary(node_id):
+                    await asyncio.sleep(FALLBACK_DELAY)
+                    tree = self._latest
+                    if tree is None or tree.size <= self._final_size:
+                        continue  # final without this peer: nothing to ask it
                 tree = self._latest
                 peer = self.state.nodes.get(node_id)
                 if tree is None or peer is None:
@@ -747,29 +849,32 @@ class ConsortiumNode:
                     old, tuple(proof), self._quorum_note(tree).encode()
                 ).to_bytes()
                 try:
-                    response = await client.post(
+                    async with session.post(
                         peer.url.rstrip("/") + "/add-checkpoint",
-                        content=body,
+                        data=body,
                         headers={"Content-Type": "text/plain"},
-                    )
-                except httpx.HTTPError as exc:
+                    ) as response:
+                        status = response.status
+                        text = await response.text()
+                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                     log.debug("witness %s unreachable: %s", node_id, exc)
                     await asyncio.sleep(0.5)
                     event.set()
                     continue
-                status = response.status_code
+                log.debug("push %d to %s: %d %s", tree.size, node_id, status, text[:80])
                 if status == 200:
                     self._peer_records[node_id] = tree.size
-                    self._take_cosignatures(tree, peer.member, response.text)
+                    self._take_cosignatures(tree, peer.member, text)
                     pushed = (tree.size, len(tree.signatures))
                     await self._maybe_final(tree)
-                elif status == 409 and response.text.strip().isascii():
-                    text = response.text.strip()
-                    if text.isdigit():
-                        self._peer_records[node_id] = int(text)
-                    pushed = key
-                    if int(text or 0) <= tree.size:
-                        event.set()  # retry at once from the size it has
+                elif status == 409 and text.strip().isdigit() and text.strip().isascii():
+                    record = int(text.strip())
+                    if record <= tree.size and record != self._peer_records.get(node_id):
+                        self._peer_records[node_id] = record
+                        event.set()  # retry at once, from the size it has
+                    else:  # it is ahead of this checkpoint: wait for a newer one
+                        self._peer_records[node_id] = record
+                        pushed = key
                 elif status == 503:
                     await asyncio.sleep(0.2)
                     event.set()
@@ -779,7 +884,7 @@ class ConsortiumNode:
                         node_id,
                         tree.size,
                         status,
-                        response.text.strip()[:200],
+                        text.strip()[:200],
                     )
                     pushed = key
                     await asyncio.sleep(1.0)
@@ -856,6 +961,7 @@ class ConsortiumNode:
                             await asyncio.sleep(0.2)
                     target = final.checkpoint
                     edge = self.ledger.tree_edge()
+                    began = time.perf_counter()
                     log.info(
                         "catching up from %s: entries %d..%d, verified against final checkpoint %d",
                         peer.node_id,
@@ -879,7 +985,14 @@ class ConsortiumNode:
                         for offset, row in enumerate(rows):
                             leaf = base64.b64decode(row["leaf"], validate=True)
                             contents = base64.b64decode(row["contents"], validate=True)
-                            meta = EntryMetadata.from_leaf(leaf)
+                            try:  # parse, then require the canonical bytes (re-encoded)
+                                meta = EntryMetadata.from_json(json.loads(leaf))
+                            except ValueError as exc:
+                                raise VerificationError(f"entry leaf is not JSON: {exc}") from exc
+                            if meta.leaf() != leaf:
+                                raise VerificationError(
+                                    f"{peer.node_id} sent a leaf not in canonical form"
+                                )
                             if meta.seqno != first + offset or meta.transaction_id.view != 1:
                                 raise VerificationError(f"{peer.node_id} sent entry out of place")
                             if hashlib.sha256(contents).digest() != meta.contents_sha256:
@@ -924,7 +1037,16 @@ class ConsortiumNode:
                         first = last + 1
                     await asyncio.to_thread(self._restore)
                     self._applied_event.set()
-                    log.info("caught up from %s to size %d", peer.node_id, size)
+                    spent = time.perf_counter() - began
+                    log.info(
+                        "caught up from %s to size %d: %d entries fetched and verified in %.2f s "
+                        "(%.0f/s)",
+                        peer.node_id,
+                        size,
+                        size - own_size,
+                        spent,
+                        (size - own_size) / spent if spent > 0 else 0.0,
+                    )
                     return stream_seq + 1
                 except (httpx.HTTPError, AccordError, ValueError, KeyError) as exc:
                     last_error = exc
@@ -1018,9 +1140,14 @@ class ConsortiumNode:
             raise WitnessRefused(404, f"this witness does not know the log {origin[:100]!r}")
         checkpoint: Checkpoint | None = None
         signed_by = None
+        try:
+            lines = note_signatures(text)[1]
+        except AccordError as exc:
+            raise WitnessRefused(400, f"the checkpoint is not a signed note: {exc}") from exc
+        named = {(sig.name, sig.key_id) for sig in lines}
         for n in state.nodes.values():
-            if n.node_id in self.distrusted:
-                continue  # caught equivocating: its signature no longer counts here
+            if n.node_id in self.distrusted or (n.log_key.name, n.log_key.key_id) not in named:
+                continue  # not among its signatures, or caught equivocating (no longer counts)
             try:
                 checkpoint = open_checkpoint(text, n.log_key)
                 signed_by = n

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import time
 from collections.abc import Sequence
@@ -76,16 +77,37 @@ class _OrgKeys:
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    socks = []
+    """``count`` distinct ports that are free now, below the kernel's ephemeral range.
+
+    Ports from the ephemeral range (what binding port 0 gives) may be taken by any outgoing
+    connection before the servers start; these are not.
+    """
+    low, high = _PORT_RANGE
     try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        high = min(high, ephemeral_low)
+    except (OSError, ValueError, IndexError):
+        pass
+    chosen: list[int] = []
+    rng = random.SystemRandom()
+    for _ in range(count * 200):
+        if len(chosen) == count:
+            break
+        port = rng.randrange(low, high)
+        if port in chosen:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        chosen.append(port)
+    if len(chosen) < count:
+        raise ConfigurationError(f"cannot find {count} free ports between {low} and {high}")
+    return chosen
+
+
+_PORT_RANGE = (20000, 32768)
 
 
 def _pem_cert(kc: KeyAndCert) -> bytes:

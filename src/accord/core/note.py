@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -57,10 +58,12 @@ _ALG_NAMES = {0x01: "signed-note Ed25519", 0x04: "cosignature/v1"}
 _KEY_HASH_RE = re.compile(r"[0-9a-f]{8}")
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_valid_key_name(name: str) -> bool:
     # The spec: non-empty, no Unicode spaces, no '+'. str.isspace() covers every Unicode space
     # (and a few separators besides). Control characters can never appear in a note either, so a
-    # name containing one could never sign anything: reject it up front.
+    # name containing one could never sign anything: reject it up front. Cached: a note's lines
+    # repeat a handful of names (it is pure, so the cache changes no answer).
     if not name or "+" in name:
         return False
     if any(ch.isspace() or ord(ch) < 0x20 for ch in name):

@@ -712,8 +712,8 @@ class Ledger(LedgerReader):
                     break
             if requests:
                 self._guarded(functools.partial(self._write_requests, requests), requests)
-            for request in ordered:  # one transaction each: its meta is the stream position
-                self._guarded(functools.partial(self._write_ordered, request), [request])
+            if ordered:  # one transaction for all: the last one's meta is the stream position
+                self._guarded(functools.partial(self._write_ordered, ordered), ordered)
             if finals:
                 self._guarded(functools.partial(self._write_final, finals), finals)
         if self._committed < self._edge.size and not self.options.external_finality:
@@ -802,7 +802,7 @@ class Ledger(LedgerReader):
         for request, ids in zip(requests, results, strict=True):
             request.future.set_result(ids)
 
-    def _write_ordered(self, request: _OrderedRequest) -> None:
+    def _write_ordered(self, requests: list[_OrderedRequest]) -> None:
         view = self.view
         seqno = self._edge.size + 1
         secret = self.commit_secret
@@ -810,35 +810,45 @@ class Ledger(LedgerReader):
             raise ConfigurationError("the ledger has no commit secret")
         sha256 = hashlib.sha256
         stored: list[StoredEntry] = []
-        hashes: list[bytes] = []
-        ccf_leaves: list[bytes] = []
-        ids: list[TransactionId] = []
-        for item in request.items:
-            txid = TransactionId(view, seqno)
-            metadata = EntryMetadata(
-                txid,
-                item.collection_id,
-                item.tags,
-                sha256(item.contents).digest(),
-                item.user_id,
-                item.timestamp_ms,
-            )
-            leaf = metadata.leaf()
-            stored.append(StoredEntry(seqno, item.collection_id, leaf, item.contents))
-            hashes.append(leaf_hash(leaf))
-            ccf_leaves.append(entry_ccf_leaf(leaf, txid, item.collection_id, item.contents, secret))
-            ids.append(txid)
-            seqno += 1
-        writes = self._edge.append(hashes)
+        writes: dict[tuple[int, int], bytes] = {}
+        ccf_writes: dict[tuple[int, int], bytes] = {}
+        results: list[OrderedResult] = []
+        meta: dict[str, str] = {}
+        for request in requests:
+            hashes: list[bytes] = []
+            ccf_leaves: list[bytes] = []
+            ids: list[TransactionId] = []
+            for item in request.items:
+                txid = TransactionId(view, seqno)
+                metadata = EntryMetadata(
+                    txid,
+                    item.collection_id,
+                    item.tags,
+                    sha256(item.contents).digest(),
+                    item.user_id,
+                    item.timestamp_ms,
+                )
+                leaf = metadata.leaf()
+                stored.append(StoredEntry(seqno, item.collection_id, leaf, item.contents))
+                hashes.append(leaf_hash(leaf))
+                ccf_leaves.append(
+                    entry_ccf_leaf(leaf, txid, item.collection_id, item.contents, secret)
+                )
+                ids.append(txid)
+                seqno += 1
+            writes.update(self._edge.append(hashes))
+            ccf_writes.update(self._ccf_edge.append(ccf_leaves))
+            results.append(OrderedResult(ids, self._edge.size, self._edge.root()))
+            meta.update(request.meta)
         tiles = [StoredTile(level, index, packed) for (level, index), packed in writes.items()]
-        ccf_writes = self._ccf_edge.append(ccf_leaves)
         tiles += [
             StoredTile(level, index, packed, CCF_TREE)
             for (level, index), packed in ccf_writes.items()
         ]
-        self.storage.write_batch(stored, tiles, None, request.meta)
+        self.storage.write_batch(stored, tiles, None, meta)
         self._durable_size = self._edge.size
-        request.future.set_result(OrderedResult(ids, self._edge.size, self._edge.root()))
+        for request, result in zip(requests, results, strict=True):
+            request.future.set_result(result)
 
     def _write_final(self, finals: list[_FinalRequest]) -> None:
         """Store the largest final checkpoint among ``finals`` (each checked against the tree)."""
@@ -889,7 +899,7 @@ class Ledger(LedgerReader):
                 self.signer.name, self.signer.key_id, self.signer.sign(text.encode())
             )
             note = add_signatures(note, [own])
-        open_checkpoint(note, self.verifier)  # the stored note must verify with this node's key
+        verified = open_checkpoint(note, self.verifier)  # the stored note must verify with our key
         ccf_signature = None
         if self.node is not None and size > 0:
             ccf_root = (
@@ -898,7 +908,7 @@ class Ledger(LedgerReader):
                 else self._range_hashes([(0, size)], CCF_TREE, ccf_node_hash)[0]
             )
             ccf_signature = sign_ccf_root(ccf_root, self.node.key)
-        self._signed = (note, open_checkpoint(note, self.verifier))
+        self._signed = (note, verified)
         return StoredCheckpoint(size, note, ccf_signature)
 
     def _write_checkpoint(self) -> None:
