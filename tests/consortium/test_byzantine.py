@@ -190,6 +190,18 @@ def test_a_node_key_signing_another_root_is_caught_as_evidence(network: LocalCon
         assert time.monotonic() < deadline, "the evidence never reached the ledger"
         time.sleep(0.2)
     assert "supplier-node" in recorded[0]["contents"]
+    # `accord verify` reports it by signer (exit 1: the log verified, a node key lied).
+    import subprocess
+    import sys
+
+    audit = subprocess.run(
+        [sys.executable, "-m", "accord.cli.main", "verify", "--data", str(manufacturer.data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert audit.returncode == 1, audit.stderr
+    assert "EVIDENCE: supplier-node signed" in audit.stdout
     # An unauthenticated caller (a user, not a node) is refused before anything is checked.
     status, _ = _post(manufacturer, "/add-checkpoint", body)
     assert status == 403

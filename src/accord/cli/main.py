@@ -203,13 +203,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 if args.policy is not None
                 else None
             )
+            try:
+                evidence = [
+                    (e["transactionId"], e["contents"])
+                    for e in client.list_entries(collection_id="accord.evidence")
+                ]
+            except AccordError as exc:  # e.g. a public log read without a user certificate
+                print(f"accord: verify: evidence not read ({exc})", file=sys.stderr)
+                evidence = []
         print(
             f"OK: {args.url} serves a consistent log of {remote.size} entries; "
             f"{remote.tiles} tiles and the signed checkpoint check out"
         )
         if cosigned is not None:
             print(_policy_line(args.policy, cosigned))
-        return EXIT_OK
+        return _report_evidence(evidence)
     if args.policy is not None:
         raise ConfigurationError("--policy checks a running service's checkpoint: give --url")
     if not args.data:
@@ -242,7 +250,33 @@ def cmd_verify(args: argparse.Namespace) -> int:
         f"OK: {report.entries} entries, {report.checkpoints} signed checkpoints and "
         f"{report.tiles} tiles of the RFC 9162 and CCF trees verified; root {report.root.hex()}"
     )
-    return EXIT_OK
+    reader = data.open_reader()
+    try:
+        evidence = [
+            (str(e.transaction_id), e.contents)
+            for e in reader.get_entries(
+                1, max(1, reader.size()), collection_id="accord.evidence", limit=100_000
+            )
+        ]
+    finally:
+        reader.close()
+    return _report_evidence(evidence)
+
+
+def _report_evidence(entries: list[tuple[str, str]]) -> int:
+    """Report, by signer, the evidence of misbehaviour the consortium's nodes recorded."""
+    from accord.consortium.evidence import parse_evidence, report_lines
+
+    if not entries:
+        return EXIT_OK
+    for line in report_lines(parse_evidence(entries)):
+        print(line)
+    print(
+        "accord: verify: the log verified, but nodes recorded evidence that a node key signed "
+        "a tree they did not compute (see docs/consortium.md)",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
 
 
 def _policy_line(policy: Policy, cosigned: CosignedCheckpoint) -> str:

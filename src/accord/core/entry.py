@@ -98,8 +98,13 @@ def validate_tags(tags: Sequence[str]) -> tuple[str, ...]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _valid_user(user_id: str) -> bool:
+    return _USER_RE.fullmatch(user_id) is not None
+
+
 def validate_user_id(user_id: str) -> str:
-    if not isinstance(user_id, str) or not _USER_RE.fullmatch(user_id):
+    if not isinstance(user_id, str) or not _valid_user(user_id):
         raise InvalidRequest("invalid user id: 1-256 characters, no control characters")
     return user_id
 

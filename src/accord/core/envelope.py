@@ -96,8 +96,13 @@ class Envelope:
                 or not low <= value <= MAX_COUNTER
             ):
                 raise MalformedInput("envelope positions and times are integers in range")
-        strings = (self.user_id, self.collection_id, self.contents, *self.tags)
-        if not isinstance(self.tags, tuple) or not all(isinstance(x, str) for x in strings):
+        if (
+            not isinstance(self.user_id, str)
+            or not isinstance(self.collection_id, str)
+            or not isinstance(self.contents, str)
+            or not isinstance(self.tags, tuple)
+            or (self.tags and not all(isinstance(x, str) for x in self.tags))
+        ):
             raise MalformedInput("envelope user, collection, contents and tags are strings")
 
     def body(self) -> bytes:
@@ -190,11 +195,15 @@ class BadLine:
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One envelope of a message: its exact body bytes, its digest and its parsed form."""
+    """One envelope of a message: its exact body bytes and its parsed form."""
 
     body: bytes
-    digest: str
     envelope: Envelope
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the body, hex: how a rejection record names the envelope."""
+        return hashlib.sha256(self.body).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -238,6 +247,18 @@ def encode_message(envelopes: Sequence[Envelope], signer: Signer) -> bytes:
     return header + b"".join(b + b"\n" for b in bodies)
 
 
+def encode_bodies(node: str, bodies: Sequence[bytes], signer: Signer) -> bytes:
+    """Sign already encoded envelope bodies (``Envelope.body()``, in increasing position, all of
+    ``node``) as one message: what :func:`encode_message` does, for a caller that kept them."""
+    if not bodies:
+        raise MalformedInput("a message holds at least one envelope")
+    if not _NODE_ID.fullmatch(node):
+        raise MalformedInput("malformed node id")
+    signature = signer.sign(_signed_part(node, bodies))
+    header = MESSAGE_MAGIC + node.encode() + b" " + base64.b64encode(signature) + b"\n"
+    return header + b"".join(b + b"\n" for b in bodies)
+
+
 def _bad(data: bytes, reason: str) -> Message:
     return Message("", b"", b"", (BadLine(hashlib.sha256(data).hexdigest(), reason),))
 
@@ -262,16 +283,16 @@ def decode_message(data: bytes) -> Message:
     bodies = rest[:-1].split(b"\n")
     lines: list[Line | BadLine] = []
     for body in bodies:
-        digest = hashlib.sha256(body).hexdigest()
         try:
             env = Envelope.from_body(body)
         except MalformedInput as exc:
-            lines.append(BadLine(digest, str(exc)))
+            lines.append(BadLine(hashlib.sha256(body).hexdigest(), str(exc)))
             continue
         if env.node != node:
+            digest = hashlib.sha256(body).hexdigest()
             lines.append(BadLine(digest, "the envelope's node is not the message's"))
             continue
-        lines.append(Line(body, digest, env))
+        lines.append(Line(body, env))
     return Message(node, signature, _signed_part(node, bodies), tuple(lines))
 
 
@@ -288,6 +309,7 @@ __all__ = [
     "Line",
     "Message",
     "decode_message",
+    "encode_bodies",
     "encode_message",
     "message_id",
 ]
