@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
 import time
 
 from accord.consortium.demo import LocalConsortium, OrgProcess
-from accord.consortium.setup import prepare_joining_org
 from accord.core.consortium import (
-    Node,
     ballot_body,
-    member_add_action,
     member_remove_action,
-    node_add_action,
     proposal_body,
     sign_action,
 )
@@ -22,6 +20,30 @@ from accord.core.policy import Policy
 
 from .test_byzantine import _get_json, _get_text, _post
 from .test_faults import converged, wait_until
+
+
+def _auth(org: OrgProcess) -> list[str]:
+    return [
+        "--url",
+        org.url,
+        "--cacert",
+        str(org.service_crt),
+        "--cert",
+        str(org.admin_cert),
+        "--key",
+        str(org.admin_key),
+    ]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "accord.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def _key(org: OrgProcess) -> Signer:
@@ -43,29 +65,34 @@ def test_an_organization_joins_with_its_node_and_leaves(fresh_network: LocalCons
     with client(supplier) as c:
         for i in range(5):
             acked[c.append(f"before shipper {i}")] = f"before shipper {i}"
-    nodes = [Node.from_json(n) for n in _get_json(supplier, "/app/governance/state")["nodes"]]
-    member, node, summary = prepare_joining_org(
-        network.directory / "shipper",
-        "shipper",
-        peer=supplier.data,
-        service_ca=network.directory / "service-ca",
-        current_nodes=nodes,
+    # Through the command line, as an operator would: prepare the organization, propose, vote.
+    prepared = _cli("consortium", "add-org", "--dir", str(network.directory), "--name", "shipper")
+    assert "accord gov propose" in prepared.stdout
+    shipper_dir = network.directory / "shipper"
+    proposed = _cli(
+        "gov",
+        "propose",
+        "--member-key",
+        str(supplier.data / "member.key"),
+        "--add-member",
+        str(shipper_dir / "member.json"),
+        "--add-node",
+        str(shipper_dir / "node.json"),
+        *_auth(supplier),
     )
-    now = int(time.time() * 1000)
-    answer = _act(
-        supplier,
-        proposal_body(
-            "supplier",
-            now,
-            secrets.token_hex(16),
-            [member_add_action(member), node_add_action(node)],
-        ),
+    pid, state = proposed.stdout.split()[:2]
+    assert state == "open"
+    voted = _cli(
+        "gov",
+        "vote",
+        pid,
+        "yes",
+        "--member-key",
+        str(manufacturer.data / "member.key"),
+        *_auth(manufacturer),
     )
-    answer = _act(
-        manufacturer,
-        ballot_body("manufacturer", now + 1, secrets.token_hex(16), answer["proposalId"], True),
-    )
-    assert answer["proposalState"] == "accepted"
+    assert voted.stdout.split()[:2] == [pid, "accepted"]
+    summary = {"url": json.loads((shipper_dir / "node.json").read_text())["url"]}
     shipper = OrgProcess("shipper", network.directory / "shipper", summary["url"])
     network.orgs["shipper"] = shipper
     network.start("shipper")

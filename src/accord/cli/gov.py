@@ -324,6 +324,56 @@ def cmd_consortium_join_request(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_consortium_add_org(args: argparse.Namespace) -> int:
+    from accord.client.client import AccordClient
+    from accord.consortium.setup import prepare_joining_org
+    from accord.core.consortium import Node
+    from accord.errors import ConfigurationError
+
+    directory = Path(args.dir)
+    if not (directory / "service-ca" / "service.key").is_file():
+        raise ConfigurationError(f"{directory} has no service-ca/service.key (made by create)")
+    orgs = sorted(
+        p.parent for p in directory.glob("*/consortium.json") if p.parent.name != args.name
+    )
+    via = (
+        next((o for o in orgs if o.name == args.via), None)
+        if args.via
+        else orgs[0]
+        if orgs
+        else None
+    )
+    if via is None:
+        raise ConfigurationError(f"no organization {args.via or ''} in {directory}")
+    settings = json.loads((via / "consortium.json").read_text())
+    url = f"https://{settings.get('host', '127.0.0.1')}:{settings['https_port']}"
+    with AccordClient(
+        url,
+        service_cert=str(via / "service.crt"),
+        cert=str(via / "admin.crt"),
+        key=str(via / "admin.key"),
+    ) as client:
+        nodes = [Node.from_json(n) for n in client.governance_state()["nodes"]]
+    _member, node, summary = prepare_joining_org(
+        directory / args.name,
+        args.name,
+        peer=via,
+        service_ca=directory / "service-ca",
+        current_nodes=nodes,
+    )
+    new = directory / args.name
+    print(f"Created {new} for organization {args.name!r} (node {node.node_id}, {summary['url']}).")
+    print("Next, an existing member proposes it and the others vote:")
+    print(
+        f"  accord gov propose --member-key {via / 'member.key'} --add-member {new / 'member.json'} "
+        f"--add-node {new / 'node.json'} --url {url} --cacert {via / 'service.crt'} "
+        f"--cert {via / 'admin.crt'} --key {via / 'admin.key'}"
+    )
+    print("  accord gov vote PROPOSAL_ID yes --member-key OTHER/member.key --url ...")
+    print(f"Once accepted: accord serve --data {new}")
+    return EXIT_OK
+
+
 # --- the parsers --------------------------------------------------------------------------------
 _ACTION_HELP = (
     "Each action option may be repeated and combined; the actions are applied in the order "
@@ -570,3 +620,21 @@ def add_parsers(sub: Any, *, client_options: ClientOptions, connect: Connect) ->
     p.add_argument("--dir", required=True, type=arg.new_private_dir, help="directory to create")
     p.add_argument("--json", action="store_true", help="print the member object as JSON")
     p.set_defaults(func=cmd_consortium_join_request)
+
+    p = csub.add_parser(
+        "add-org",
+        help="prepare a new organization WITH its node, in a consortium made by create or demo",
+        description="Create DIR/NAME: a new organization's member, cosigner and node keys, its "
+        "node's TLS certificate (issued with DIR/service-ca, so run this where the service CA "
+        "key is), its own ordering CA, and member.json + node.json to propose. The live list of "
+        "nodes is read from a running organization of DIR. Nothing changes in the consortium "
+        "until members accept the proposal; then start it with accord serve --data DIR/NAME.",
+    )
+    p.add_argument("--dir", required=True, help="the consortium directory (holds service-ca/)")
+    p.add_argument("--name", required=True, type=arg.org_name, help="the new organization")
+    p.add_argument(
+        "--via",
+        type=arg.org_name,
+        help="the running organization of DIR to read the live nodes from (default: the first)",
+    )
+    p.set_defaults(func=cmd_consortium_add_org)
