@@ -311,3 +311,40 @@ def test_an_isolated_organization_cannot_make_anything_final(tmp_path) -> None: 
         network.stop_all()
         if partition is not None:
             partition.close()
+
+
+def test_a_node_crash_alone_leaves_no_unmanaged_nats_server(fresh_network: LocalConsortium) -> None:
+    """SIGKILL of `accord serve` only: its NATS server outlives it. The restarted node stops that
+    server and starts its own (which it supervises and reloads), and nothing is lost."""
+    import os as _os
+    import signal as _signal
+
+    network = fresh_network
+    org = network.orgs["supplier"]
+    with client(org) as c:
+        acked = {c.append("before the crash"): "before the crash"}
+    old_engine = org.engine_pid()
+    assert org.proc is not None and old_engine is not None
+    _os.kill(org.proc.pid, _signal.SIGKILL)
+    org.proc.wait()
+    org.proc = None
+    _os.kill(old_engine, 0)  # still running, unmanaged
+    network.start("supplier")
+    network.wait_ready(["supplier"])
+    new_engine = org.engine_pid()
+    assert new_engine is not None and new_engine != old_engine
+    wait_until(lambda: not _alive(old_engine), 15, "the stale NATS server to stop")
+    with client(org) as c:
+        txid = c.append("after the restart")
+        acked[txid] = "after the restart"
+    converged(network, acked)
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path as _Path
+
+    stat = _Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -174,7 +174,18 @@ class Applier:
         self.ledger_time = max(self.ledger_time, self.consortium_time())
         out: list[Applied] = []
         for line in message.lines:
-            applied = self._apply_line(line, node)
+            # The state may change within the message (a governance envelope that removes this
+            # very node): each envelope is judged by the node as the state has it right then.
+            current = self.state.node(node.node_id)
+            if current is None:
+                applied: Applied | None = self._reject(
+                    line.digest,
+                    node.node_id,
+                    line.envelope.position if isinstance(line, Line) else None,
+                    f"{node.node_id} is no longer a current node",
+                )
+            else:
+                applied = self._apply_line(line, current)
             if applied is not None:  # a clock envelope makes no leaf
                 out.append(applied)
                 self.next_seqno += 1

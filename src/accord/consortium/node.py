@@ -87,6 +87,7 @@ PUBLISH_DEADLINE = 6.0
 WITNESS_WAIT = 3.0
 CHECKPOINT_PAUSE = 0.1
 FALLBACK_DELAY = 0.2
+MAX_WITNESS_ANSWER = 64 * 1024
 CHECKPOINT_EVERY = 8
 """Every node signs the tree at the end of each stream message whose sequence is a multiple of
 this (and at the end of the stream whenever it caught up), so under load all nodes sign the same
@@ -98,10 +99,13 @@ WRITE_TIMEOUT = 60.0
 TRIM_INTERVAL = 5.0
 DEFAULT_RETENTION_MESSAGES = 100_000
 CATCH_UP_PAGE = 1000
+CATCH_UP_PAGE_BYTES = 8 << 20
 
 
 class StreamGap(AccordError):
     """The stream no longer holds the next message this node needs: it was trimmed."""
+
+    resume_at = 0  # the first sequence the stream still holds
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,7 @@ class ConsortiumNode:
         self.position: tuple[int, int, dict[str, tuple[int, int]]] = (0, 0, {})
         self._clocks: dict[str, int] = {}
         self._write_failed: Exception | None = None
+        self._stream_gap = 0
         self._completing = False
         self._to_sign: list[tuple[int, int, bytes]] = []  # (size to sign, applied size, its root)
         self._harvest: dict[tuple[int, bytes], dict[str, NoteSignature]] = {}
@@ -598,6 +603,7 @@ class ConsortiumNode:
                     batch = self._apply(messages, next_seq)
                 except StreamGap as gap:
                     log.warning("%s", gap)
+                    self._stream_gap = gap.resume_at
                     await self._drain(completions)
                     try:
                         next_seq = await self._catch_up()
@@ -643,9 +649,11 @@ class ConsortiumNode:
         marks: list[int] = []
         for seq, data in messages:
             if seq != last_seq + 1:
-                raise StreamGap(
+                gap = StreamGap(
                     f"the stream skips from {last_seq} to {seq} (trimmed): catching up from a peer"
                 )
+                gap.resume_at = seq
+                raise gap
             applied.extend(applier.apply_message(data))
             last_seq = seq
             if seq % CHECKPOINT_EVERY == 0:  # the same sizes on every node, whatever it batched
@@ -839,6 +847,7 @@ class ConsortiumNode:
         and in any case learns the cosignatures it carries."""
         event = self._peer_events[node_id]
         pushed: tuple[int, int] = (0, 0)
+        retried: tuple[int, int] = (0, 0)
         timeout = aiohttp.ClientTimeout(total=10.0)
         connector = aiohttp.TCPConnector(ssl=self.peer_tls, limit=2)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
@@ -873,7 +882,10 @@ class ConsortiumNode:
                         headers={"Content-Type": "text/plain"},
                     ) as response:
                         status = response.status
-                        text = await response.text()
+                        raw = await response.content.read(MAX_WITNESS_ANSWER + 1)
+                    if len(raw) > MAX_WITNESS_ANSWER:
+                        raise aiohttp.ClientPayloadError("the witness's answer is too long")
+                    text = raw.decode("utf-8", errors="replace")
                 except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                     log.debug("witness %s unreachable: %s", node_id, exc)
                     await asyncio.sleep(0.5)
@@ -887,11 +899,11 @@ class ConsortiumNode:
                     await self._maybe_final(tree)
                 elif status == 409 and text.strip().isdigit() and text.strip().isascii():
                     record = int(text.strip())
-                    if record <= tree.size and record != self._peer_records.get(node_id):
-                        self._peer_records[node_id] = record
-                        event.set()  # retry at once, from the size it has
-                    else:  # it is ahead of this checkpoint: wait for a newer one
-                        self._peer_records[node_id] = record
+                    self._peer_records[node_id] = record
+                    if record <= tree.size and retried != key:
+                        retried = key  # one retry at once per checkpoint, from its size
+                        event.set()
+                    else:  # it is ahead of this checkpoint (or keeps moving): wait for a newer one
                         pushed = key
                 elif status == 503:
                     await asyncio.sleep(0.2)
@@ -964,8 +976,20 @@ class ConsortiumNode:
                         client, peer.url
                     )
                     own_size = self.ledger.size()
-                    if size <= own_size:
+                    if size < own_size or (size == own_size and stream_seq + 1 < self._stream_gap):
                         continue
+                    if size == own_size:
+                        # The trimmed messages added no entry (clock heartbeats): only the stream
+                        # position moves. Same trust as below: the peer's word, checked by every
+                        # later root this node computes against the others'.
+                        await asyncio.wrap_future(
+                            self.ledger.submit_ordered(
+                                [], meta=_position_meta(stream_seq, positions, peer_clocks)
+                            )
+                        )
+                        await asyncio.to_thread(self._restore)
+                        log.info("caught up from %s: no entries missed", peer.node_id)
+                        return stream_seq + 1
                     final = None
                     deadline = time.monotonic() + 30
                     while final is None or final.checkpoint.size < size:
@@ -996,8 +1020,9 @@ class ConsortiumNode:
                         )
                         response.raise_for_status()
                         rows = response.json()["entries"]
-                        if len(rows) != last - first + 1:
-                            raise VerificationError(f"{peer.node_id} sent an incomplete page")
+                        if not rows or len(rows) > last - first + 1:
+                            raise VerificationError(f"{peer.node_id} sent a wrong page")
+                        last = first + len(rows) - 1  # a page may stop early (by bytes)
                         items = []
                         hashes = []
                         for offset, row in enumerate(rows):
@@ -1040,14 +1065,7 @@ class ConsortiumNode:
                         ]
                         verify_consistency(last, target.size, edge.root(), target.root_hash, proof)
                         meta_out = (
-                            {
-                                STREAM_SEQ_KEY: str(stream_seq),
-                                "consortium.positions": json.dumps(
-                                    {k: list(v) for k, v in sorted(positions.items())},
-                                    separators=(",", ":"),
-                                ),
-                                "consortium.clocks": json.dumps(peer_clocks, separators=(",", ":")),
-                            }
+                            _position_meta(stream_seq, positions, peer_clocks)
                             if last == size
                             else None
                         )
@@ -1122,15 +1140,19 @@ class ConsortiumNode:
                 "applied"
             )
         rows = self.ledger.storage.get_entries(first, last)
-        return {
-            "entries": [
+        out: list[dict[str, str]] = []
+        total = 0
+        for r in rows:  # at least one entry, then stop before a page grows past its byte budget
+            total += len(r.leaf) + len(r.contents)
+            if out and total > CATCH_UP_PAGE_BYTES:
+                break
+            out.append(
                 {
                     "leaf": base64.b64encode(r.leaf).decode(),
                     "contents": base64.b64encode(r.contents).decode(),
                 }
-                for r in rows
-            ]
-        }
+            )
+        return {"entries": out}
 
     # --- the witness side ---------------------------------------------------------------------
     async def add_checkpoint(self, body: bytes, peer_fingerprint: str | None) -> str:
@@ -1297,6 +1319,18 @@ CLOCK_SKEW = 300
 
 def _not_after() -> int:
     return int(time.time()) + CLOCK_SKEW
+
+
+def _position_meta(
+    stream_seq: int, positions: dict[str, tuple[int, int]], clocks: dict[str, int]
+) -> dict[str, str]:
+    return {
+        STREAM_SEQ_KEY: str(stream_seq),
+        "consortium.positions": json.dumps(
+            {k: list(v) for k, v in sorted(positions.items())}, separators=(",", ":")
+        ),
+        "consortium.clocks": json.dumps(dict(sorted(clocks.items())), separators=(",", ":")),
+    }
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:

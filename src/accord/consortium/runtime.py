@@ -18,8 +18,10 @@ import os
 import signal
 import ssl
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -216,7 +218,46 @@ def peer_ssl_context(data: DataDir) -> ssl.SSLContext:
     return ctx
 
 
+def reap_stale_engine(data: DataDir) -> None:
+    """Stop a NATS server this data directory started before and that outlived its node.
+
+    After a crash of ``accord serve`` alone, its NATS server keeps running: a new one could not
+    bind the ports, and the old one, unmanaged, would never reload its trust. It is recognised by
+    ``engine/nats.pid`` and by its command line naming this directory's configuration file.
+    """
+    pid_file = data / "engine" / "nats.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return
+    config = str(data.path / "engine" / "nats.conf").encode()
+    if not any(b"nats-server" in part for part in cmdline) or not any(
+        part.endswith(config) or part == config for part in cmdline
+    ):
+        return  # the pid was reused by something else
+    log.warning("stopping the NATS server (pid %d) left running by a previous node", pid)
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
+                return
+            time.sleep(0.1)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def start_engine(data: DataDir, files: NodeFiles) -> Engine:
+    reap_stale_engine(data)
     engine = Engine(files.engine, log_path=data / "engine" / "nats.log")
     engine.start()
     (data / "engine" / "nats.pid").write_text(f"{engine.pid}\n")
