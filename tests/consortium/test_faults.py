@@ -90,7 +90,7 @@ def converged(
                 return False
         return True
 
-    wait_until(final_everywhere, 60, "every node to make the last acknowledged write final")
+    wait_until(final_everywhere, 120, "every node to make the last acknowledged write final")
 
     def same_tree() -> bool:
         heads = set()
@@ -100,7 +100,7 @@ def converged(
                 heads.add((cp.size, cp.root_hash))
         return len(heads) == 1
 
-    wait_until(same_tree, 30, "all nodes to agree on one final checkpoint")
+    wait_until(same_tree, 60, "all nodes to agree on one final checkpoint")
     for org in network.orgs.values():
         with client(org) as c:
             for txid, contents in acked.items():
@@ -147,14 +147,14 @@ def test_a_paused_organization_cannot_stop_or_fork_the_majority(
     network.pause("retailer")
     try:
         with load(network, ["supplier", "manufacturer"]) as running:
-            wait_until(lambda: running.count() >= 40, 60, "the majority to go on writing")
+            wait_until(lambda: running.count() >= 40, 120, "the majority to go on writing")
         last = max(int(t.split(".")[1]) for t in running.acked)
 
         def final_without_retailer() -> bool:
             with client(network.orgs["supplier"]) as c:
                 return policy.verify(c.checkpoint()).checkpoint.size >= last
 
-        wait_until(final_without_retailer, 30, "the majority to make its writes final alone")
+        wait_until(final_without_retailer, 60, "the majority to make its writes final alone")
     finally:
         network.resume("retailer")
     converged(network, running.acked)
