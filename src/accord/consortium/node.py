@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import ssl
 import threading
 import time
@@ -75,6 +74,7 @@ from accord.errors import (
     VerificationError,
     WitnessRefused,
 )
+from accord.identity import write_public
 from accord.log.ledger import Ledger, NewEntry, OrderedResult
 
 log = logging.getLogger("accord.consortium")
@@ -184,12 +184,7 @@ class WitnessState:
         with self._lock:
             if size <= self.size:
                 return
-            tmp = self.path.with_suffix(".tmp")
-            with open(tmp, "w") as f:
-                json.dump({"size": size, "root": root.hex()}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            write_public(self.path, json.dumps({"size": size, "root": root.hex()}).encode())
             self.size, self.root = size, root
 
 
@@ -357,6 +352,7 @@ class ConsortiumNode:
                 "the ledger's genesis is not this data directory's genesis.json"
             )
         last = ledger.get_entry(size)
+        stored_meta = ledger.storage.read_meta()
         self.applier = Applier.restore(
             (
                 (
@@ -370,12 +366,11 @@ class ConsortiumNode:
             ),
             size=size,
             ledger_time=last.metadata.timestamp_ms,
-            meta=ledger.storage.read_meta(),
+            meta=stored_meta,
         )
         own = self.applier.positions.get(self.node_id)
         if own is not None and own[0] >= self.boot:
             self.boot, self.counter = own[0] + 1, 0
-        stored_meta = ledger.storage.read_meta()
         self.position = (
             size,
             int(stored_meta.get(STREAM_SEQ_KEY, "0")),
@@ -579,8 +574,7 @@ class ConsortiumNode:
         the completer acknowledges them, in order, once they are. A failed write stops the
         pipeline, and the state is rebuilt from storage before reading on."""
         assert self.ordering is not None  # noqa: S101 - set in start()
-        meta = await asyncio.to_thread(self.ledger.storage.read_meta)
-        next_seq = int(meta.get(STREAM_SEQ_KEY, "0")) + 1
+        next_seq = self.position[1] + 1  # the stream position _restore read with the state
         completions: asyncio.Queue[_Batch | None] = asyncio.Queue(maxsize=PIPELINE_DEPTH)
         self._write_failed = None
         completer = asyncio.create_task(self._run_completer(completions))
@@ -637,8 +631,7 @@ class ConsortiumNode:
         await asyncio.sleep(0.5)
         await asyncio.to_thread(self._restore)
         self._write_failed = None
-        meta = await asyncio.to_thread(self.ledger.storage.read_meta)
-        return int(meta.get(STREAM_SEQ_KEY, "0")) + 1
+        return self.position[1] + 1
 
     def _apply(self, messages: list[tuple[int, bytes]], next_seq: int) -> _Batch:
         applier = self.applier

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from accord.consortium.engine import Engine, EngineConfig, EngineTLS, sanitize_cluster_name
 from accord.consortium.node import ConsortiumNode, NodeSettings
 from accord.consortium.ordering import client_ssl_context
@@ -34,7 +32,7 @@ from accord.core.cosignature import Cosigner
 from accord.datadir import DataDir
 from accord.errors import AuthError, ConfigurationError, Conflict, InvalidRequest, NotFound
 from accord.governance import Governance
-from accord.identity import normalize_fingerprint
+from accord.identity import normalize_fingerprint, write_public
 from accord.log.ledger import Ledger, LedgerOptions
 from accord.service.users import User, validate_role
 
@@ -277,9 +275,7 @@ def refresh_engine_trust(data: DataDir, engine: Engine, state: ConsortiumState) 
             return False
     except OSError:
         pass
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(bundle)
-    os.replace(tmp, path)
+    write_public(path, bundle.encode())
     if engine.pid is not None:
         os.kill(engine.pid, signal.SIGHUP)  # nats-server reloads its configuration and TLS files
     log.info("the ordering server now trusts %d organizations' authorities", len(state.nodes))
@@ -316,9 +312,8 @@ async def serve_consortium(
     *,
     on_ready: Callable[[int], None] | None = None,
 ) -> None:
-    from accord.service.app import build_app
-    from accord.service.protocol import ServiceRunner
-    from accord.service.state import ServiceLimits, ServiceState
+    from accord.service.server import limits_of, serve_until_signal
+    from accord.service.state import ServiceState
     from accord.service.tls import make_ssl_context
 
     files = load_node_files(data)
@@ -357,36 +352,23 @@ async def serve_consortium(
                     config.public_log,
                     consortium_governance(data, node),
                     node_cert=data.node().cert,
-                    limits=ServiceLimits(
-                        max_batch_entries=config.max_batch_entries,
-                        max_batch_bytes=config.max_batch_bytes,
-                    ),
+                    limits=limits_of(config),
                     writer=node,
                     consortium=node,
                 )
-                runner = ServiceRunner(
-                    build_app(state), access_log=None, handle_signals=False, auto_decompress=False
+                bind_host = files.host if host is None else host
+                await serve_until_signal(
+                    state,
+                    ctx,
+                    bind_host,
+                    files.https_port if port is None else port,
+                    banner=lambda bound: (
+                        f"accord: node {files.settings.node_id} of consortium {config.name!r} "
+                        f"serving on https://{bind_host}:{bound} (size {ledger.size()})"
+                    ),
+                    stopping="accord: shutting down the node",
+                    on_ready=on_ready,
                 )
-                await runner.setup()
-                bind_port = files.https_port if port is None else port
-                host = files.host if host is None else host
-                site = web.TCPSite(runner, host, bind_port, ssl_context=ctx, backlog=1024)
-                await site.start()
-                print(
-                    f"accord: node {files.settings.node_id} of consortium {config.name!r} serving "
-                    f"on https://{host}:{bind_port} (size {ledger.size()})",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                if on_ready is not None:
-                    on_ready(bind_port)
-                stop = asyncio.Event()
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(sig, stop.set)
-                await stop.wait()
-                print("accord: shutting down the node", file=sys.stderr, flush=True)
-                await runner.cleanup()
             finally:
                 await node.stop()
         finally:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Callable
 
 from aiohttp import web
 
-from accord.datadir import DataDir, load_governance
+from accord.datadir import Config, DataDir, load_governance
 from accord.service.app import build_app
 from accord.service.protocol import ServiceRunner
 from accord.service.state import ServiceLimits, ServiceState
@@ -63,39 +64,64 @@ async def serve(
             load_governance(data),
             tokens=tokens,
             node_cert=node.cert,
-            limits=ServiceLimits(
-                max_batch_entries=config.max_batch_entries,
-                max_batch_bytes=config.max_batch_bytes,
+            limits=limits_of(config),
+        )
+        await serve_until_signal(
+            state,
+            ctx,
+            host,
+            port,
+            banner=lambda bound: (
+                f"accord: serving ledger {config.name!r} on https://{host}:{bound} "
+                f"(size {ledger.size()})"
             ),
+            stopping="accord: shutting down, finishing in-flight writes",
+            on_ready=on_ready,
         )
-        # Request bodies are never decompressed: a compressed body is refused (415) unread, and
-        # a broken one cannot fail later inside aiohttp's own draining of the connection.
-        runner = ServiceRunner(
-            build_app(state), access_log=None, handle_signals=False, auto_decompress=False
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, ssl_context=ctx, backlog=1024)
-        await site.start()
-        bound_port = port
-        # aiohttp has no public accessor for the bound port (needed with --port 0).
-        sockets = getattr(site._server, "sockets", None)
-        if sockets:
-            bound_port = sockets[0].getsockname()[1]
-        print(
-            f"accord: serving ledger {config.name!r} on https://{host}:{bound_port} "
-            f"(size {ledger.size()})",
-            file=sys.stderr,
-            flush=True,
-        )
-        if on_ready is not None:
-            on_ready(bound_port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        print("accord: shutting down, finishing in-flight writes", file=sys.stderr, flush=True)
-        await runner.cleanup()
     finally:
         ledger.close()
     print("accord: stopped cleanly", file=sys.stderr, flush=True)
+
+
+def limits_of(config: Config) -> ServiceLimits:
+    """The per-request limits a data directory's ``config.json`` sets."""
+    return ServiceLimits(
+        max_batch_entries=config.max_batch_entries, max_batch_bytes=config.max_batch_bytes
+    )
+
+
+async def serve_until_signal(
+    state: ServiceState,
+    ctx: ssl.SSLContext,
+    host: str,
+    port: int,
+    *,
+    banner: Callable[[int], str],
+    stopping: str,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve ``state``'s application over HTTPS until SIGTERM or SIGINT, then stop accepting
+    connections and let in-flight requests finish. Prints ``banner(bound port)`` once serving."""
+    # Request bodies are never decompressed: a compressed body is refused (415) unread, and
+    # a broken one cannot fail later inside aiohttp's own draining of the connection.
+    runner = ServiceRunner(
+        build_app(state), access_log=None, handle_signals=False, auto_decompress=False
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ctx, backlog=1024)
+    await site.start()
+    bound_port = port
+    # aiohttp has no public accessor for the bound port (needed with --port 0).
+    sockets = getattr(site._server, "sockets", None)
+    if sockets:
+        bound_port = sockets[0].getsockname()[1]
+    print(banner(bound_port), file=sys.stderr, flush=True)
+    if on_ready is not None:
+        on_ready(bound_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print(stopping, file=sys.stderr, flush=True)
+    await runner.cleanup()
