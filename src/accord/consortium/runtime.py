@@ -90,7 +90,13 @@ def load_node_files(data: DataDir) -> NodeFiles:
             ),
             host=host,
         )
-        genesis = (data / "genesis.json").read_text()
+        try:
+            genesis = (data / "genesis.json").read_text()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read the consortium's genesis {data / 'genesis.json'}: {exc.strerror}; "
+                "copy it from any other organization's data directory (it is the same everywhere)"
+            ) from exc
         return NodeFiles(
             raw,
             settings,
@@ -287,7 +293,13 @@ def build_node(data: DataDir, files: NodeFiles, ledger: Ledger) -> ConsortiumNod
     engine_tls = client_ssl_context(
         tls_dir / "server.crt", tls_dir / "server.key", data / "engine-ca-bundle.pem"
     )
-    cosigner = Cosigner.from_skey((data / "cosigner.key").read_text().strip())
+    try:
+        cosigner = Cosigner.from_skey((data / "cosigner.key").read_text().strip())
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read this organization's cosigner key {data / 'cosigner.key'}: "
+            f"{exc.strerror}; restore it from a backup (a new key would not be the member's)"
+        ) from exc
     node = ConsortiumNode(
         ledger=ledger,
         settings=files.settings,
