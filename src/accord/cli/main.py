@@ -997,6 +997,9 @@ def build_parser() -> argparse.ArgumentParser:
     from accord.cli.gov import add_parsers as add_consortium_parsers
 
     add_consortium_parsers(sub, client_options=_add_client_options, connect=_client)
+    from accord.cli.advise import add_parser as add_advise_parser
+
+    add_advise_parser(sub)
     return parser
 
 
