@@ -14,6 +14,7 @@ only these, never a bare ``ValueError``/``KeyError``/``binascii.Error``::
     │   ├── NotFound               the thing asked for does not exist (yet)
     │   ├── Conflict               the request is well-formed but would break an invariant
     │   ├── WitnessRefused         a tlog-witness add-checkpoint refusal, with its HTTP status
+    │   ├── DocumentLocked         a document's retention or legal hold forbids the change
     │   └── LedgerWriteRefused     a SQL write a ledger table cannot capture was refused
     ├── StorageError               the backend failed or holds something unusable
     │   ├── LedgerLocked           another process is already the writer of this ledger
@@ -91,6 +92,10 @@ class WitnessRefused(InvalidRequest):
         self.status = status
         self.body = body
         self.content_type = content_type
+
+
+class DocumentLocked(InvalidRequest):
+    """A document version's retention or legal hold forbids the deletion or change asked for."""
 
 
 class LedgerWriteRefused(InvalidRequest):

@@ -159,7 +159,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from accord.service.server import serve
 
-    main_coro = serve(args.data, args.host, args.port, public_log=args.public_log or None)
+    main_coro = serve(
+        args.data,
+        args.host,
+        args.port,
+        public_log=args.public_log or None,
+        s3_port=-1 if args.no_s3 else args.s3_port,
+    )
     try:
         import uvloop  # a faster event loop where available; plain asyncio otherwise
     except ImportError:
@@ -260,7 +266,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         ]
     finally:
         reader.close()
-    return _report_evidence(evidence)
+    from accord.cli.documents import report_documents, verify_documents_of
+
+    documents = report_documents(verify_documents_of(data, _progress("documents")))
+    return max(_report_evidence(evidence), documents)
 
 
 def _report_evidence(entries: list[tuple[str, str]]) -> int:
@@ -834,6 +843,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="port (default 8443, or a consortium node's own port; 0 picks one)",
     )
     p.add_argument("--public-log", action="store_true", help="serve tlog endpoints without auth")
+    p.add_argument(
+        "--s3-port",
+        type=arg.port,
+        default=None,
+        help="port of the document store's S3-compatible API (default 8444, or 0 with --port 0; "
+        "0 picks one). Not served by a consortium node",
+    )
+    p.add_argument("--no-s3", action="store_true", help="do not serve the S3 API")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
@@ -1000,6 +1017,9 @@ def build_parser() -> argparse.ArgumentParser:
     from accord.cli.advise import add_parser as add_advise_parser
 
     add_advise_parser(sub)
+    from accord.cli.documents import add_parser as add_documents_parser
+
+    add_documents_parser(sub)
     return parser
 
 

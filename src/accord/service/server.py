@@ -28,6 +28,7 @@ log = logging.getLogger("accord.service")
 
 DEFAULT_PORT = 8443
 DEFAULT_HOST = "127.0.0.1"
+DEFAULT_S3_PORT = 8444
 
 
 async def serve(
@@ -37,7 +38,11 @@ async def serve(
     *,
     public_log: bool | None = None,
     on_ready: Callable[[int], None] | None = None,
+    s3_port: int | None = None,
 ) -> None:
+    """Serve a data directory: the ledger's HTTPS API on ``port`` and, on a single-node ledger,
+    the document store's S3 API on ``s3_port`` (default 8444; 0 when ``port`` is 0, so servers
+    started with ``--port 0`` never collide; negative: no S3 API)."""
     data = DataDir(data_dir)
     config = data.load_config()
     from accord.consortium.runtime import is_consortium, serve_consortium
@@ -51,7 +56,14 @@ async def serve(
     node = data.node()
     # Guarded by the data directory's checkpoint record: a lost or emptied ledger refuses to start.
     ledger = data.open_ledger()
+    documents = None
     try:
+        if s3_port is None:
+            s3_port = 0 if port == 0 else DEFAULT_S3_PORT
+        if s3_port >= 0:
+            from accord.documents.runtime import start_documents
+
+            documents = await start_documents(data, ledger, users, host, s3_port)
         token_config = load_token_config(config.jwt)
         tokens = TokenVerifier(token_config, data.path) if token_config else None
         ctx = make_ssl_context(
@@ -74,11 +86,18 @@ async def serve(
             banner=lambda bound: (
                 f"accord: serving ledger {config.name!r} on https://{host}:{bound} "
                 f"(size {ledger.size()})"
+                + (
+                    f"\naccord: serving documents (S3 API) on https://{host}:{documents.port}"
+                    if documents is not None
+                    else ""
+                )
             ),
             stopping="accord: shutting down, finishing in-flight writes",
             on_ready=on_ready,
         )
     finally:
+        if documents is not None:
+            await documents.stop()
         ledger.close()
     print("accord: stopped cleanly", file=sys.stderr, flush=True)
 

@@ -1,0 +1,338 @@
+"""The document store: blobs plus the ledger's document records, driven by the pure fold.
+
+:class:`DocumentStore` is the thin I/O driver around :class:`~accord.documents.records.DocumentState`:
+it streams bytes into the blob store (hashing as they arrive), checks each change against the
+state with the fold's own rules, writes the record to the ledger, and applies it once the ledger
+has made it durable. Changes are serialized by one lock, so a check and its record can never be
+overtaken by another change. Nothing is recorded for a refused change.
+
+:func:`verify_documents` is the audit: it re-reads every record from storage and re-hashes every
+stored version (``accord documents verify``, and part of ``accord verify``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from accord.core.entry import TransactionId
+from accord.documents.blobs import BlobStore, StoredBlob
+from accord.documents.records import (
+    DOCUMENTS_COLLECTION,
+    DOCUMENTS_USER,
+    DefaultRetention,
+    DocumentState,
+    Retention,
+    Version,
+    decode_record,
+    encode_record,
+)
+from accord.errors import AccordError, InvalidRequest, NotFound
+from accord.log.ledger import LedgerReader, NewEntry
+
+PAGE = 1000
+
+
+def fold_ledger(reader: LedgerReader, state: DocumentState | None = None) -> DocumentState:
+    """Fold every document record of a ledger (from ``state.last_seqno`` on) into ``state``."""
+    state = state or DocumentState()
+    size = reader.size()
+    start = state.last_seqno + 1
+    while start <= size:
+        entries = reader.get_entries(start, size, collection_id=DOCUMENTS_COLLECTION, limit=PAGE)
+        if not entries:
+            break
+        for e in entries:
+            md = e.metadata
+            txid = str(md.transaction_id)
+            if md.user_id != DOCUMENTS_USER:
+                state.last_seqno = md.seqno
+                state.refused.append(
+                    _refusal(txid, f"written by {md.user_id!r}, not by the document store")
+                )
+                continue
+            try:
+                record = decode_record(e.contents)
+            except AccordError as exc:
+                state.last_seqno = md.seqno
+                state.refused.append(_refusal(txid, str(exc)))
+                continue
+            state.apply(record, txid, md.seqno)
+        start = entries[-1].metadata.seqno + 1
+    return state
+
+
+def _refusal(txid: str, reason: str) -> Any:
+    from accord.documents.records import Refused
+
+    return Refused(txid, reason)
+
+
+class DocumentStore:
+    """Documents of one ledger: ``ledger`` takes records (``submit``), ``blobs`` holds bytes."""
+
+    def __init__(
+        self, ledger: Any, reader: LedgerReader, blobs: BlobStore, *, clock: Callable[[], int]
+    ) -> None:
+        self.ledger = ledger
+        self.blobs = blobs
+        self.clock = clock
+        self.state = fold_ledger(reader)
+        self._lock = asyncio.Lock()
+        self._thread_lock = threading.Lock()
+
+    # --- writing -------------------------------------------------------------------------------
+    async def _record(
+        self,
+        op: str,
+        fields: Mapping[str, Any],
+        *,
+        by: str,
+        before: Callable[[], None] | None = None,
+        after: Callable[[], None] | None = None,
+    ) -> tuple[str, int]:
+        """Check ``op`` against the state, write it, apply it; returns (version id, time).
+        ``before`` and ``after`` run under the same lock (blob checks and deletions)."""
+        async with self._lock:
+            now = self.clock()
+            contents = encode_record(op, fields, by=by, time=now)
+            record = decode_record(contents)
+            self.state.check(record)
+            if before is not None:
+                await asyncio.to_thread(before)
+            tags = [str(fields["container"])]
+            future = self.ledger.submit(
+                [NewEntry(contents, DOCUMENTS_COLLECTION, tags)], user_id=DOCUMENTS_USER
+            )
+            txids: list[TransactionId] = await asyncio.wrap_future(future)
+            txid = txids[0]
+            self.state.apply(record, str(txid), txid.seqno)
+            if after is not None:
+                await asyncio.to_thread(after)
+            return str(txid), now
+
+    async def create_container(
+        self, name: str, *, object_lock: bool, by: str, default: DefaultRetention | None = None
+    ) -> str:
+        vid, _ = await self._record(
+            "container.create",
+            {
+                "container": name,
+                "objectLock": object_lock,
+                "defaultRetention": default.to_json() if default else None,
+            },
+            by=by,
+        )
+        return vid
+
+    async def set_default_retention(
+        self, name: str, default: DefaultRetention | None, *, by: str, bypass: bool
+    ) -> str:
+        vid, _ = await self._record(
+            "container.retention",
+            {
+                "container": name,
+                "defaultRetention": default.to_json() if default else None,
+                "bypass": bypass,
+            },
+            by=by,
+        )
+        return vid
+
+    def precheck_put(
+        self, container: str, key: str, retention: Retention | None, hold: bool
+    ) -> None:
+        """Refuse a put before its bytes are read, where the state already says no."""
+        c = self.state.container(container)
+        if (retention is not None or hold) and not c.object_lock:
+            raise InvalidRequest(
+                f"container {container} was created without object lock: no retention or hold"
+            )
+
+    async def put_version(
+        self,
+        container: str,
+        key: str,
+        blob: StoredBlob,
+        *,
+        content_type: str,
+        metadata: Mapping[str, str],
+        retention: Retention | None,
+        legal_hold: bool,
+        by: str,
+    ) -> Version:
+        c = self.state.container(container)
+        if retention is None and c.default_retention is not None:
+            # The default applies from the upload's time; the record carries the resulting date.
+            d = c.default_retention
+            retention = Retention(d.mode, self.clock() + d.days * 86_400_000)
+
+        def blob_is_stored() -> None:  # a deletion of the same bytes may have raced the upload
+            if not self.blobs.exists(blob.sha256):
+                raise InvalidRequest("the upload raced a deletion of the same bytes; send it again")
+
+        vid, _ = await self._record(
+            "version.put",
+            {
+                "container": container,
+                "key": key,
+                "sha256": blob.sha256,
+                "size": blob.size,
+                "contentType": content_type,
+                "metadata": dict(metadata),
+                "retention": retention.to_json() if retention else None,
+                "legalHold": legal_hold,
+            },
+            by=by,
+            before=blob_is_stored,
+        )
+        return self.state.container(container).version(key, vid)
+
+    async def delete(
+        self, container: str, key: str, version_id: str | None, *, by: str, bypass: bool
+    ) -> Version | None:
+        """Without a version: add a delete marker (returned). With one: delete that version
+        permanently, if its retention and hold allow (returns None)."""
+        if version_id is None:
+            self.state.container(container)
+            vid, _ = await self._record(
+                "version.delete_marker", {"container": container, "key": key}, by=by
+            )
+            return self.state.container(container).version(key, vid)
+        target = self.state.container(container).version(key, version_id)
+
+        def drop_unreferenced_bytes() -> None:
+            if not target.delete_marker and not self._referenced(target.sha256):
+                self.blobs.delete(target.sha256)
+
+        await self._record(
+            "version.delete",
+            {"container": container, "key": key, "versionId": version_id, "bypass": bypass},
+            by=by,
+            after=drop_unreferenced_bytes,
+        )
+        return None
+
+    def _referenced(self, sha256: str) -> bool:
+        return any(v.sha256 == sha256 for _, v in self.state.versions() if not v.delete_marker)
+
+    async def set_retention(
+        self,
+        container: str,
+        key: str,
+        version_id: str,
+        retention: Retention | None,
+        *,
+        by: str,
+        bypass: bool,
+    ) -> str:
+        vid, _ = await self._record(
+            "version.retention",
+            {
+                "container": container,
+                "key": key,
+                "versionId": version_id,
+                "retention": retention.to_json() if retention else None,
+                "bypass": bypass,
+            },
+            by=by,
+        )
+        return vid
+
+    async def set_hold(
+        self, container: str, key: str, version_id: str, hold: bool, *, by: str
+    ) -> str:
+        vid, _ = await self._record(
+            "version.hold",
+            {"container": container, "key": key, "versionId": version_id, "legalHold": hold},
+            by=by,
+        )
+        return vid
+
+    # --- reading -------------------------------------------------------------------------------
+    def resolve(self, container: str, key: str, version_id: str | None) -> Version:
+        """The version asked for (the latest when ``version_id`` is None); NotFound if none, or
+        if the latest is a delete marker and no version was named."""
+        c = self.state.container(container)
+        if version_id is not None:
+            return c.version(key, version_id)
+        latest = c.latest(key)
+        if latest is None or latest.delete_marker:
+            raise NotFound(f"no object {key!r} in {container}")
+        return latest
+
+
+# --- the audit ---------------------------------------------------------------------------------
+@dataclass
+class DocumentProblem:
+    container: str
+    key: str
+    version_id: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.container}/{self.key} version {self.version_id}: {self.problem}"
+
+
+@dataclass
+class DocumentReport:
+    containers: int = 0
+    versions: int = 0
+    bytes: int = 0
+    records: int = 0
+    problems: list[DocumentProblem] = field(default_factory=list)
+
+
+def rehash(chunks: Iterator[bytes]) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        h.update(chunk)
+        size += len(chunk)
+    return h.hexdigest(), size
+
+
+def verify_documents(
+    reader: LedgerReader,
+    blobs: BlobStore,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> DocumentReport:
+    """Re-hash every stored version against its ledger record; report what does not match.
+
+    Problems: a stored blob whose bytes hash differently or have another size, a blob that is
+    missing, and a record the fold refused. (A changed *record* is the ledger audit's to catch:
+    its leaf no longer matches.)"""
+    state = fold_ledger(reader)
+    report = DocumentReport(containers=len(state.containers), records=state.records)
+    for refused in state.refused:
+        report.problems.append(
+            DocumentProblem("-", "-", refused.version_id, f"record refused: {refused.reason}")
+        )
+    stored = [(c, v) for c, v in state.versions() if not v.delete_marker]
+    total = len(stored)
+    for done, (c, v) in enumerate(stored, 1):
+        report.versions += 1
+        try:
+            digest, size = rehash(blobs.read(v.sha256))
+        except NotFound:
+            report.problems.append(DocumentProblem(c.name, v.key, v.version_id, "file is missing"))
+        else:
+            report.bytes += size
+            if digest != v.sha256 or size != v.size:
+                report.problems.append(
+                    DocumentProblem(
+                        c.name,
+                        v.key,
+                        v.version_id,
+                        f"stored bytes differ from the ledger record (sha256 {digest}, "
+                        f"{size} bytes; recorded {v.sha256}, {v.size} bytes)",
+                    )
+                )
+        if progress is not None:
+            progress(done, total)
+    return report
