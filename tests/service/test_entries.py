@@ -191,3 +191,17 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(service: Ser
     )
     assert status == 413
     assert json.loads(body)["error"]["code"] == "PayloadTooLarge"
+
+
+def test_collections_named_accord_are_reserved_for_accord_itself(service: Service) -> None:
+    """No user writes accord's own records (documents, governance, evidence) through the API."""
+    before = _next_seqno(service)
+    for collection in ("accord.documents", "accord.evidence", "accord.anything"):
+        status, reply = _post(
+            service, f"/app/transactions?collectionId={collection}", {"contents": "forged"}
+        )
+        assert status == 403 and "reserved" in reply["error"]["message"], reply
+        batch = {"entries": [{"contents": "ok"}, {"contents": "x", "collectionId": collection}]}
+        status, reply = _post(service, BATCH, batch)
+        assert status == 403 and "entries[1].collectionId" in reply["error"]["message"], reply
+    assert _next_seqno(service) == before + 1  # nothing written in between

@@ -250,6 +250,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
             node_cert=data.node().cert,
             progress=_progress("verify"),
         )
+    except TamperingDetected:
+        # Name the documents an edited record belongs to, before reporting the tampering.
+        from accord.cli.documents import report_documents, verify_documents_of
+
+        try:
+            report_documents(verify_documents_of(data))
+        except AccordError:
+            pass
+        raise
     finally:
         storage.close()
     print(

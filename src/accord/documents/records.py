@@ -330,6 +330,17 @@ class Refused:
 
     version_id: str
     reason: str
+    container: str = "-"
+    key: str = "-"
+
+    @classmethod
+    def of(cls, version_id: str, reason: str, record: Mapping[str, Any] | None) -> Refused:
+        """A refusal naming the record's container and key where it names them."""
+        container = key = "-"
+        if isinstance(record, Mapping):
+            container = str(record.get("container", "-"))
+            key = str(record.get("key", "-"))
+        return cls(version_id, reason, container, key)
 
 
 @dataclass
@@ -362,7 +373,7 @@ class DocumentState:
         try:
             self._apply(record, version_id, seqno, dry_run=False)
         except (InvalidRequest, MalformedInput) as exc:
-            self.refused.append(Refused(version_id, str(exc)))
+            self.refused.append(Refused.of(version_id, str(exc), record))
 
     def versions(self) -> Iterator[tuple[Container, Version]]:
         for container in self.containers.values():

@@ -26,6 +26,7 @@ from accord.documents.records import (
     DOCUMENTS_USER,
     DefaultRetention,
     DocumentState,
+    Refused,
     Retention,
     Version,
     decode_record,
@@ -37,8 +38,13 @@ from accord.log.ledger import LedgerReader, NewEntry
 PAGE = 1000
 
 
-def fold_ledger(reader: LedgerReader, state: DocumentState | None = None) -> DocumentState:
-    """Fold every document record of a ledger (from ``state.last_seqno`` on) into ``state``."""
+def fold_ledger(
+    reader: LedgerReader, state: DocumentState | None = None, *, check_contents: bool = False
+) -> DocumentState:
+    """Fold every document record of a ledger (from ``state.last_seqno`` on) into ``state``.
+
+    With ``check_contents``, a record whose stored contents no longer hash to its entry's leaf
+    (an edited record) is refused and named, rather than folded."""
     state = state or DocumentState()
     size = reader.size()
     start = state.last_seqno + 1
@@ -49,27 +55,30 @@ def fold_ledger(reader: LedgerReader, state: DocumentState | None = None) -> Doc
         for e in entries:
             md = e.metadata
             txid = str(md.transaction_id)
-            if md.user_id != DOCUMENTS_USER:
-                state.last_seqno = md.seqno
-                state.refused.append(
-                    _refusal(txid, f"written by {md.user_id!r}, not by the document store")
-                )
-                continue
             try:
-                record = decode_record(e.contents)
+                record: dict[str, Any] | None = decode_record(e.contents)
+                problem = None
             except AccordError as exc:
+                record, problem = None, str(exc)
+            if md.user_id != DOCUMENTS_USER:
+                problem = f"written by {md.user_id!r}, not by the document store"
+            elif check_contents and not _contents_match(e.contents, md.contents_sha256):
+                problem = "its ledger record was edited: the stored contents no longer hash to "
+                problem += "the entry's Merkle leaf"
+            if problem is not None or record is None:
                 state.last_seqno = md.seqno
-                state.refused.append(_refusal(txid, str(exc)))
+                state.refused.append(Refused.of(txid, problem or "unreadable", record))
                 continue
             state.apply(record, txid, md.seqno)
         start = entries[-1].metadata.seqno + 1
     return state
 
 
-def _refusal(txid: str, reason: str) -> Any:
-    from accord.documents.records import Refused
+def _contents_match(contents: str, leaf_sha256: bytes) -> bool:
+    import hmac
 
-    return Refused(txid, reason)
+    digest = hashlib.sha256(contents.encode("utf-8", "surrogatepass")).digest()
+    return hmac.compare_digest(digest, leaf_sha256)
 
 
 class DocumentStore:
@@ -307,11 +316,13 @@ def verify_documents(
     Problems: a stored blob whose bytes hash differently or have another size, a blob that is
     missing, and a record the fold refused. (A changed *record* is the ledger audit's to catch:
     its leaf no longer matches.)"""
-    state = fold_ledger(reader)
+    state = fold_ledger(reader, check_contents=True)
     report = DocumentReport(containers=len(state.containers), records=state.records)
     for refused in state.refused:
         report.problems.append(
-            DocumentProblem("-", "-", refused.version_id, f"record refused: {refused.reason}")
+            DocumentProblem(
+                refused.container, refused.key, refused.version_id, f"record: {refused.reason}"
+            )
         )
     stored = [(c, v) for c, v in state.versions() if not v.delete_marker]
     total = len(stored)

@@ -21,7 +21,7 @@ from accord.core.entry import (
     validate_collection_id,
     validate_tags,
 )
-from accord.errors import InvalidRequest, NotFound
+from accord.errors import AuthError, InvalidRequest, NotFound
 from accord.log.ledger import NewEntry
 from accord.service.http import (
     collection_param,
@@ -36,6 +36,19 @@ from accord.service.users import READ_ROLES, WRITE_ROLES
 AZURE_MAX_CONTENTS = 8 * 1024
 PAGE_SIZE = 100
 BATCH_ENTRY_FIELDS = frozenset({"contents", "collectionId", "tags"})
+
+
+RESERVED_COLLECTION_PREFIX = "accord."
+
+
+def refuse_reserved(collection: str, where: str = "") -> None:
+    """Collections named ``accord.*`` hold accord's own records (documents, governance,
+    evidence): no user writes them through the entry API, so none can forge one."""
+    if isinstance(collection, str) and collection.startswith(RESERVED_COLLECTION_PREFIX):
+        raise AuthError(
+            f"{where}collection {collection} is reserved: collections named accord.* are "
+            "written by accord itself"
+        )
 
 
 def _azure_warning(sizes: Sequence[int]) -> str | None:
@@ -63,6 +76,7 @@ async def post_transaction(request: web.Request) -> web.Response:
     tags_param = request.query.get("tags")
     tags = [t for t in tags_param.split(",") if t] if tags_param else []
     collection = collection_param(request)
+    refuse_reserved(collection)
     appender = request.app[STATE].appender
     future = appender.submit([NewEntry(body["contents"], collection, tags)], user_id=user.user_id)
     txids = await asyncio.wrap_future(future)
@@ -109,7 +123,9 @@ def parse_batch(body: object, *, max_entries: int) -> list[NewEntry]:
         tags = raw.get("tags", ())
         if not isinstance(tags, list | tuple):
             raise InvalidRequest(f"entries[{index}].tags: tags must be a list of strings")
-        entries.append(NewEntry(contents, raw.get("collectionId", DEFAULT_COLLECTION), tags))
+        collection = raw.get("collectionId", DEFAULT_COLLECTION)
+        refuse_reserved(collection, f"entries[{index}].collectionId: ")
+        entries.append(NewEntry(contents, collection, tags))
     return entries
 
 
