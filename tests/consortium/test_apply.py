@@ -91,3 +91,23 @@ def test_restore_matches_the_live_state_when_a_message_removes_its_own_node() ->
 
 def _log(org) -> Signer:  # type: ignore[no-untyped-def]
     return org.log
+
+
+def test_a_users_change_within_a_message_applies_to_the_entries_after_it() -> None:
+    live = Applier.from_genesis(genesis_text(), T0)
+    t = T0 + 1000
+    node = A.node.node_id
+    envelopes = [_env(node, "entry", "before", "alice", t), _env(node, "entry", "x", "alice", t)]
+    object.__setattr__(envelopes[1], "collection_id", "no spaces allowed")
+    envelopes += [
+        _env(node, "users", users_record("remove", "alice"), "admin-org-a", t),
+        _env(node, "entry", "after", "alice", t),
+        _env(node, "users", users_record("set", "alice", "Contributor"), "admin-org-a", t),
+        _env(node, "entry", "again", "alice", t),
+        _env(node, "entry", "not theirs", "admin-org-b", t),
+    ]
+    applied = live.apply_message(encode_message(envelopes, _log(A)))
+    assert [a.accepted for a in applied] == [True, False, True, False, True, True, False]
+    assert "invalid collection id" in applied[1].reason
+    assert "may not write" in applied[3].reason
+    assert "belongs to org-b" in applied[6].reason

@@ -138,3 +138,94 @@ def test_fast_body_is_the_canonical_json(
         return
     assert env.body() == canonical
     assert Envelope.from_body(env.body()) == env
+
+
+def _reference_lines(data: bytes) -> list[object]:
+    """A naive decoder of a message's lines (one ``Envelope.from_body`` per line)."""
+    node = data.split(b"\n", 2)[1].split(b" ")[0].decode()
+    out: list[object] = []
+    for body in data.split(b"\n", 2)[2][:-1].split(b"\n"):
+        try:
+            env = Envelope.from_body(body)
+        except MalformedInput as exc:
+            out.append(("bad", str(exc)))
+            continue
+        out.append(env if env.node == node else ("bad", "the envelope's node is not the message's"))
+    return out
+
+
+def _decoded_lines(data: bytes) -> list[object]:
+    return [
+        line.envelope if isinstance(line, Line) else ("bad", line.reason)
+        for line in decode_message(data).lines
+    ]
+
+
+ODD_BODIES = [
+    b"",
+    b" ",
+    b"{}",
+    b"[]",
+    b"null",
+    b"\xef\xbb\xbf" + _envelope().body(),  # a BOM
+    _envelope().body() + b" ",  # trailing whitespace (json.loads accepts it)
+    b" " + _envelope().body(),
+    _envelope().body().replace(b'"alice"', b'"al\\ud800ice"'),  # a lone surrogate, escaped
+    _envelope().body().replace(b'"alice"', b'"al\xed\xa0\x80ice"'),  # one, raw (surrogatepass)
+    _envelope().body().replace(b'"alice"', b'"al\xffice"'),  # not UTF-8
+    _envelope().body().replace(b'"counter":1', b'"counter":true'),
+    _envelope().body().replace(b'"counter":1', b'"counter":1.0'),
+    _envelope().body().replace(b'"counter":1', b'"counter":0'),
+    _envelope().body().replace(b'"boot":1700000000000', b'"boot":9007199254740992'),
+    _envelope().body().replace(b'"tags":["a","b=1"]', b'"tags":["a",1]'),
+    _envelope().body().replace(b'"tags":["a","b=1"]', b'"tags":"a"'),
+    _envelope().body().replace(b'"kind":"entry"', b'"kind":["entry"]'),
+    _envelope().body().replace(b'"format":"accord.envelope.v1"', b'"format":"v2"'),
+    _envelope().body().replace(b'"user":"alice"', b'"user":"alice","user":"bob"'),
+    _envelope().body().replace(b'"user":"alice"', b'"user":"alice","extra":1'),
+    _envelope().body().replace(b'"node":"supplier-1"', b'"node":"other"'),
+    _envelope().body().replace(b'"node":"supplier-1"', b'"node":"bad node"'),
+    _envelope().body()[:-1],
+    _envelope().body() + b"{}",
+    '{"boot":1}'.encode("utf-16-le"),
+]
+
+
+def test_decoding_odd_lines_matches_the_naive_decoder() -> None:
+    signer = Signer.generate("o")
+    data = encode_message([_envelope(1)], signer) + b"\n".join(ODD_BODIES) + b"\n"
+    assert _decoded_lines(data) == _reference_lines(data)
+    assert isinstance(decode_message(data).lines[0], Line)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.builds(
+                lambda contents, user, cut, junk: (
+                    _envelope(contents=contents, user_id=user).body()[:cut] + junk
+                ),
+                st.text(max_size=20),
+                st.text(max_size=8),
+                st.integers(min_value=0, max_value=400),
+                st.binary(max_size=4),
+            ),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_decoding_matches_the_naive_decoder(bodies: list[bytes]) -> None:
+    bodies = [b.replace(b"\n", b" ") for b in bodies]
+    data = (
+        b"accord.envelopes.v1\nsupplier-1 "
+        + SIG
+        + b"\n"
+        + b"".join(body + b"\n" for body in bodies)
+    )
+    assert _decoded_lines(data) == _reference_lines(data)
+    message = decode_message(data)
+    assert message.signed == b"accord.envelope.v1\nsupplier-1\n" + b"".join(
+        b + b"\n" for b in bodies
+    )

@@ -54,7 +54,7 @@ MAX_MESSAGE_ENVELOPES = 4096
 Position = tuple[int, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Applied:
     """One leaf of an applied message, and what it means for the node that sent the envelope."""
 
@@ -78,6 +78,12 @@ class Applier:
     max_contents: int = DEFAULT_MAX_CONTENTS
     clocks: dict[str, int] = field(default_factory=dict)
     genesis_time: int = 0
+    # What the state says of an entry's (user, collection, tags, member), for the state it was
+    # computed under: a message's entries mostly share them (see _entry_verdict).
+    _verdicts: dict[tuple[str, str, tuple[str, ...], str], tuple[str | None, str | None]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _verdicts_of: ConsortiumState | None = field(default=None, repr=False, compare=False)
 
     # --- construction -------------------------------------------------------------------------
     @classmethod
@@ -214,16 +220,16 @@ class Applier:
         if isinstance(line, BadLine):
             return self._reject(line.digest, None, None, f"malformed envelope: {line.reason}")
         env = line.envelope
-        digest = line.digest
+        position = env.position
         last = self.positions.get(env.node)
-        if last is not None and env.position <= last:
+        if last is not None and position <= last:
             return self._reject(
-                digest,
+                line.digest,
                 env.node,
-                env.position,
+                position,
                 "replayed or reordered envelope (position not increasing)",
             )
-        self.positions[env.node] = env.position
+        self.positions[env.node] = position
         timestamp = self.ledger_time
         if env.kind == "clock":
             return None
@@ -235,29 +241,48 @@ class Applier:
 
     def _apply_entry(self, line: Line, timestamp: int, node: Node) -> Applied:
         env = line.envelope
+        before, after = self._entry_verdict(env.user_id, env.collection_id, env.tags, node.member)
+        if before is not None:
+            return self._reject(line.digest, env.node, env.position, before)
         try:
-            user = validate_user_id(env.user_id)
-            collection = validate_collection_id(env.collection_id)
-            tags = validate_tags(env.tags)
             contents = encode_contents(env.contents, self.max_contents)
         except AccordError as exc:
             return self._reject(line.digest, env.node, env.position, str(exc))
-        if collection.startswith(RESERVED_PREFIX):
-            return self._reject(
-                line.digest, env.node, env.position, f"collection {collection} is reserved"
-            )
-        if not self.state.may_write(user):
-            return self._reject(line.digest, env.node, env.position, f"user {user} may not write")
-        owner = self.state.member_of(user)
-        if owner != node.member:  # a node writes only as its own organization's users
-            return self._reject(
-                line.digest,
-                env.node,
-                env.position,
-                f"user {user} belongs to {owner}, not to {node.member} whose node sent it",
-            )
-        item = OrderedItem(collection, tags, contents, user, timestamp)
+        if after is not None:
+            return self._reject(line.digest, env.node, env.position, after)
+        item = OrderedItem(env.collection_id, env.tags, contents, env.user_id, timestamp)
         return Applied(item, env.node, env.position, True)
+
+    def _entry_verdict(
+        self, user: str, collection: str, tags: tuple[str, ...], member: str
+    ) -> tuple[str | None, str | None]:
+        """Why an entry with these fields is refused, checked in order: the user, collection and
+        tags fields (before the contents are), then the reserved collections, the user's role and
+        organization (after); ``None`` where they pass. Remembered for the current state."""
+        if self._verdicts_of is not self.state or len(self._verdicts) > 4096:
+            self._verdicts = {}
+            self._verdicts_of = self.state
+        key = (user, collection, tags, member)
+        verdict = self._verdicts.get(key)
+        if verdict is not None:
+            return verdict
+        before = after = None
+        try:
+            validate_user_id(user)
+            validate_collection_id(collection)
+            validate_tags(tags)
+        except AccordError as exc:
+            before = str(exc)
+        if collection.startswith(RESERVED_PREFIX):
+            after = f"collection {collection} is reserved"
+        elif not self.state.may_write(user):
+            after = f"user {user} may not write"
+        else:
+            owner = self.state.member_of(user)
+            if owner != member:  # a node writes only as its own organization's users
+                after = f"user {user} belongs to {owner}, not to {member} whose node sent it"
+        verdict = self._verdicts[key] = (before, after)
+        return verdict
 
     def _apply_governance(self, line: Line, timestamp: int, node: Node) -> Applied:
         env = line.envelope
