@@ -30,6 +30,8 @@ from bench.batch import batch_section
 from bench.batch import report_lines as batch_report_lines
 from bench.checkpoints import checkpoints_section
 from bench.checkpoints import report_lines as checkpoint_report_lines
+from bench.documents import documents_section
+from bench.documents import report_lines as documents_report_lines
 from bench.tables import report_lines as tables_report_lines
 from bench.tables import tables_section
 
@@ -475,6 +477,8 @@ def main() -> None:
         log("checkpoint interval")
         checkpoints = checkpoints_section(tmp, n(20_000))
         tables = tables_section(pg, SCALE)
+        log("immutable documents through the S3 API")
+        documents = documents_section(tmp, ROOT, SCALE)
     report = write_report(appends, million, service, time.perf_counter() - started)
     sections = [
         batch_report_lines(batch, appends["sqlite_batch_1000"]["ledger"]),
@@ -483,6 +487,7 @@ def main() -> None:
         ),
         checkpoint_report_lines(checkpoints),
         tables_report_lines(tables),
+        documents_report_lines(documents),
     ]
     report = report.rstrip("\n") + "\n\n"
     report += "\n\n".join("\n".join(lines).strip("\n") for lines in sections) + "\n"

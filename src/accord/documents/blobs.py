@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from accord.errors import NotFound, StorageError
 
 CHUNK = 1024 * 1024
+SYNC_EVERY = 16 * CHUNK  # flush a large blob to disk as it streams: the final fsync is short
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -37,7 +38,12 @@ class StoredBlob:
 
 
 class BlobWriter(Protocol):
-    """One blob being written: feed it bytes, then commit (durable, visible) or abort."""
+    """One blob being written: feed it bytes, then commit (durable, visible) or abort.
+
+    ``hasher`` is the running ``hashlib.sha256()`` of the bytes written so far (read it, never
+    update it), so a caller checking a digest need not hash the bytes a second time."""
+
+    hasher: Any
 
     def write(self, data: bytes) -> None: ...
 
@@ -84,13 +90,18 @@ class _FileWriter:
         self._store = store
         self._path = store.tmp / f"{secrets.token_hex(16)}.part"
         self._file = open(self._path, "xb")
-        self._hash = hashlib.sha256()
+        self.hasher = hashlib.sha256()
         self._size = 0
+        self._unsynced = 0
 
     def write(self, data: bytes) -> None:
         self._file.write(data)
-        self._hash.update(data)
+        self.hasher.update(data)
         self._size += len(data)
+        self._unsynced += len(data)
+        if self._unsynced >= SYNC_EVERY:
+            os.fdatasync(self._file.fileno())
+            self._unsynced = 0
 
     def commit(self) -> StoredBlob:
         try:
@@ -98,7 +109,7 @@ class _FileWriter:
             os.fsync(self._file.fileno())
         finally:
             self._file.close()
-        digest = self._hash.hexdigest()
+        digest = self.hasher.hexdigest()
         final = self._store.path_of(digest)
         if final.exists():  # the same bytes are stored already: keep one copy
             self._path.unlink()
@@ -196,7 +207,7 @@ class _PostgresWriter:
         self._conn = store._connect()
         self._conn.autocommit = False
         self._temp = "tmp:" + secrets.token_hex(16)
-        self._hash = hashlib.sha256()
+        self.hasher = hashlib.sha256()
         self._size = 0
         self._n = 0
         self._buffer = bytearray()
@@ -211,7 +222,7 @@ class _PostgresWriter:
             self._buffer.clear()
 
     def write(self, data: bytes) -> None:
-        self._hash.update(data)
+        self.hasher.update(data)
         self._size += len(data)
         self._buffer += data
         while len(self._buffer) >= CHUNK:
@@ -225,7 +236,7 @@ class _PostgresWriter:
 
         try:
             self._flush()
-            digest = self._hash.hexdigest()
+            digest = self.hasher.hexdigest()
             conn = self._conn
             row = conn.execute(
                 "SELECT 1 FROM accord_document_blobs WHERE sha256 = %s", (digest,)

@@ -1309,21 +1309,33 @@ class Checksums:
     """
 
     def __init__(
-        self, algorithms: Iterable[str] = ("crc32", "sha1", "sha256", "sha512", "md5")
+        self,
+        algorithms: Iterable[str] = ("crc32", "sha1", "sha256", "sha512", "md5"),
+        *,
+        shared_sha256: Any = None,
     ) -> None:
+        """``shared_sha256``: a ``hashlib.sha256()`` object the caller updates with the same
+        bytes itself (e.g. the blob writer's), used for SHA-256 instead of hashing twice."""
         self._crc32: int | None = None
         self._hashes: dict[str, Any] = {}
+        self._shared: dict[str, Any] = {}
+        if shared_sha256 is not None:
+            self._shared["sha256"] = shared_sha256
         for name in algorithms:
             algorithm = _checksum_algorithm(name)
             if algorithm == "crc32":
                 self._crc32 = 0
+            elif algorithm in self._shared:
+                continue
             elif algorithm == "md5":
                 self._hashes["md5"] = hashlib.md5(usedforsecurity=False)
             else:
                 self._hashes[algorithm] = hashlib.new(algorithm)
 
     @classmethod
-    def for_declared(cls, *fields: Mapping[str, str] | Iterable[str]) -> Checksums:
+    def for_declared(
+        cls, *fields: Mapping[str, str] | Iterable[str], shared_sha256: Any = None
+    ) -> Checksums:
         """Checksums for the digests that headers (or x-amz-trailer names) declare, plus SHA-256.
 
         Each argument is a header mapping (its ``x-amz-checksum-*`` and ``Content-MD5`` keys
@@ -1334,7 +1346,7 @@ class Checksums:
             for name in group:
                 if _is_declared_digest(name):
                     names.append(name)
-        return cls(names)
+        return cls(names, shared_sha256=shared_sha256)
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         """Add the next bytes of the payload."""
@@ -1350,6 +1362,9 @@ class Checksums:
             if self._crc32 is None:
                 raise UnsupportedChecksum("CRC32 is not being computed for this payload")
             return (self._crc32 & 0xFFFFFFFF).to_bytes(4, "big")
+        if algorithm in self._shared:
+            shared: bytes = self._shared[algorithm].digest()
+            return shared
         if algorithm not in self._hashes:
             raise UnsupportedChecksum(f"{algorithm.upper()} is not being computed for this payload")
         result: bytes = self._hashes[algorithm].digest()
