@@ -337,7 +337,7 @@ def commands_for(recommendations: list[Option] | tuple[Option, ...]) -> tuple[st
 
     The single-node options share one data directory, ``accord-data``. Ledger tables anchor
     their digests in it directly, or through the service when one serves it (a served data
-    directory is locked by its server). ``USER_ID`` stands for a user of the ledger.
+    directory is locked by its server). The first access key is the Administrator's (``admin.crt``).
     ``no-ledger`` needs no command.
     """
     chosen = set(recommendations)
@@ -353,9 +353,11 @@ def commands_for(recommendations: list[Option] | tuple[Option, ...]) -> tuple[st
     if served or tables:
         commands.append(f"accord init --data {DATA_DIR}")
     if documents:
-        commands.append(f"accord documents keys create --data {DATA_DIR} --user USER_ID")
+        commands.append(
+            f"accord documents keys create --data {DATA_DIR} --user {DATA_DIR}/admin.crt"
+        )
     if served:
-        s3 = " --s3-port 9000" if documents else ""
+        s3 = " --s3-port 8444" if documents else ""
         commands.append(f"accord serve --data {DATA_DIR}{s3}" + (" &" if tables else ""))
     if tables:
         ledger = f"{SERVICE_URL} {SERVICE_AUTH}" if served else DATA_DIR
