@@ -312,6 +312,11 @@ def _policy_line(policy: Policy, cosigned: CosignedCheckpoint) -> str:
 def cmd_receipt_verify(args: argparse.Namespace) -> int:
     from accord.core.receipt import verify_receipt
     from accord.datadir import load_verifier
+    from accord.documents.client import (
+        check_document_file,
+        check_document_record,
+        split_document_receipt,
+    )
 
     if args.vkey is None and args.policy is None:
         raise ConfigurationError(
@@ -327,22 +332,59 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
             contents = Path(args.contents).read_bytes()
         except OSError as exc:
             raise ConfigurationError(f"cannot read {args.contents}: {arg.reason(exc)}") from exc
-    cosigned = None
-    if args.policy is not None:
-        from accord.client.verify import verify_receipt_under_policy
-
-        verifier = load_verifier(args.vkey) if args.vkey else None
-        verified, cosigned = verify_receipt_under_policy(
-            data, args.policy, verifier=verifier, contents=contents
+    # A document receipt wraps a ledger receipt whose entry's contents are the document record.
+    # Anything else goes to verify_receipt untouched, so ledger receipts behave as they always did.
+    document = split_document_receipt(data) if b"accord.document-receipt" in data else None
+    if document is None and args.document is not None:
+        raise ConfigurationError(
+            "--file checks a document against a document receipt (accord.document-receipt.v1, "
+            "from accord documents receipt); for a ledger receipt, --contents checks the "
+            "entry's contents"
         )
+    if document is not None:
+        if contents is not None:
+            raise ConfigurationError(
+                "a document receipt carries its entry's contents (the record): give --file "
+                "DOCUMENT to check the document, not --contents"
+            )
+        receipt_json: Any = document[0]
+        contents = document[1].encode("utf-8")
     else:
-        verified = verify_receipt(data, load_verifier(args.vkey), contents=contents)
-    md = verified.metadata
-    print(
-        f"OK: transaction {md.transaction_id} (collection {md.collection_id}) is entry "
-        f"{md.seqno} of the log {verified.checkpoint.origin!r} at size {verified.checkpoint.size}"
-        + ("; contents match" if contents is not None else "")
-    )
+        receipt_json = data
+
+    def check(contents: bytes | None) -> tuple[Any, Any]:
+        if args.policy is not None:
+            from accord.client.verify import verify_receipt_under_policy
+
+            verifier = load_verifier(args.vkey) if args.vkey else None
+            return verify_receipt_under_policy(
+                receipt_json, args.policy, verifier=verifier, contents=contents
+            )
+        return verify_receipt(receipt_json, load_verifier(args.vkey), contents=contents), None
+
+    try:
+        verified, cosigned = check(contents)
+    except VerificationError:
+        if document is None:
+            raise
+        verified, _ = check(None)  # raises again unless only the record is at fault
+        raise VerificationError(
+            f"the document receipt's record is not the contents of transaction "
+            f"{verified.metadata.transaction_id} (its SHA-256 differs from the entry's "
+            "contentsSha256): the record was altered"
+        ) from None
+    if document is not None:
+        recorded = check_document_record(verified, document[1])
+        if args.document is not None:
+            check_document_file(recorded, args.document)
+        print(f"OK: {recorded.describe()}" + ("; the file matches" if args.document else ""))
+    else:
+        md = verified.metadata
+        print(
+            f"OK: transaction {md.transaction_id} (collection {md.collection_id}) is entry "
+            f"{md.seqno} of the log {verified.checkpoint.origin!r} at size "
+            f"{verified.checkpoint.size}" + ("; contents match" if contents is not None else "")
+        )
     if cosigned is not None:
         print(_policy_line(args.policy, cosigned))
     return EXIT_OK
@@ -903,12 +945,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="verify a receipt offline with the verifier key or a consortium's policy",
         description="Check a receipt offline: the checkpoint signature (--vkey, or a log of "
         "--policy), the inclusion proof, and with --policy the quorum of cosignatures a "
-        "consortium's checkpoint needs (k of n organizations). Exits 1 if it does not verify.",
+        "consortium's checkpoint needs (k of n organizations). A document receipt "
+        "(accord documents receipt) is checked too: its record must be the entry's contents, "
+        "written by the document store, and --file DOCUMENT must have the recorded size and "
+        "SHA-256. Exits 1 if it does not verify.",
     )
     rv.add_argument(
         "file",
+        metavar="RECEIPT",
         type=lambda v: v if v == "-" else arg.readable_file(v),
-        help="receipt JSON file ('-' for stdin)",
+        help="receipt JSON file ('-' for stdin): an accord.receipt.v1, or the "
+        "accord.document-receipt.v1 of accord documents receipt",
     )
     rv.add_argument(
         "--vkey",
@@ -926,6 +973,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--contents",
         type=arg.readable_file,
         help="file with the entry's contents, to check them too",
+    )
+    rv.add_argument(
+        "--file",
+        dest="document",
+        metavar="DOCUMENT",
+        type=arg.readable_file,
+        help="with a document receipt: the document, which must have the recorded size and "
+        "SHA-256 (read in pieces, never whole)",
     )
     rv.set_defaults(func=cmd_receipt_verify)
     rg = rsub.add_parser(
