@@ -191,6 +191,9 @@ class Container:
     created: int
     by: str
     objects: dict[str, list[Version]] = field(default_factory=dict)  # oldest first
+    copies: tuple[str, ...] | None = None
+    """In a consortium, the organizations that keep a copy of every version (besides the one
+    that wrote it); None: every organization."""
 
     def latest(self, key: str) -> Version | None:
         versions = self.objects.get(key)
@@ -245,6 +248,14 @@ def _bool(obj: Mapping[str, Any], name: str) -> bool:
     if not isinstance(value, bool):
         raise MalformedInput(f"field {name!r} must be true or false")
     return value
+
+
+def _copies(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise MalformedInput("copies must be a list of organization names, or null")
+    return tuple(sorted(set(value)))
 
 
 # --- the rules -----------------------------------------------------------------------------------
@@ -332,15 +343,22 @@ class Refused:
     reason: str
     container: str = "-"
     key: str = "-"
+    error: Exception | None = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, version_id: str, reason: str, record: Mapping[str, Any] | None) -> Refused:
+    def of(
+        cls,
+        version_id: str,
+        reason: str,
+        record: Mapping[str, Any] | None,
+        error: Exception | None = None,
+    ) -> Refused:
         """A refusal naming the record's container and key where it names them."""
         container = key = "-"
         if isinstance(record, Mapping):
             container = str(record.get("container", "-"))
             key = str(record.get("key", "-"))
-        return cls(version_id, reason, container, key)
+        return cls(version_id, reason, container, key, error)
 
 
 @dataclass
@@ -358,22 +376,26 @@ class DocumentState:
         except KeyError:
             raise NotFound(f"no container (bucket) {quoted(name)}") from None
 
-    def check(self, record: Mapping[str, Any]) -> None:
+    def check(self, record: Mapping[str, Any], *, now: int | None = None) -> None:
         """Raise (InvalidRequest, NotFound, Conflict, DocumentLocked) unless ``record`` may be
-        applied to this state. Does not change the state."""
-        self._apply(record, "0.0", 0, dry_run=True)
+        applied to this state at ``now`` (default: the record's own time). Changes nothing."""
+        self._apply(record, "0.0", 0, dry_run=True, now=now)
 
-    def apply(self, record: Mapping[str, Any], version_id: str, seqno: int) -> None:
-        """Apply one record at ledger position ``seqno`` (transaction id ``version_id``); a
-        record that breaks the rules is kept in :attr:`refused` and changes nothing else."""
+    def apply(
+        self, record: Mapping[str, Any], version_id: str, seqno: int, *, now: int | None = None
+    ) -> None:
+        """Apply one record at ledger position ``seqno`` (transaction id ``version_id``), judged
+        at ``now`` — the entry's ledger timestamp, which in a consortium no minority of nodes can
+        move (default: the record's own time). A record that breaks the rules is kept in
+        :attr:`refused` and changes nothing else."""
         if seqno <= self.last_seqno:
             raise InvalidRequest(f"records must be applied in ledger order ({seqno})")
         self.last_seqno = seqno
         self.records += 1
         try:
-            self._apply(record, version_id, seqno, dry_run=False)
+            self._apply(record, version_id, seqno, dry_run=False, now=now)
         except (InvalidRequest, MalformedInput) as exc:
-            self.refused.append(Refused.of(version_id, str(exc), record))
+            self.refused.append(Refused.of(version_id, str(exc), record, exc))
 
     def versions(self) -> Iterator[tuple[Container, Version]]:
         for container in self.containers.values():
@@ -381,8 +403,11 @@ class DocumentState:
                 for v in versions:
                     yield container, v
 
-    def _apply(self, rec: Mapping[str, Any], vid: str, seqno: int, *, dry_run: bool) -> None:
-        op, by, now = rec["op"], rec["by"], rec["time"]
+    def _apply(
+        self, rec: Mapping[str, Any], vid: str, seqno: int, *, dry_run: bool, now: int | None
+    ) -> None:
+        op, by = rec["op"], rec["by"]
+        now = rec["time"] if now is None else now
         name = validate_container(rec.get("container"))
         if op == "container.create":
             if name in self.containers:
@@ -391,8 +416,9 @@ class DocumentState:
             default = DefaultRetention.from_json(rec.get("defaultRetention"))
             if default is not None and not lock:
                 raise InvalidRequest("a default retention needs object lock on the container")
+            copies = _copies(rec.get("copies"))
             if not dry_run:
-                self.containers[name] = Container(name, lock, default, now, by)
+                self.containers[name] = Container(name, lock, default, now, by, copies=copies)
             return
         container = self.container(name)
         if op == "container.retention":

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from accord.documents.blobs import BlobStore, StoredBlob
 from accord.documents.records import (
     DOCUMENTS_COLLECTION,
     DOCUMENTS_USER,
+    Container,
     DefaultRetention,
     DocumentState,
     Refused,
@@ -32,17 +34,32 @@ from accord.documents.records import (
     decode_record,
     encode_record,
 )
-from accord.errors import AccordError, InvalidRequest, NotFound
+from accord.errors import AccordError, Conflict, InvalidRequest, NotFound, StorageError
 from accord.log.ledger import LedgerReader, NewEntry
 
 PAGE = 1000
+log = logging.getLogger("accord.documents")
+
+
+def hmac_equal(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def fold_ledger(
-    reader: LedgerReader, state: DocumentState | None = None, *, check_contents: bool = False
+    reader: LedgerReader,
+    state: DocumentState | None = None,
+    *,
+    check_contents: bool = False,
+    consortium: bool = False,
 ) -> DocumentState:
     """Fold every document record of a ledger (from ``state.last_seqno`` on) into ``state``.
 
+    Who may have written a record: on a single-node ledger only the store itself
+    (:data:`DOCUMENTS_USER`); on a consortium's, the user the record names as ``by`` — the
+    consortium's applier admitted the entry only for a current user with a write role of the
+    sending node's organization. Each record is judged at its entry's ledger timestamp.
     With ``check_contents``, a record whose stored contents no longer hash to its entry's leaf
     (an edited record) is refused and named, rather than folded."""
     state = state or DocumentState()
@@ -60,16 +77,20 @@ def fold_ledger(
                 problem = None
             except AccordError as exc:
                 record, problem = None, str(exc)
-            if md.user_id != DOCUMENTS_USER:
+            if consortium:
+                if record is not None and record.get("by") != md.user_id:
+                    problem = f"written by {md.user_id!r} in the name of {record.get('by')!r}"
+            elif md.user_id != DOCUMENTS_USER:
                 problem = f"written by {md.user_id!r}, not by the document store"
-            elif check_contents and not _contents_match(e.contents, md.contents_sha256):
-                problem = "its ledger record was edited: the stored contents no longer hash to "
-                problem += "the entry's Merkle leaf"
+            if problem is None and check_contents:
+                if not _contents_match(e.contents, md.contents_sha256):
+                    problem = "its ledger record was edited: the stored contents no longer "
+                    problem += "hash to the entry's Merkle leaf"
             if problem is not None or record is None:
                 state.last_seqno = md.seqno
                 state.refused.append(Refused.of(txid, problem or "unreadable", record))
                 continue
-            state.apply(record, txid, md.seqno)
+            state.apply(record, txid, md.seqno, now=md.timestamp_ms)
         start = entries[-1].metadata.seqno + 1
     return state
 
@@ -81,18 +102,45 @@ def _contents_match(contents: str, leaf_sha256: bytes) -> bool:
     return hmac.compare_digest(digest, leaf_sha256)
 
 
+BlobSource = Callable[[str], AsyncIterator[bytes]]
+"""Where a node fetches a version's bytes it lacks, by SHA-256 (a consortium's peer nodes)."""
+
+
 class DocumentStore:
-    """Documents of one ledger: ``ledger`` takes records (``submit``), ``blobs`` holds bytes."""
+    """Documents of one ledger: ``ledger`` takes records (``submit``: the ledger itself, or a
+    consortium node's writer), ``reader`` reads them back, ``blobs`` holds bytes.
+
+    In a consortium (``organization`` set), records are written in their user's name, other
+    nodes' records are folded as they arrive (:meth:`follow`), and the bytes of versions this
+    organization keeps a copy of are fetched from peers (``fetch``) and checked by digest."""
 
     def __init__(
-        self, ledger: Any, reader: LedgerReader, blobs: BlobStore, *, clock: Callable[[], int]
+        self,
+        ledger: Any,
+        reader: LedgerReader,
+        blobs: BlobStore,
+        *,
+        clock: Callable[[], int],
+        organization: str | None = None,
+        fetch: BlobSource | None = None,
     ) -> None:
         self.ledger = ledger
+        self.reader = reader
         self.blobs = blobs
         self.clock = clock
-        self.state = fold_ledger(reader)
+        self.organization = organization
+        self.fetch = fetch
+        self.state = fold_ledger(reader, consortium=organization is not None)
         self._lock = asyncio.Lock()
         self._thread_lock = threading.Lock()
+        self._scanned = 0  # versions up to this seqno were checked for a local copy
+        self._wanted: set[str] = set()
+        self._fetching: dict[str, asyncio.Future[None]] = {}
+
+    def follow(self) -> None:
+        """Fold the records the ledger gained since the last call (other nodes' writes)."""
+        if self.reader.size() > self.state.last_seqno:
+            fold_ledger(self.reader, self.state, consortium=self.organization is not None)
 
     # --- writing -------------------------------------------------------------------------------
     async def _record(
@@ -104,25 +152,92 @@ class DocumentStore:
         before: Callable[[], None] | None = None,
         after: Callable[[], None] | None = None,
     ) -> tuple[str, int]:
-        """Check ``op`` against the state, write it, apply it; returns (version id, time).
-        ``before`` and ``after`` run under the same lock (blob checks and deletions)."""
+        """Check ``op`` against the state, write it, fold it; returns (version id, time).
+        ``before`` and ``after`` run under the same lock (blob checks and deletions). In a
+        consortium another node's change may be ordered first: the fold then refuses this one,
+        and so does this call."""
         async with self._lock:
+            self.follow()
             now = self.clock()
             contents = encode_record(op, fields, by=by, time=now)
             record = decode_record(contents)
-            self.state.check(record)
+            self.state.check(record, now=now)
             if before is not None:
                 await asyncio.to_thread(before)
             tags = [str(fields["container"])]
+            user = by if self.organization is not None else DOCUMENTS_USER
             future = self.ledger.submit(
-                [NewEntry(contents, DOCUMENTS_COLLECTION, tags)], user_id=DOCUMENTS_USER
+                [NewEntry(contents, DOCUMENTS_COLLECTION, tags)], user_id=user
             )
             txids: list[TransactionId] = await asyncio.wrap_future(future)
-            txid = txids[0]
-            self.state.apply(record, str(txid), txid.seqno)
+            txid = str(txids[0])
+            self.follow()
+            refusal = next((r for r in reversed(self.state.refused) if r.version_id == txid), None)
+            if refusal is not None:
+                if isinstance(refusal.error, AccordError):
+                    raise refusal.error
+                raise Conflict(f"the change was refused when it was ordered: {refusal.reason}")
             if after is not None:
                 await asyncio.to_thread(after)
-            return str(txid), now
+            return txid, now
+
+    # --- copies in a consortium ----------------------------------------------------------------
+    def keeps(self, container: Container) -> bool:
+        """Whether this organization keeps a copy of the container's versions."""
+        return (
+            self.organization is None
+            or container.copies is None
+            or self.organization in container.copies
+        )
+
+    def wanted(self) -> list[str]:
+        """Digests of versions this organization keeps a copy of but does not hold yet."""
+        for c, v in self.state.versions():
+            if v.seqno > self._scanned and not v.delete_marker and self.keeps(c):
+                self._wanted.add(v.sha256)
+        self._scanned = self.state.last_seqno
+        self._wanted = {d for d in self._wanted if not self.blobs.exists(d)}
+        return sorted(self._wanted)
+
+    async def ensure_blob(self, sha256: str) -> None:
+        """Make sure the bytes named ``sha256`` are here, fetching them from a peer if need be
+        (StorageError if none can provide them)."""
+        if await asyncio.to_thread(self.blobs.exists, sha256):
+            return
+        if self.fetch is None:
+            raise NotFound(f"the bytes {sha256} are missing from this node's store")
+        running = self._fetching.get(sha256)
+        if running is None:
+            running = asyncio.ensure_future(self._fetch_one(sha256))
+            self._fetching[sha256] = running
+            running.add_done_callback(lambda _: self._fetching.pop(sha256, None))
+        await asyncio.shield(running)
+
+    async def _fetch_one(self, sha256: str) -> None:
+        assert self.fetch is not None  # noqa: S101 - ensure_blob checked
+        writer = self.blobs.writer()
+        try:
+            async for chunk in self.fetch(sha256):
+                await asyncio.to_thread(writer.write, chunk)
+            if not hmac_equal(writer.hasher.hexdigest(), sha256):
+                raise StorageError(f"a peer sent other bytes for {sha256}; not stored")
+        except BaseException:
+            writer.abort()
+            raise
+        await asyncio.to_thread(writer.commit)
+
+    async def replicate(self, interval: float = 0.5) -> None:
+        """Forever: fold new records, fetch the copies this organization keeps."""
+        while True:
+            try:
+                self.follow()
+                for digest in self.wanted():
+                    await self.ensure_blob(digest)
+            except asyncio.CancelledError:
+                raise
+            except AccordError as exc:
+                log.warning("documents: replication: %s", exc)
+            await asyncio.sleep(interval)
 
     async def create_container(
         self, name: str, *, object_lock: bool, by: str, default: DefaultRetention | None = None
@@ -309,14 +424,16 @@ def verify_documents(
     reader: LedgerReader,
     blobs: BlobStore,
     *,
+    organization: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DocumentReport:
     """Re-hash every stored version against its ledger record; report what does not match.
 
     Problems: a stored blob whose bytes hash differently or have another size, a blob that is
-    missing, and a record the fold refused. (A changed *record* is the ledger audit's to catch:
-    its leaf no longer matches.)"""
-    state = fold_ledger(reader, check_contents=True)
+    missing, and a record the fold refused or that was edited. On a consortium node
+    (``organization`` set) a version of a container this organization keeps no copy of is
+    checked only if its bytes happen to be here."""
+    state = fold_ledger(reader, check_contents=True, consortium=organization is not None)
     report = DocumentReport(containers=len(state.containers), records=state.records)
     for refused in state.refused:
         report.problems.append(
@@ -327,12 +444,17 @@ def verify_documents(
     stored = [(c, v) for c, v in state.versions() if not v.delete_marker]
     total = len(stored)
     for done, (c, v) in enumerate(stored, 1):
-        report.versions += 1
+        kept = organization is None or c.copies is None or organization in c.copies
         try:
             digest, size = rehash(blobs.read(v.sha256))
         except NotFound:
-            report.problems.append(DocumentProblem(c.name, v.key, v.version_id, "file is missing"))
+            if kept:
+                report.versions += 1
+                report.problems.append(
+                    DocumentProblem(c.name, v.key, v.version_id, "file is missing")
+                )
         else:
+            report.versions += 1
             report.bytes += size
             if digest != v.sha256 or size != v.size:
                 report.problems.append(
