@@ -31,10 +31,12 @@ import logging
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
@@ -78,6 +80,7 @@ from accord.identity import write_public
 from accord.log.ledger import Ledger, NewEntry, OrderedResult
 
 log = logging.getLogger("accord.consortium")
+T = TypeVar("T")
 _encode_str = json.encoder.encode_basestring
 
 MAX_MESSAGE_ENVELOPES = 2000
@@ -120,13 +123,37 @@ class NodeSettings:
     engine_servers: tuple[str, ...]  # NATS client URLs, own first
 
 
+Leaves = list[tuple[Applied, TransactionId]]
+WriteFuture = asyncio.Future[T] | Future[T]
+"""What a write returns: an asyncio future when submitted on the node's event loop (the service's
+case: nothing to chain across threads), a thread-safe one from any other thread."""
+
+
 @dataclass
 class _Pending:
     """One client request: its envelopes' leaves, resolved when this node applied them all."""
 
     count: int
-    future: Future[list[tuple[Applied, TransactionId]]]
+    future: WriteFuture[Any]
+    finish: Callable[[Leaves], object]  # the future's result from the leaves (or it raises)
+    deadline: float  # loop time after which the write is answered "outcome unknown"
+    positions: list[tuple[int, int]] = field(default_factory=list)
     results: dict[int, tuple[Applied, TransactionId]] = field(default_factory=dict)
+
+    def settle(self) -> None:
+        """Resolve the future from the results (all in)."""
+        if self.future.done():
+            return
+        try:
+            value = self.finish([self.results[i] for i in range(self.count)])
+        except AccordError as exc:
+            self.future.set_exception(exc)
+            return
+        self.future.set_result(value)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
 
 
 @dataclass
@@ -225,6 +252,7 @@ class ConsortiumNode:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[_Queued] | None = None
         self._waiting: dict[tuple[int, int], tuple[_Pending, int]] = {}
+        self._deadlines: deque[_Pending] = deque()  # in deadline order (one timeout for all)
         self._tasks: list[asyncio.Task[None]] = []
         self._trees: dict[int, _Tree] = {}
         self._latest: _Tree | None = None
@@ -271,6 +299,7 @@ class ConsortiumNode:
             asyncio.create_task(self._run_publisher(), name="accord-publisher"),
             asyncio.create_task(self._run_checkpointer(), name="accord-checkpointer"),
             asyncio.create_task(self._run_trimmer(), name="accord-trimmer"),
+            asyncio.create_task(self._run_expirer(), name="accord-expirer"),
         ]
         self._sync_peers()
         await self._notify_state()
@@ -319,8 +348,7 @@ class ConsortiumNode:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for pending, _ in list(self._waiting.values()):
-            if not pending.future.done():
-                pending.future.set_exception(OrderingUnavailable("the node is stopping"))
+            pending.fail(OrderingUnavailable("the node is stopping"))
         if self.ordering is not None:
             with contextlib.suppress(Exception):
                 await self.ordering.close()
@@ -396,42 +424,60 @@ class ConsortiumNode:
         )
 
     def _enqueue(
-        self, make: list[tuple[str, str, str, Sequence[str], str]]
-    ) -> Future[list[tuple[Applied, TransactionId]]]:
-        future: Future[list[tuple[Applied, TransactionId]]] = Future()
-        if self._stopping or self.loop is None or self._queue is None:
+        self,
+        make: list[tuple[str, str, str, Sequence[str], str]],
+        finish: Callable[[Leaves], T],
+    ) -> WriteFuture[T]:
+        loop = self.loop
+        on_loop = loop is not None and _on_loop(loop)
+        future: WriteFuture[T] = loop.create_future() if on_loop and loop else Future()
+        if self._stopping or loop is None or self._queue is None:
             future.set_exception(OrderingUnavailable("the consortium node is not running"))
             return future
-        pending = _Pending(len(make), future)
         queue = self._queue
 
         def put() -> None:
+            pending = _Pending(len(make), future, finish, loop.time() + WRITE_TIMEOUT)
             envelopes = [self._new_envelope(*args) for args in make]
             for index, env in enumerate(envelopes):
                 self._waiting[env.position] = (pending, index)
+                pending.positions.append(env.position)
+            self._deadlines.append(pending)
             queue.put_nowait(_Queued(envelopes, [env.body() for env in envelopes], pending))
-            assert self.loop is not None  # noqa: S101
-            self.loop.call_later(WRITE_TIMEOUT, expire, [e.position for e in envelopes])
 
-        def expire(positions: list[tuple[int, int]]) -> None:
-            for position in positions:
-                self._waiting.pop(position, None)
-            if not future.done():
-                future.set_exception(
+        if on_loop:
+            put()
+        else:
+            loop.call_soon_threadsafe(put)
+        return future
+
+    async def _run_expirer(self) -> None:
+        """Answer writes not applied within :data:`WRITE_TIMEOUT` "outcome unknown"."""
+        assert self.loop is not None  # noqa: S101 - set in start()
+        deadlines = self._deadlines
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.loop.time()
+            while deadlines and deadlines[0].deadline <= now:
+                pending = deadlines.popleft()
+                if pending.future.done():
+                    continue
+                for position in pending.positions:
+                    self._waiting.pop(position, None)
+                pending.fail(
                     OrderingUnavailable(
                         f"the write was not applied within {WRITE_TIMEOUT:.0f} s; its outcome is "
                         "unknown (look for it before retrying)"
                     )
                 )
+            while deadlines and deadlines[0].future.done():  # answered: forget them early
+                deadlines.popleft()
 
-        if _on_loop(self.loop):
-            put()
-        else:
-            self.loop.call_soon_threadsafe(put)
-        return future
-
-    def submit(self, entries: Sequence[NewEntry], *, user_id: str) -> Future[list[TransactionId]]:
-        """Like :meth:`Ledger.submit`: validate, order through the consortium, resolve to ids."""
+    def submit(
+        self, entries: Sequence[NewEntry], *, user_id: str
+    ) -> WriteFuture[list[TransactionId]]:
+        """Like :meth:`Ledger.submit`: validate, order through the consortium, resolve to ids
+        (an asyncio future on the node's loop, a thread-safe one from other threads)."""
         validate_user_id(user_id)
         if not entries:
             raise InvalidRequest("nothing to append")
@@ -454,42 +500,27 @@ class ConsortiumNode:
             raise InvalidRequest(
                 f"a consortium write holds at most {MAX_MESSAGE_ENVELOPES} entries; split it"
             )
-        estimate = sum(
-            len(_encode_str(c)) + len(_encode_str(user_id)) + len(col) + 200
-            for _, _, col, _, c in make
-        )
+        # JSON escapes a character into at most 6 bytes: only a write that could be too large
+        # is measured exactly.
+        bound = sum(6 * len(c) + len(col) + 200 for _, _, col, _, c in make)
+        estimate = bound + 6 * len(user_id) * len(make)
+        if estimate > MAX_MESSAGE_BYTES:
+            estimate = sum(
+                len(_encode_str(c)) + len(_encode_str(user_id)) + len(col) + 200
+                for _, _, col, _, c in make
+            )
         if estimate > MAX_MESSAGE_BYTES:
             raise InvalidRequest(
                 f"this write would take about {estimate} bytes to order; a consortium write is "
                 f"at most {MAX_MESSAGE_BYTES} bytes once encoded (control and non-ASCII "
                 "characters take up to 6 bytes each): split it into smaller batches"
             )
-        inner = self._enqueue(make)
-        outer: Future[list[TransactionId]] = Future()
+        return self._enqueue(make, _transaction_ids)
 
-        def done(f: Future[list[tuple[Applied, TransactionId]]]) -> None:
-            error = f.exception()
-            if error is not None:
-                outer.set_exception(error)
-                return
-            applied = f.result()
-            refused = [a for a, _ in applied if not a.accepted]
-            if refused:
-                outer.set_exception(
-                    AuthError(f"the consortium refused the write: {refused[0].reason}")
-                )
-                return
-            outer.set_result([txid for _, txid in applied])
-
-        inner.add_done_callback(done)
-        return outer
-
-    def submit_action(
-        self, kind: str, contents: str, *, user_id: str
-    ) -> Future[list[tuple[Applied, TransactionId]]]:
+    def submit_action(self, kind: str, contents: str, *, user_id: str) -> WriteFuture[Leaves]:
         """Order a governance action (``governance``) or user change (``users``)."""
         encode_contents(contents, self.ledger.options.max_contents)
-        return self._enqueue([(kind, user_id, GOVERNANCE_COLLECTION, (), contents)])
+        return self._enqueue([(kind, user_id, GOVERNANCE_COLLECTION, (), contents)], list)
 
     # --- publisher ----------------------------------------------------------------------------
     async def _run_publisher(self) -> None:
@@ -540,8 +571,8 @@ class ConsortiumNode:
     def _fail(self, envelopes: list[Envelope], error: Exception) -> None:
         for env in envelopes:
             entry = self._waiting.pop(env.position, None)
-            if entry is not None and not entry[0].future.done():
-                entry[0].future.set_exception(error)
+            if entry is not None:
+                entry[0].fail(error)
 
     async def _publish(self, envelopes: list[Envelope], bodies: list[bytes]) -> None:
         assert self.ordering is not None  # noqa: S101 - set in start()
@@ -688,10 +719,8 @@ class ConsortiumNode:
                 if waiting is not None:
                     pending, index = waiting
                     pending.results[index] = (a, txid)
-                    if len(pending.results) == pending.count and not pending.future.done():
-                        pending.future.set_result(
-                            [pending.results[i] for i in range(pending.count)]
-                        )
+                    if len(pending.results) == pending.count:
+                        pending.settle()
         own = batch.positions.get(self.node_id)
         if own is not None and own > (self.boot, self.counter):
             # Someone with this node's key wrote at a later position than ours (a restored
@@ -1301,9 +1330,26 @@ class ConsortiumNode:
         )
         if self.loop is not None:
             contents = json.dumps(record, sort_keys=True, separators=(",", ":"))
-            self.loop.call_soon_threadsafe(
-                lambda: self._enqueue([("evidence", "accord", "accord.evidence", (), contents)])
-            )
+
+            def enqueue() -> None:
+                evidence = [("evidence", "accord", "accord.evidence", (), contents)]
+                self._enqueue(evidence, list).add_done_callback(_retrieve)  # type: ignore[arg-type]
+
+            self.loop.call_soon_threadsafe(enqueue)
+
+
+def _retrieve(future: WriteFuture[Any]) -> None:
+    """Take a future's outcome that nobody awaits (asyncio would warn of a lost exception)."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _transaction_ids(leaves: Leaves) -> list[TransactionId]:
+    """A write's ids; AuthError if the consortium refused any of its entries."""
+    for applied, _ in leaves:
+        if not applied.accepted:
+            raise AuthError(f"the consortium refused the write: {applied.reason}")
+    return [txid for _, txid in leaves]
 
 
 CLOCK_SKEW = 300

@@ -20,6 +20,7 @@ import ssl
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,8 @@ class ConsortiumUsers:
         if by is None:
             raise AuthError("a user change in a consortium needs the Administrator who asks")
         future = self.node.submit_action("users", contents, user_id=by)
+        if not isinstance(future, Future):  # submitted on the event loop, which must not block
+            raise ConfigurationError("a user change is ordered from a worker thread")
         applied = future.result(self.timeout)
         outcome = applied[0][0]
         if not outcome.accepted:
