@@ -39,27 +39,32 @@ def _user_id(text: str) -> str:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
+    from accord.consortium.runtime import is_consortium
     from accord.datadir import DataDir
     from accord.documents.runtime import access_keys
     from accord.service.users import UserStore
 
     data = DataDir(args.data)
     data.load_config()
-    users = UserStore(data / "users.json")
-    user = users.find(args.user)
-    if user is None:
-        raise ConfigurationError(
-            f"{args.user!r} is not a user of this ledger; list them with accord users list, "
-            "or give the user's certificate file (e.g. --user admin.crt)"
-        )
-    key, secret = access_keys(data).create(user.user_id)
+    if is_consortium(data):
+        # The consortium's users are replicated state, checked by the node on every request.
+        user_id, role = UserStore.canonical_id(args.user), "role as the consortium says"
+    else:
+        user = UserStore(data / "users.json").find(args.user)
+        if user is None:
+            raise ConfigurationError(
+                f"{args.user!r} is not a user of this ledger; list them with accord users list, "
+                "or give the user's certificate file (e.g. --user admin.crt)"
+            )
+        user_id, role = user.user_id, user.role
+    key, secret = access_keys(data).create(user_id)
     if args.json:
         print(json.dumps({"access_key_id": key.access_key_id, "secret_access_key": secret}))
     else:
         print(f"access key id:     {key.access_key_id}")
         print(f"secret access key: {secret}")
         print(
-            f"user {user.user_id} ({user.role}); the secret is shown only now. For the AWS CLI "
+            f"user {user_id} ({role}); the secret is shown only now. For the AWS CLI "
             "and boto3: export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...",
             file=sys.stderr,
         )

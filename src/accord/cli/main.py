@@ -899,7 +899,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=arg.port,
         default=None,
         help="port of the document store's S3-compatible API (default 8444, or 0 with --port 0; "
-        "0 picks one). Not served by a consortium node",
+        "0 picks one). A consortium node serves it only when this is given",
     )
     p.add_argument("--no-s3", action="store_true", help="do not serve the S3 API")
     p.set_defaults(func=cmd_serve)

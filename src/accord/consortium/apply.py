@@ -40,6 +40,9 @@ from accord.errors import AccordError, MalformedInput
 from accord.log.ledger import OrderedItem
 
 RESERVED_PREFIX = "accord."
+DOCUMENTS_COLLECTION = "accord.documents"
+"""The one ``accord.*`` collection an entry may name: document records, written in their
+user's name (``docs/formats.md`` §19; folded by :mod:`accord.documents.records`)."""
 GOVERNANCE_COLLECTION = "accord.governance"
 REJECTED_COLLECTION = "accord.rejected"
 EVIDENCE_COLLECTION = "accord.evidence"
@@ -273,7 +276,7 @@ class Applier:
             validate_tags(tags)
         except AccordError as exc:
             before = str(exc)
-        if collection.startswith(RESERVED_PREFIX):
+        if collection.startswith(RESERVED_PREFIX) and collection != DOCUMENTS_COLLECTION:
             after = f"collection {collection} is reserved"
         elif not self.state.may_write(user):
             after = f"user {user} may not write"

@@ -42,6 +42,7 @@ import aiohttp
 import httpx
 
 from accord.consortium.apply import (
+    DOCUMENTS_COLLECTION,
     GOVERNANCE_COLLECTION,
     RESERVED_PREFIX,
     STREAM_SEQ_KEY,
@@ -489,7 +490,7 @@ class ConsortiumNode:
         make: list[tuple[str, str, str, Sequence[str], str]] = []
         for entry in entries:
             collection = validate_collection_id(entry.collection_id)
-            if collection.startswith(RESERVED_PREFIX):
+            if collection.startswith(RESERVED_PREFIX) and collection != DOCUMENTS_COLLECTION:
                 raise InvalidRequest(
                     f"collection {collection} is reserved for accord's own records"
                 )

@@ -326,7 +326,11 @@ async def serve_consortium(
     port: int | None,
     *,
     on_ready: Callable[[int], None] | None = None,
+    s3_port: int | None = None,
 ) -> None:
+    """Serve one organization's node; with ``s3_port``, its document store's S3 API too (the
+    store itself always runs: it keeps this organization's copies of documents)."""
+    from accord.documents.consortium import start_consortium_documents
     from accord.service.server import limits_of, serve_until_signal
     from accord.service.state import ServiceState
     from accord.service.tls import make_ssl_context
@@ -372,18 +376,32 @@ async def serve_consortium(
                     consortium=node,
                 )
                 bind_host = files.host if host is None else host
-                await serve_until_signal(
-                    state,
-                    ctx,
-                    bind_host,
-                    files.https_port if port is None else port,
-                    banner=lambda bound: (
-                        f"accord: node {files.settings.node_id} of consortium {config.name!r} "
-                        f"serving on https://{bind_host}:{bound} (size {ledger.size()})"
-                    ),
-                    stopping="accord: shutting down the node",
-                    on_ready=on_ready,
+                documents = await start_consortium_documents(
+                    data, node, ledger, users, bind_host, s3_port
                 )
+                state.documents = documents.store
+                s3_banner = (
+                    ""
+                    if documents.port is None
+                    else f"\naccord: serving documents (S3 API) on https://{bind_host}:"
+                    f"{documents.port}"
+                )
+                try:
+                    await serve_until_signal(
+                        state,
+                        ctx,
+                        bind_host,
+                        files.https_port if port is None else port,
+                        banner=lambda bound: (
+                            f"accord: node {files.settings.node_id} of consortium "
+                            f"{config.name!r} serving on https://{bind_host}:{bound} "
+                            f"(size {ledger.size()})" + s3_banner
+                        ),
+                        stopping="accord: shutting down the node",
+                        on_ready=on_ready,
+                    )
+                finally:
+                    await documents.stop()
             finally:
                 await node.stop()
         finally:

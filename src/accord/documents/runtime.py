@@ -8,9 +8,10 @@ for no client certificate: S3 clients authenticate each request with SigV4 acces
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,7 @@ from accord.datadir import DataDir
 from accord.documents.blobs import BlobStore, open_blob_store
 from accord.documents.keys import AccessKeyStore
 from accord.documents.s3 import S3Context, build_s3_app
-from accord.documents.store import DocumentStore
-from accord.service.users import UserStore
+from accord.documents.store import BlobSource, DocumentStore
 
 DOCUMENTS_DIR = "documents"
 
@@ -46,21 +46,48 @@ def now_ms() -> int:
 
 @dataclass
 class RunningDocuments:
-    runner: web.AppRunner
-    port: int
+    runner: web.AppRunner | None
+    port: int | None
     store: DocumentStore
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self) -> None:
-        await self.runner.cleanup()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.runner is not None:
+            await self.runner.cleanup()
         self.store.blobs.close()
 
 
 async def start_documents(
-    data: DataDir, ledger: Any, users: UserStore, host: str, port: int
+    data: DataDir,
+    ledger: Any,
+    users: Any,
+    host: str,
+    port: int | None,
+    *,
+    appender: Any = None,
+    organization: str | None = None,
+    fetch: BlobSource | None = None,
 ) -> RunningDocuments:
-    """Fold the ledger's document records, then serve the S3 API on ``host:port``."""
+    """Fold the ledger's document records, then serve the S3 API on ``host:port`` (not at all
+    when ``port`` is None). ``appender`` takes the records (default: ``ledger``; a consortium
+    node's writer in a consortium, with ``organization`` and ``fetch`` for copies)."""
     blobs = open_blobs(data)
-    store = DocumentStore(ledger, ledger, blobs, clock=now_ms)
+    store = DocumentStore(
+        ledger if appender is None else appender,
+        ledger,
+        blobs,
+        clock=now_ms,
+        organization=organization,
+        fetch=fetch,
+    )
+    running = RunningDocuments(None, None, store)
+    if organization is not None:
+        running.tasks.append(asyncio.create_task(store.replicate(), name="accord-documents"))
+    if port is None:
+        return running
     uploads = documents_dir(data) / "uploads"
     uploads.mkdir(mode=0o700, exist_ok=True)
     ctx = S3Context(
@@ -78,5 +105,6 @@ async def start_documents(
     site = web.TCPSite(runner, host, port, ssl_context=tls, backlog=256)
     await site.start()
     sockets = getattr(site._server, "sockets", None)  # no public accessor (needed for port 0)
-    bound = sockets[0].getsockname()[1] if sockets else port
-    return RunningDocuments(runner, bound, store)
+    running.runner = runner
+    running.port = sockets[0].getsockname()[1] if sockets else port
+    return running

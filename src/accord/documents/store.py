@@ -240,17 +240,23 @@ class DocumentStore:
             await asyncio.sleep(interval)
 
     async def create_container(
-        self, name: str, *, object_lock: bool, by: str, default: DefaultRetention | None = None
+        self,
+        name: str,
+        *,
+        object_lock: bool,
+        by: str,
+        default: DefaultRetention | None = None,
+        copies: list[str] | None = None,
     ) -> str:
-        vid, _ = await self._record(
-            "container.create",
-            {
-                "container": name,
-                "objectLock": object_lock,
-                "defaultRetention": default.to_json() if default else None,
-            },
-            by=by,
-        )
+        """``copies``: in a consortium, the organizations that keep a copy (default: all)."""
+        fields: dict[str, Any] = {
+            "container": name,
+            "objectLock": object_lock,
+            "defaultRetention": default.to_json() if default else None,
+        }
+        if copies is not None:
+            fields["copies"] = sorted(set(copies))
+        vid, _ = await self._record("container.create", fields, by=by)
         return vid
 
     async def set_default_retention(

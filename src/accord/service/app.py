@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from accord.documents.consortium import blob_routes
 from accord.service.acl import user_routes
 from accord.service.consortium import consortium_routes
 from accord.service.entries import entry_routes
@@ -45,6 +46,7 @@ CAPABILITIES: tuple[RouteGroup, ...] = (
     user_routes,
     governance_routes,
     consortium_routes,
+    blob_routes,
     openapi_routes,
 )
 

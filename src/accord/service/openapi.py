@@ -438,6 +438,13 @@ _PARAMETERS: dict[str, Any] = {
             ("ToQuery", "to"),
         )
     },
+    "Sha256Path": {
+        "name": "sha256",
+        "in": "path",
+        "required": True,
+        "description": "The SHA-256 of the bytes, 64 lower-case hex digits.",
+        "schema": _string(pattern="^[0-9a-f]{64}$"),
+    },
 }
 
 _RESPONSES: dict[str, Any] = {
@@ -599,6 +606,18 @@ _CONSORTIUM_PATHS: dict[str, Any] = {
                 "description": "The checkpoint note.",
                 "content": {_TEXT: {"schema": _string()}},
             },
+        )
+    },
+    "/app/consortium/blobs/{sha256}": {
+        "get": _node_operation(
+            "getNodeDocumentBytes",
+            "The bytes of a document version this node holds, named by their SHA-256 (for a "
+            "peer keeping a copy, which checks them against the ledger record's digest).",
+            {
+                "description": "The bytes.",
+                "content": {"application/octet-stream": {"schema": _string(format="binary")}},
+            },
+            parameters=("Sha256Path",),
         )
     },
     "/add-checkpoint": {

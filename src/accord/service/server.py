@@ -48,7 +48,7 @@ async def serve(
     from accord.consortium.runtime import is_consortium, serve_consortium
 
     if is_consortium(data):  # one organization of a consortium: its NATS server and node too
-        await serve_consortium(data, host, port, on_ready=on_ready)
+        await serve_consortium(data, host, port, on_ready=on_ready, s3_port=s3_port)
         return
     port = DEFAULT_PORT if port is None else port
     host = DEFAULT_HOST if host is None else host

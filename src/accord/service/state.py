@@ -43,6 +43,9 @@ class ServiceState:
     through the consortium (same ``submit`` contract as :meth:`Ledger.submit`)."""
     consortium: Any = None
     """The :class:`accord.consortium.node.ConsortiumNode` of a consortium node, else None."""
+    documents: Any = None
+    """The :class:`accord.documents.store.DocumentStore` of a consortium node (whose peers fetch
+    document bytes from it), else None."""
 
     @property
     def appender(self) -> Any:
