@@ -13,12 +13,16 @@ gives those two operations the guarantees the ledger relies on:
   server failures.
 
 Reads go through an ephemeral pull consumer (no acks, in memory, one replica) per stream and
-subject, started at the requested sequence. Each read asks it for what is available
-(``no_wait``), and when nothing is, waits for the next message with a lingering request. The
-consumer numbers its deliveries 1, 2, 3…; a delivery out of that order (one lost in a reconnect, a
-consumer recreated under us), a consumer that disappeared (its server died) or one that stops
-answering makes the next read replace it with a new consumer starting at the next expected
-sequence. The messages returned before the break were delivered in order, so nothing is skipped.
+subject, started at the requested sequence. The client keeps one long pull request open on it
+(up to :data:`PULL_BATCH` messages or :data:`PULL_MAX_BYTES`, :data:`PULL_EXPIRES` seconds, idle
+heartbeats every :data:`PULL_HEARTBEAT`): new messages flow to the client as they are stored,
+with no request per read, and a read takes what has arrived (or waits for the first). When the
+request is spent the next one is sent at once. The consumer numbers its deliveries 1, 2, 3…; a
+delivery out of that order (one lost in a reconnect, a consumer recreated under us), a consumer
+that disappeared (its server died) or one that stops answering (no message nor heartbeat for
+:data:`PULL_SILENCE` seconds) makes the next read replace it with a new consumer starting at the
+next expected sequence. The messages returned before the break were delivered in order, so
+nothing is skipped.
 
 Errors are accord's: :class:`~accord.errors.OrderingUnavailable` (with a retry hint) whenever the
 cluster cannot take or deliver a write now (no connection, no stream leader, timeouts),
@@ -36,8 +40,9 @@ import logging
 import re
 import ssl
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +78,17 @@ PING_INTERVAL = 5
 """Seconds between the client's pings; two unanswered ones make it switch servers."""
 PULL_MAX_BYTES = 16 << 20
 """Bytes one pull request may deliver (above the largest message, so one always fits)."""
+PULL_BATCH = 1024
+"""Messages one pull request may deliver (with :data:`PULL_MAX_BYTES`, what a reader buffers)."""
+PULL_EXPIRES = 10.0
+"""Seconds a pull request stays open on the server."""
+PULL_HEARTBEAT = 1.0
+"""Seconds between the server's idle heartbeats on an open pull request."""
+PULL_SILENCE = 3.5
+"""Seconds without a delivery nor a heartbeat after which a consumer counts as gone."""
 CONSUMER_IDLE_TIMEOUT = 30.0
 """Seconds an unused read consumer lingers on the server before JetStream removes it."""
 _JS_API = "$JS.API"  # the default JetStream API prefix (no domain), as nc.jetstream() uses
-_TERMINATOR_GRACE = 0.5  # seconds past a lingering pull's expiry to wait for the server's 408
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _RETRY_NO_LEADER = 1.0
 _RETRY_DISCONNECTED = 2.0
@@ -146,17 +158,27 @@ async def _ordering_errors(action: str) -> AsyncIterator[None]:
 
 @dataclass
 class _Reader:
-    """One ephemeral pull consumer and the position the next read expects."""
+    """One ephemeral pull consumer, its open pull request and the position the next read expects."""
 
     stream: str
     subject: str
     consumer: str
     inbox: str
-    sub: Subscription
     next_seq: int  # stream sequence the next read starts at
+    arrived: deque[Msg] = field(default_factory=deque)  # delivered, not yet read
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    sub: Subscription | None = None
     next_delivery: int = 1  # consumer sequence of the next delivery
     pulls: int = 0
+    reply: str = ""  # the open pull request's reply subject ("" when none is open)
+    left: int = 0  # messages the open request may still deliver
+    heard: float = 0.0  # loop time of the last delivery, heartbeat or request
+    behind: int = 0  # messages the stream held past the last delivery when it was sent
     broken: str = ""  # why this consumer must be replaced, if it must
+
+    async def on_message(self, msg: Msg) -> None:
+        self.arrived.append(msg)
+        self.wake.set()
 
 
 class OrderingClient:
@@ -427,8 +449,8 @@ class OrderingClient:
         """Up to ``max_msgs`` messages of ``subject`` with stream sequence ``>= first_seq``, in
         order, as ``(sequence, data)``; empty if none arrived within ``timeout`` seconds.
 
-        Read on from ``last_sequence + 1``: the client keeps a consumer positioned there, so such
-        reads cost one round trip; any other ``first_seq`` starts a new consumer. Messages below
+        Read on from ``last_sequence + 1``: the client keeps a consumer positioned there, whose
+        messages are already flowing in; any other ``first_seq`` starts a new consumer. Messages below
         the stream's first sequence (purged) are simply not returned.
         """
         _check_name("stream", stream)
@@ -441,17 +463,9 @@ class OrderingClient:
         async with self._read_locks.setdefault(key, asyncio.Lock()):
             for _ in range(2):  # a consumer found broken before it delivered: replace it at once
                 reader = await self._reader_at(stream, subject, first_seq)
-                # An immediate answer is due to a no_wait pull; give it a floor even when the
-                # caller's timeout is tiny, or a busy machine would look like a dead consumer.
-                floor = max(deadline, loop.time() + 0.5)
-                out = await self._pull(reader, max_msgs, floor, wait=False)
+                out = await self._take(reader, max_msgs, deadline)
                 if out or not reader.broken or loop.time() >= deadline:
                     break
-            if not out and not reader.broken:
-                out = await self._pull(reader, 1, deadline, wait=True)
-                if out and not reader.broken and max_msgs > 1:
-                    # Woken by a new message: take whatever else is there already.
-                    out += await self._pull(reader, max_msgs - 1, loop.time() + 0.5, wait=False)
             return out
 
     async def _reader_at(self, stream: str, subject: str, first_seq: int) -> _Reader:
@@ -489,18 +503,22 @@ class OrderingClient:
                 raise OrderingUnavailable(
                     f"stream {stream} does not exist", retry_after=1.0
                 ) from exc
-            inbox = self._nc.new_inbox()
-            sub = await self._nc.subscribe(
-                inbox + ".*", pending_msgs_limit=1 << 16, pending_bytes_limit=4 * PULL_MAX_BYTES
+            reader = _Reader(stream, subject, consumer, self._nc.new_inbox(), next_seq=first_seq)
+            reader.sub = await self._nc.subscribe(
+                reader.inbox + ".*",
+                cb=reader.on_message,
+                pending_msgs_limit=1 << 16,
+                pending_bytes_limit=4 * PULL_MAX_BYTES,
             )
-        return _Reader(stream, subject, consumer, inbox, sub, next_seq=first_seq)
+        return reader
 
     async def _close_reader(self, reader: _Reader) -> None:
         """Unsubscribe and ask JetStream to delete the consumer, without waiting for the answer:
         its server may be the one that is gone. (An abandoned consumer also expires after
         :data:`CONSUMER_IDLE_TIMEOUT`.)"""
-        with contextlib.suppress(Exception):
-            await reader.sub.unsubscribe()
+        if reader.sub is not None:
+            with contextlib.suppress(Exception):
+                await reader.sub.unsubscribe()
         with contextlib.suppress(Exception):
             await self._nc.publish(
                 f"{_JS_API}.CONSUMER.DELETE.{reader.stream}.{reader.consumer}",
@@ -508,30 +526,52 @@ class OrderingClient:
                 reply=self._nc.new_inbox(),  # an answer to nobody
             )
 
-    async def _pull(
-        self, reader: _Reader, batch: int, deadline: float, *, wait: bool
+    async def _take(
+        self, reader: _Reader, max_msgs: int, deadline: float
     ) -> list[tuple[int, bytes]]:
-        """One pull request; returns the in-order deliveries it (or an earlier request) brought.
-
-        Without ``wait`` the server answers at once with what it has and ends the request with a
-        404 status when that is less than ``batch``; with ``wait`` the request lingers until a
-        message arrives or it expires (408) just before ``deadline``. Status messages name the
-        request they end (the reply subject); data messages do not, so counting stops at
-        ``batch``. Any other outcome marks the reader broken.
-        """
+        """What the consumer delivered, in order (at most ``max_msgs``): until the last says the
+        stream held nothing more when it was sent, waiting until ``deadline`` for a first one.
+        Keeps a pull request open. Marks the reader broken when the consumer fails or falls
+        silent."""
         loop = asyncio.get_running_loop()
+        out: list[tuple[int, bytes]] = []
+        extended = False
+        while True:
+            self._drain(reader, out, max_msgs)
+            if reader.broken:
+                return out
+            if not reader.reply:  # the last request is spent: the next one, before reading on
+                await self._request(reader)
+                if reader.broken:
+                    return out
+            if len(out) >= max_msgs or (out and not reader.behind):
+                return out
+            if out and not extended:  # the server had more when it sent the last one: they are
+                extended = True  # on their way (a floor: a busy machine is not an empty stream)
+                deadline = max(deadline, loop.time() + 0.5)
+            now = loop.time()
+            silent = reader.heard + PULL_SILENCE
+            if now >= silent:
+                reader.broken = "the consumer stopped answering"
+                return out
+            if now >= deadline:
+                return out
+            reader.wake.clear()
+            if reader.arrived:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reader.wake.wait(), min(deadline, silent) - now)
+
+    async def _request(self, reader: _Reader) -> None:
+        """Open a long pull request (see the module docstring)."""
         reader.pulls += 1
         reply = f"{reader.inbox}.{reader.pulls}"
-        request: dict[str, Any] = {"batch": batch, "max_bytes": PULL_MAX_BYTES}
-        if wait:
-            expires = deadline - loop.time()
-            if expires < 0.01:
-                return []
-            request["expires"] = int(expires * 1e9)
-            deadline += _TERMINATOR_GRACE
-        else:
-            request["no_wait"] = True
-        out: list[tuple[int, bytes]] = []
+        request = {
+            "batch": PULL_BATCH,
+            "max_bytes": PULL_MAX_BYTES,
+            "expires": int(PULL_EXPIRES * 1e9),
+            "idle_heartbeat": int(PULL_HEARTBEAT * 1e9),
+        }
         try:
             await self._nc.publish(
                 f"{_JS_API}.CONSUMER.MSG.NEXT.{reader.stream}.{reader.consumer}",
@@ -540,28 +580,40 @@ class OrderingClient:
             )
         except _UNAVAILABLE_ERRORS as exc:
             reader.broken = f"pull request failed: {_describe(exc)}"
-            return out
-        while len(out) < batch:
-            try:
-                msg = await reader.sub.next_msg(timeout=max(0.001, deadline - loop.time()))
-            except TimeoutError:
-                reader.broken = "the consumer stopped answering"
-                break
-            except nats.errors.Error as exc:  # subscription gone with the connection
-                reader.broken = f"subscription failed: {_describe(exc)}"
-                break
+            return
+        reader.reply, reader.left = reply, PULL_BATCH
+        reader.heard = asyncio.get_running_loop().time()
+
+    def _drain(self, reader: _Reader, out: list[tuple[int, bytes]], max_msgs: int) -> None:
+        """Move arrived deliveries to ``out`` in order; status messages end the open request
+        (nothing more now: expired, or its byte budget spent) or, unexpected, break the reader.
+        Status messages name the request they end (its reply subject); data messages are counted
+        against the open request."""
+        arrived = reader.arrived
+        while arrived and len(out) < max_msgs:
+            msg = arrived[0]
             status = msg.headers.get("Status") if msg.headers else None
-            if status is not None:
-                if msg.subject != reply or status == "100":  # an older request's end; heartbeat
-                    continue
-                description = (msg.headers or {}).get("Description", "").strip()
-                if status in ("404", "408") or "MaxBytes" in description:
-                    break  # request over: nothing more now, expired, or the byte budget is spent
-                reader.broken = f"status {status} {description}".strip()
-                break
-            if not self._accept(reader, msg, out):
-                break
-        return out
+            if status is None:
+                if not self._accept(reader, msg, out):
+                    return
+                arrived.popleft()
+                reader.heard = asyncio.get_running_loop().time()
+                reader.left -= 1
+                if reader.left <= 0:
+                    reader.reply = ""
+                continue
+            arrived.popleft()
+            if msg.subject != reader.reply:  # an older request's end
+                continue
+            reader.heard = asyncio.get_running_loop().time()
+            if status == "100":  # idle heartbeat
+                continue
+            description = (msg.headers or {}).get("Description", "").strip()
+            if status in ("404", "408") or "MaxBytes" in description:
+                reader.reply = ""
+                continue
+            reader.broken = f"status {status} {description}".strip()
+            return
 
     @staticmethod
     def _accept(reader: _Reader, msg: Msg, out: list[tuple[int, bytes]]) -> bool:
@@ -580,6 +632,7 @@ class OrderingClient:
             )
             return False
         out.append((seq, msg.data))
+        reader.behind = metadata.num_pending or 0
         reader.next_delivery = delivery + 1
         reader.next_seq = seq + 1
         return True
