@@ -1270,13 +1270,17 @@ def check_document_record(verified: VerifiedReceipt, record: str) -> VerifiedDoc
     """Given a receipt verified *with* ``contents=record`` (so the record is the entry's contents),
     check that the entry is a version the document store recorded, and parse it."""
     md = verified.metadata
-    if md.collection_id != DOCUMENTS_COLLECTION or md.user_id != DOCUMENTS_USER:
+    fields = decode_record(record)
+    # A single-node ledger's store writes as DOCUMENTS_USER; a consortium's entries are in the
+    # uploader's own name, which the record repeats as "by" (formats §19).
+    writer_ok = md.user_id == DOCUMENTS_USER or md.user_id == fields.get("by")
+    if md.collection_id != DOCUMENTS_COLLECTION or not writer_ok:
         raise VerificationError(
             f"transaction {md.transaction_id} is not a document record (collection "
-            f"{md.collection_id!r}, written by {md.user_id!r}; the document store writes "
-            f"{DOCUMENTS_COLLECTION!r} as {DOCUMENTS_USER!r})"
+            f"{md.collection_id!r}, written by {md.user_id!r}; document records are in "
+            f"{DOCUMENTS_COLLECTION!r}, written by {DOCUMENTS_USER!r} or, in a consortium, by "
+            "the user the record names)"
         )
-    fields = decode_record(record)
     if fields.get("op") != "version.put":
         raise VerificationError(
             f"transaction {md.transaction_id} records {fields.get('op')!r}, not a stored "
