@@ -102,15 +102,17 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 def verify_documents_of(data: Any, progress: Any = None) -> Any:
     """The document audit of a data directory (read-only), or None if it stores no documents."""
+    from accord.consortium.runtime import is_consortium, load_node_files
     from accord.documents.runtime import documents_dir, open_blobs
     from accord.documents.store import verify_documents
 
     if not documents_dir(data).is_dir():
         return None
+    organization = load_node_files(data).settings.member if is_consortium(data) else None
     reader = data.open_reader()
     blobs = open_blobs(data)
     try:
-        return verify_documents(reader, blobs, progress=progress)
+        return verify_documents(reader, blobs, organization=organization, progress=progress)
     finally:
         blobs.close()
         reader.close()
