@@ -43,12 +43,14 @@ def width_from_packed_size(size_bytes: int) -> int:
     """Invert :func:`packed_size`; raises MalformedInput for a size no width has."""
     if size_bytes % HASH_SIZE:
         raise MalformedInput(f"stored tile of {size_bytes} bytes is not a whole number of hashes")
-    count = size_bytes // HASH_SIZE
-    # count(w) is strictly increasing and close to 2*w: search the few candidates.
-    for width in range(max(1, count // 2 - 8), min(TILE_WIDTH, count) + 1):
-        if packed_row_offsets(width)[-1] == count:
-            return width
-    raise MalformedInput(f"stored tile of {size_bytes} bytes has no valid width")
+    width = _WIDTH_OF_COUNT.get(size_bytes // HASH_SIZE)
+    if width is None:
+        raise MalformedInput(f"stored tile of {size_bytes} bytes has no valid width")
+    return width
+
+
+# count(w) is strictly increasing: one table inverts it (the sequencer asks for every write).
+_WIDTH_OF_COUNT: dict[int, int] = {packed_row_offsets(w)[-1]: w for w in range(1, TILE_WIDTH + 1)}
 
 
 def pack_tile(bottom_row: Sequence[bytes], hasher: NodeHasher = node_hash) -> bytes:
