@@ -47,6 +47,7 @@ from accord.documents.records import (
     COMPLIANCE,
     DAY_MS,
     GOVERNANCE,
+    MAX_KEY_BYTES,
     MODES,
     Container,
     DefaultRetention,
@@ -147,8 +148,8 @@ def _parse_time(text: str, what: str) -> int:
     return int(when.timestamp() * 1000)
 
 
-def _etag(sha256: str, parts: int = 0) -> str:
-    return f'"{sha256[:32]}{f"-{parts}" if parts else ""}"'
+def _etag(sha256: str) -> str:
+    return f'"{sha256[:32]}"'
 
 
 def _b64(hexdigest: str) -> str:
@@ -279,6 +280,11 @@ def _lock_headers(request: web.Request) -> tuple[Retention | None, bool]:
             )
         retention = _retention(mode, until, request.app[S3].store.clock())
     return retention, hold == "ON"
+
+
+def _check_lockable(c: Container, retention: Retention | None, hold: bool) -> None:
+    if (retention is not None or hold) and not c.object_lock:
+        raise S3Error(400, "InvalidRequest", "Bucket is missing Object Lock Configuration")
 
 
 def _retention(mode: str, until: str, now: int) -> Retention:
@@ -442,12 +448,12 @@ async def _dispatch(request: web.Request, t: Target) -> web.StreamResponse:
         raise S3Error(405, "MethodNotAllowed", f"{m} / is not supported")
     if t.key is None:
         if m == "PUT":
-            validate_container(t.bucket)
+            _valid_bucket_name(t.bucket)
             if "object-lock" in q:
                 return await _put_lock_configuration(request, t, user)
             if "versioning" in q:
                 return await _put_versioning(request, t, user)
-            if not set(q) <= {"x-id"}:
+            if _params(q):
                 raise _unsupported(t)
             return await _create_bucket(request, t, user)
         if m == "HEAD":
@@ -467,17 +473,17 @@ async def _dispatch(request: web.Request, t: Target) -> web.StreamResponse:
                 return _list_versions(c, q)
             if "uploads" in q:
                 return _list_uploads(request, c)
-            if set(q) & {"acl", "policy", "cors", "tagging", "lifecycle", "website"}:
+            if _params(q) - _LIST_PARAMS:
                 raise _unsupported(t)
             return _list_objects(c, q)
         if m == "POST" and "delete" in q:
             return await _delete_objects(request, t, user)
-        if m == "DELETE":
+        if m == "DELETE" and not _params(q):
             raise S3Error(
                 405, "MethodNotAllowed", "buckets of immutable documents are never deleted"
             )
         raise _unsupported(t)
-    validate_key(t.key)
+    _valid_key(t.key)
     if m == "PUT":
         if "retention" in q:
             return await _put_retention(request, t, user)
@@ -491,7 +497,7 @@ async def _dispatch(request: web.Request, t: Target) -> web.StreamResponse:
                 "NotImplemented",
                 "CopyObject is not supported: download and upload the object instead",
             )
-        if set(q) - {"x-id"}:
+        if _params(q):
             raise _unsupported(t)
         return await _put_object(request, t, user)
     if m in ("GET", "HEAD"):
@@ -505,10 +511,14 @@ async def _dispatch(request: web.Request, t: Target) -> web.StreamResponse:
             return _get_receipt(request, t, c)
         if m == "GET" and "uploadId" in q:
             return _list_parts(request, t, c)
+        if {p for p in _params(q) if not p.startswith("response-")} - {"versionId"}:
+            raise _unsupported(t)
         return await _get_object(request, t, c, head=m == "HEAD")
     if m == "DELETE":
         if "uploadId" in q:
             return await _abort_upload(request, t, user)
+        if _params(q) - {"versionId"}:
+            raise _unsupported(t)
         return await _delete_object(request, t, user)
     if m == "POST":
         if "uploads" in q:
@@ -516,6 +526,44 @@ async def _dispatch(request: web.Request, t: Target) -> web.StreamResponse:
         if "uploadId" in q:
             return await _complete_upload(request, t, user)
     raise _unsupported(t)
+
+
+# Query parameters of the listings (ListObjects, ListObjectsV2); anything else on a bucket GET
+# is a subresource accord does not implement (acl, policy, tagging, encryption, ...).
+_LIST_PARAMS = frozenset(
+    {
+        "prefix",
+        "delimiter",
+        "marker",
+        "max-keys",
+        "encoding-type",
+        "list-type",
+        "continuation-token",
+        "start-after",
+        "fetch-owner",
+    }
+)
+
+
+def _params(q: dict[str, str]) -> set[str]:
+    """The query's parameter names that select or qualify an operation: not the presigned URL's
+    ``X-Amz-*`` authentication, nor botocore's ``x-id`` (the operation's name)."""
+    return {n for n in q if n != "x-id" and not n.lower().startswith("x-amz-")}
+
+
+def _valid_bucket_name(name: str) -> None:
+    try:
+        validate_container(name)
+    except InvalidRequest as exc:
+        raise S3Error(400, "InvalidBucketName", str(exc)) from None
+
+
+def _valid_key(key: str) -> None:
+    try:
+        validate_key(key)
+    except InvalidRequest as exc:
+        too_long = len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES
+        raise S3Error(400, "KeyTooLongError" if too_long else "InvalidArgument", str(exc)) from None
 
 
 def _unsupported(t: Target) -> S3Error:
@@ -828,6 +876,7 @@ async def _put_object(request: web.Request, t: Target, user: User) -> web.Respon
     c = _container(request, t)
     retention, hold = _lock_headers(request)
     metadata = _metadata(request)
+    _check_lockable(c, retention, hold)
     ctx.store.precheck_put(c.name, t.key or "", retention, hold)
     blob = await _stream_into(ctx.store.blobs, _body_chunks(request))
     v = await ctx.store.put_version(
@@ -882,6 +931,17 @@ def _range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+# GetObject's response-* query parameters override these answer headers (for presigned URLs).
+_RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+
+
 async def _get_object(
     request: web.Request, t: Target, c: Container, *, head: bool
 ) -> web.StreamResponse:
@@ -918,6 +978,9 @@ async def _get_object(
     im = request.headers.get("If-Match")
     if im is not None and im.strip() not in (_etag(v.sha256), "*"):
         raise S3Error(412, "PreconditionFailed", "If-Match does not match the object's ETag")
+    for param, header in _RESPONSE_OVERRIDES.items():
+        if param in t.query:
+            headers[header] = t.query[param]
     headers["Content-Length"] = str(end - start)
     blobs = request.app[S3].store.blobs
     if head:
@@ -1094,7 +1157,7 @@ def _get_receipt(request: web.Request, t: Target, c: Container) -> web.Response:
     ctx = request.app[S3]
     try:
         receipt = ctx.receipt(v.version_id)
-    except NotFound:
+    except InvalidRequest:  # the ledger's "not committed yet" (the version itself exists)
         raise S3Error(
             409,
             "OperationAborted",
@@ -1133,6 +1196,7 @@ async def _create_upload(request: web.Request, t: Target, user: User) -> web.Res
     c = _container(request, t)
     retention, hold = _lock_headers(request)
     metadata = _metadata(request)
+    _check_lockable(c, retention, hold)
     ctx.store.precheck_put(c.name, t.key or "", retention, hold)
     upload_id = secrets.token_hex(16)
     path = ctx.uploads / upload_id
@@ -1260,7 +1324,9 @@ async def _complete_upload(request: web.Request, t: Target, user: User) -> web.R
             sx.leaf("Location", f"/{c.name}/{urllib.parse.quote(t.key or '')}"),
             sx.leaf("Bucket", c.name),
             sx.leaf("Key", t.key or ""),
-            sx.leaf("ETag", _etag(v.sha256, len(chosen))),
+            # The object's ETag as HEAD, GET and the listings answer it (the record keeps no
+            # part count, so it cannot carry S3's "-N" suffix there; one ETag per object).
+            sx.leaf("ETag", _etag(v.sha256)),
             sx.leaf("ChecksumSHA256", _b64(v.sha256)),
         ],
         headers={"x-amz-version-id": v.version_id},
