@@ -13,6 +13,7 @@ only these, never a bare ``ValueError``/``KeyError``/``binascii.Error``::
     ├── InvalidRequest             a caller's request is wrong (bad id, oversized entry, index ≥ size)
     │   ├── NotFound               the thing asked for does not exist (yet)
     │   ├── Conflict               the request is well-formed but would break an invariant
+    │   │   └── PreconditionFailed  a conditional write's condition (If-Match, ...) is false
     │   ├── WitnessRefused         a tlog-witness add-checkpoint refusal, with its HTTP status
     │   ├── DocumentLocked         a document's retention or legal hold forbids the change
     │   └── LedgerWriteRefused     a SQL write a ledger table cannot capture was refused
@@ -76,6 +77,10 @@ class NotFound(InvalidRequest):
 
 class Conflict(InvalidRequest):
     """The request is well-formed but would break an invariant (e.g. remove the last admin)."""
+
+
+class PreconditionFailed(Conflict):
+    """A conditional write's precondition (If-Match, If-None-Match) does not hold."""
 
 
 class WitnessRefused(InvalidRequest):

@@ -168,7 +168,11 @@ def test_legal_hold_blocks_deletion_whatever_the_retention(fold: Fold) -> None:
                 bypass=bypass,
                 time=T0 + 1000 * DAY_MS,
             )
-    fold.do("version.hold", container="coa", key="k", versionId=v, legalHold=False)
+    with pytest.raises(DocumentLocked, match="Administrator"):
+        fold.do("version.hold", container="coa", key="k", versionId=v, legalHold=False)
+    fold.do(
+        "version.hold", container="coa", key="k", versionId=v, legalHold=False, administrator=True
+    )
     fold.do("version.delete", container="coa", key="k", versionId=v, bypass=False)
     assert "k" not in fold.state.container("coa").objects
 
@@ -278,3 +282,29 @@ def test_pure_checks_directly() -> None:
     check_deletable(version, now=T0 + 5, bypass=False)
     with pytest.raises(DocumentLocked):
         check_deletable(version, now=T0 + 4, bypass=False)
+
+
+def test_a_locked_default_binds_every_new_version(fold: Fold) -> None:
+    fold.do(
+        "container.retention",
+        container="coa",
+        bypass=False,
+        defaultRetention={"mode": COMPLIANCE, "days": 30},
+    )
+    for weaker in (Retention(GOVERNANCE, T0 + 40 * DAY_MS), Retention(COMPLIANCE, T0 + DAY_MS)):
+        with pytest.raises(DocumentLocked, match="locked COMPLIANCE default"):
+            fold.put(retention=weaker)
+    with pytest.raises(DocumentLocked):
+        fold.put(retention=None)  # the store always records the default's date
+    vid = fold.put(retention=Retention(COMPLIANCE, T0 + 30 * DAY_MS))
+    assert fold.state.container("coa").version("k", vid).retention is not None
+
+
+def test_governance_default_is_only_a_default(fold: Fold) -> None:
+    fold.do(
+        "container.retention",
+        container="coa",
+        bypass=False,
+        defaultRetention={"mode": GOVERNANCE, "days": 30},
+    )
+    fold.put(retention=Retention(GOVERNANCE, T0 + DAY_MS))  # as in S3: a version may override

@@ -65,13 +65,32 @@ def validate_container(name: object) -> str:
         not isinstance(name, str)
         or not _CONTAINER.fullmatch(name)
         or ".." in name
+        or ".-" in name
+        or "-." in name
         or re.fullmatch(r"[0-9.]+", name)
+        or name.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
+        or name.endswith(("-s3alias", "--ol-s3", ".mrap", "--x-s3"))
     ):
         raise InvalidRequest(
             f"invalid container (bucket) name {quoted(name)}: 3-63 characters from a-z 0-9 . -, "
-            "starting and ending with a letter or digit, not an IP address"
+            "starting and ending with a letter or digit, not an IP address, no '..', '.-' or "
+            "'-.', and none of S3's reserved prefixes (xn--, sthree-) or suffixes (-s3alias, "
+            "--ol-s3)"
         )
     return name
+
+
+MAX_CONTENT_TYPE = 1024
+
+
+def validate_content_type(value: object) -> str:
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_CONTENT_TYPE
+        or any(ord(c) < 32 or ord(c) == 127 for c in value)
+    ):
+        raise InvalidRequest(f"a content type is at most {MAX_CONTENT_TYPE} printable characters")
+    return value
 
 
 def validate_key(key: object) -> str:
@@ -304,6 +323,23 @@ def check_retention_change(
         )
 
 
+def check_meets_default(
+    default: DefaultRetention | None, retention: Retention | None, *, written: int
+) -> None:
+    """A new version's retention must be at least a locked (COMPLIANCE) container default:
+    COMPLIANCE, until no earlier than ``written`` plus the default's days. (A GOVERNANCE
+    default is only a default: a version may name another retention, as in S3.)"""
+    if default is None or default.mode != COMPLIANCE:
+        return
+    floor = written + default.days * DAY_MS
+    if retention is None or retention.mode != COMPLIANCE or retention.retain_until < floor:
+        raise DocumentLocked(
+            f"the container's locked COMPLIANCE default retention of {default.days} days "
+            f"applies to every new version: retain it in COMPLIANCE mode until "
+            f"{format_ms(floor)} or later (or give no retention to get the default)"
+        )
+
+
 def check_default_change(
     old: DefaultRetention | None, new: DefaultRetention | None, *, bypass: bool
 ) -> None:
@@ -443,6 +479,7 @@ class DocumentState:
             meta = rec.get("metadata")
             if not isinstance(meta, dict):
                 raise MalformedInput("metadata must be an object")
+            check_meets_default(container.default_retention, retention, written=rec["time"])
             version = Version(
                 vid,
                 seqno,
@@ -451,7 +488,7 @@ class DocumentState:
                 by,
                 sha256=sha,
                 size=_int(rec, "size"),
-                content_type=_str(rec, "contentType"),
+                content_type=validate_content_type(_str(rec, "contentType")),
                 metadata=validate_metadata(meta),
                 retention=retention,
                 legal_hold=hold,
@@ -487,7 +524,13 @@ class DocumentState:
             )
             changed = replace(target, retention=new_retention)
         else:  # version.hold
-            changed = replace(target, legal_hold=_bool(rec, "legalHold"))
+            hold = _bool(rec, "legalHold")
+            if target.legal_hold and not hold and rec.get("administrator") is not True:
+                raise DocumentLocked(
+                    f"{key} version {target.version_id} is under a legal hold that only an "
+                    "Administrator may clear"
+                )
+            changed = replace(target, legal_hold=hold)
         if not dry_run:
             versions = container.objects[key]
             versions[versions.index(target)] = changed

@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
+import concurrent.futures
+import contextlib
 import datetime
 import email.utils
 import hashlib
@@ -67,6 +70,7 @@ from accord.errors import (
     InvalidRequest,
     NotFound,
     OrderingUnavailable,
+    PreconditionFailed,
     StorageError,
 )
 from accord.service.users import ADMIN_ROLES, READ_ROLES, WRITE_ROLES, User, UserStore
@@ -123,8 +127,13 @@ def parse_target(request: web.Request) -> Target:
     path, _, query = raw.partition("?")
     pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
     parts = path.lstrip("/").split("/", 1)
-    bucket = urllib.parse.unquote(parts[0]) if parts[0] else None
-    key = urllib.parse.unquote(parts[1]) if len(parts) > 1 and parts[1] else None
+    try:  # strict: two different raw keys must never decode to one
+        bucket = urllib.parse.unquote(parts[0], errors="strict") if parts[0] else None
+        key = (
+            urllib.parse.unquote(parts[1], errors="strict") if len(parts) > 1 and parts[1] else None
+        )
+    except UnicodeDecodeError:
+        raise S3Error(400, "InvalidURI", "the request path is not valid UTF-8") from None
     return Target(bucket, key, dict(pairs), pairs, path)
 
 
@@ -195,65 +204,173 @@ def _require(user: User, roles: frozenset[str], what: str) -> None:
         )
 
 
-async def _body_chunks(request: web.Request) -> AsyncIterator[bytes]:
-    """The request's payload, decoded from aws-chunked where it is; at the end, its signed
-    payload hash and every checksum it declares (headers or trailers) are checked."""
-    verified: sigv4.VerifiedRequest = request["sigv4"]
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    chunked = verified.is_aws_chunked or "aws-chunked" in headers.get("content-encoding", "")
-    decoder = sigv4.AwsChunkedDecoder.for_request(verified, headers) if chunked else None
-    declared = headers.get("x-amz-decoded-content-length" if chunked else "content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise S3Error(400, "InvalidArgument", "the content length is not a number")
-        if int(declared) > MAX_OBJECT:
+class _Body:
+    """A request's payload, decoded from aws-chunked where it is. :meth:`chunks` streams it;
+    :meth:`check` then checks its signed payload hash and every checksum it declares (headers
+    or trailers). ``shared_sha256``: a ``hashlib.sha256()`` the caller updates with every chunk
+    itself (the blob writer's), so the bytes are hashed once."""
+
+    def __init__(self, request: web.Request, *, shared_sha256: Any = None) -> None:
+        verified: sigv4.VerifiedRequest = request["sigv4"]
+        self.request = request
+        self.verified = verified
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.headers = headers
+        chunked = verified.is_aws_chunked or "aws-chunked" in headers.get("content-encoding", "")
+        self.decoder = sigv4.AwsChunkedDecoder.for_request(verified, headers) if chunked else None
+        declared = headers.get("x-amz-decoded-content-length" if chunked else "content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise S3Error(400, "InvalidArgument", "the content length is not a number")
+            if int(declared) > MAX_OBJECT:
+                raise S3Error(
+                    400,
+                    "EntityTooLarge",
+                    f"an object sent in one request is at most {MAX_OBJECT} bytes; use a "
+                    "multipart upload",
+                )
+        elif headers.get("transfer-encoding", "").lower() != "chunked":
+            raise S3Error(411, "MissingContentLength", "send a Content-Length header")
+        self.declared = None if declared is None else int(declared)
+        trailers = [n.strip() for n in headers.get("x-amz-trailer", "").split(",") if n.strip()]
+        self.shared = shared_sha256
+        self.checksums = sigv4.Checksums.for_declared(
+            headers, trailers, shared_sha256=shared_sha256
+        )
+        self.size = 0
+
+    async def chunks(self, batch: int = 0) -> AsyncIterator[bytes | bytearray]:
+        """The payload. With ``batch``, in pieces of at least that many bytes (but the last),
+        and the caller must pass each piece to :meth:`update` (e.g. from a worker thread)."""
+        pending = bytearray()
+        decoder = self.decoder
+        async for data in self.request.content.iter_chunked(CHUNK):
+            out = decoder.feed(data) if decoder is not None else data
+            if not out:
+                continue
+            self.size += len(out)
+            if self.size > MAX_OBJECT:
+                raise S3Error(400, "EntityTooLarge", f"an object is at most {MAX_OBJECT} bytes")
+            if batch <= 0:
+                self.checksums.update(out)
+                yield out
+                continue
+            pending += out
+            if len(pending) >= batch:
+                yield pending  # the caller owns it now (and updates the checksums)
+                pending = bytearray()
+        if pending:
+            yield pending
+        if decoder is not None:
+            decoder.finish()
+        if self.declared is not None and self.size != self.declared:
             raise S3Error(
                 400,
-                "EntityTooLarge",
-                f"an object sent in one request is at most "
-                f"{MAX_OBJECT} bytes; use a multipart upload",
+                "IncompleteBody",
+                f"the body had {self.size} bytes, {self.declared} were declared",
             )
-    elif headers.get("transfer-encoding", "").lower() != "chunked":
-        raise S3Error(411, "MissingContentLength", "send a Content-Length header")
-    trailer_names = [n.strip() for n in headers.get("x-amz-trailer", "").split(",") if n.strip()]
-    checksums = sigv4.Checksums.for_declared(headers, trailer_names)
-    size = 0
-    async for data in request.content.iter_chunked(CHUNK):
-        out = decoder.feed(data) if decoder is not None else data
-        if out:
-            size += len(out)
-            if size > MAX_OBJECT:
-                raise S3Error(400, "EntityTooLarge", f"an object is at most {MAX_OBJECT} bytes")
-            checksums.update(out)
-            yield out
-    if decoder is not None:
-        decoder.finish()
-    if declared is not None and size != int(declared):
-        raise S3Error(400, "IncompleteBody", f"the body had {size} bytes, {declared} were declared")
-    verified.check_payload_sha256(checksums.hexdigest("sha256"))
-    checksums.check_declared(headers)
-    if decoder is not None:
-        checksums.check_declared(decoder.trailers)
+
+    def update(self, data: bytes | bytearray) -> None:
+        self.checksums.update(data)
+
+    def check(self) -> None:
+        """After every chunk was consumed (and, with a shared hash, hashed by the caller)."""
+        self.verified.check_payload_sha256(self.checksums.hexdigest("sha256"))
+        self.checksums.check_declared(self.headers)
+        if self.decoder is not None:
+            self.checksums.check_declared(self.decoder.trailers)
 
 
 async def _read_small(request: web.Request, limit: int = sx.MAX_XML) -> bytes:
+    body = _Body(request)
     out = bytearray()
-    async for chunk in _body_chunks(request):
+    async for chunk in body.chunks():
         out += chunk
         if len(out) > limit:
             raise S3Error(400, "InvalidRequest", f"this request's body is at most {limit} bytes")
+    body.check()
     return bytes(out)
 
 
-async def _stream_into(store: BlobStore, chunks: AsyncIterator[bytes]) -> StoredBlob:
+PIPE_DEPTH = 4  # batches of CHUNK bytes queued for the writer thread of one upload
+INLINE_BODY = 4 * CHUNK  # bodies up to this size are hashed and written on the event loop
+
+
+async def _pipe(request: web.Request, writer: Any) -> None:
+    """Stream a request's payload into ``writer`` (``write``, ``hasher``): socket reads and
+    decoding on the event loop; checksums, hashing and writing in the upload's own thread, in
+    order, with up to :data:`PIPE_DEPTH` batches queued. The payload's checks pass before
+    this returns."""
+    body = _Body(request, shared_sha256=writer.hasher)
+    if body.declared is not None and body.declared <= INLINE_BODY:
+        # small: a writer thread would cost more than hashing and writing here
+        async for chunk in body.chunks(batch=CHUNK):
+            body.update(chunk)
+            writer.write(chunk)
+        body.check()
+        return
+    loop = asyncio.get_running_loop()
+    inflight: collections.deque[asyncio.Future[None]] = collections.deque()
+    thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="accord-upload")
+    try:
+
+        def consume(chunk: bytes | bytearray) -> None:  # hashing and writing release the GIL
+            body.update(chunk)
+            writer.write(chunk)
+
+        async for chunk in body.chunks(batch=CHUNK):
+            while len(inflight) >= PIPE_DEPTH:
+                await inflight.popleft()
+            inflight.append(loop.run_in_executor(thread, consume, chunk))
+        while inflight:
+            await inflight.popleft()
+        body.check()
+    finally:
+        if inflight:
+            await asyncio.gather(*inflight, return_exceptions=True)
+        thread.shutdown(wait=False)
+
+
+async def _stream_into(store: BlobStore, request: web.Request) -> StoredBlob:
+    """A new blob holding the request's payload, committed only once every check passed."""
     writer = store.writer()
     try:
-        async for chunk in chunks:
-            writer.write(chunk)
+        await _pipe(request, writer)
     except BaseException:
         writer.abort()
         raise
     return await asyncio.to_thread(writer.commit)
+
+
+class _PartWriter:
+    """One multipart part: a temporary file, fsync'd and renamed into place on commit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+        self.file = open(self.tmp, "xb")
+        self.hasher = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.hasher.update(data)
+        self.size += len(data)
+
+    def commit(self) -> tuple[str, int]:
+        import os
+
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        finally:
+            self.file.close()
+        os.replace(self.tmp, self.path)
+        return self.hasher.hexdigest(), self.size
+
+    def abort(self) -> None:
+        self.file.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def _bool_header(request: web.Request, name: str) -> bool:
@@ -368,13 +485,15 @@ def _xml(
 # --- the dispatcher -------------------------------------------------------------------------------
 async def handle(request: web.Request) -> web.StreamResponse:
     request_id = secrets.token_hex(8).upper()
-    target = parse_target(request)
     try:
+        target = parse_target(request)
         response = await _dispatch(request, target)
     except S3Error as exc:
         response = _error(request, exc.status, exc.code, exc.message, request_id, exc.headers)
     except DocumentLocked as exc:
         response = _error(request, 403, "AccessDenied", str(exc), request_id)
+    except PreconditionFailed as exc:
+        response = _error(request, 412, "PreconditionFailed", str(exc), request_id)
     except AuthError as exc:
         response = _error(
             request,
@@ -414,7 +533,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, asyncio.CancelledError):
         raise
     except Exception:  # an accord bug: logged here, never sent
-        log.exception("documents: internal error on %s %s", request.method, target.raw_path)
+        log.exception("documents: internal error on %s %s", request.method, request.rel_url.path)
         response = _error(request, 500, "InternalError", "internal error", request_id)
     response.headers["x-amz-request-id"] = request_id
     return response
@@ -428,7 +547,7 @@ def _error(
     request_id: str,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    resource = parse_target(request).raw_path
+    resource = request.raw_path.partition("?")[0]
     if request.method == "HEAD":
         return web.Response(status=status, headers=headers)
     return web.Response(
@@ -441,6 +560,7 @@ def _error(
 
 async def _dispatch(request: web.Request, t: Target) -> web.StreamResponse:
     user = await _authenticate(request, t)
+    request.app[S3].store.follow()  # in a consortium: other nodes' changes, before deciding
     m, q = request.method, t.query
     if t.bucket is None:
         if m == "GET":
@@ -595,7 +715,13 @@ async def _create_bucket(request: web.Request, t: Target, user: User) -> web.Res
     assert t.bucket is not None  # noqa: S101
     if t.bucket in store.state.containers:
         raise S3Error(409, "BucketAlreadyOwnedByYou", f"the bucket {t.bucket} already exists")
-    await store.create_container(t.bucket, object_lock=lock, by=user.user_id)
+    copies_header = request.headers.get("x-accord-copies")
+    copies = None
+    if copies_header is not None:
+        copies = [c.strip() for c in copies_header.split(",") if c.strip()]
+        if not copies:
+            raise S3Error(400, "InvalidArgument", "x-accord-copies names no organization")
+    await store.create_container(t.bucket, object_lock=lock, by=user.user_id, copies=copies)
     return web.Response(status=200, headers={"Location": f"/{t.bucket}"})
 
 
@@ -650,7 +776,10 @@ async def _put_lock_configuration(request: web.Request, t: Target, user: User) -
             default = DefaultRetention.from_json({"mode": mode, "days": n})
         except AccordError as exc:
             raise S3Error(400, "InvalidArgument", str(exc)) from None
-    await request.app[S3].store.set_default_retention(c.name, default, by=user.user_id, bypass=True)
+    bypass = _bool_header(request, "x-amz-bypass-governance-retention")
+    await request.app[S3].store.set_default_retention(
+        c.name, default, by=user.user_id, bypass=bypass
+    )
     return web.Response(status=200)
 
 
@@ -878,7 +1007,13 @@ async def _put_object(request: web.Request, t: Target, user: User) -> web.Respon
     metadata = _metadata(request)
     _check_lockable(c, retention, hold)
     ctx.store.precheck_put(c.name, t.key or "", retention, hold)
-    blob = await _stream_into(ctx.store.blobs, _body_chunks(request))
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise S3Error(501, "NotImplemented", "a PUT's If-None-Match can only be *")
+    latest = c.latest(t.key or "")
+    if if_none_match is not None and latest is not None and not latest.delete_marker:
+        raise S3Error(412, "PreconditionFailed", f"{t.key} exists (If-None-Match: *)")
+    blob = await _stream_into(ctx.store.blobs, request)
     v = await ctx.store.put_version(
         c.name,
         t.key or "",
@@ -888,6 +1023,8 @@ async def _put_object(request: web.Request, t: Target, user: User) -> web.Respon
         retention=retention,
         legal_hold=hold,
         by=user.user_id,
+        if_match=request.headers.get("If-Match"),
+        if_none_match=if_none_match,
     )
     headers = {
         "ETag": _etag(v.sha256),
@@ -980,11 +1117,15 @@ async def _get_object(
         raise S3Error(412, "PreconditionFailed", "If-Match does not match the object's ETag")
     for param, header in _RESPONSE_OVERRIDES.items():
         if param in t.query:
-            headers[header] = t.query[param]
+            value = t.query[param]
+            if any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in value):
+                raise S3Error(400, "InvalidArgument", f"{param} may not hold control characters")
+            headers[header] = value
     headers["Content-Length"] = str(end - start)
     blobs = request.app[S3].store.blobs
     if head:
         return web.Response(status=status, headers=headers)
+    await request.app[S3].store.ensure_blob(v.sha256)  # a consortium peer may hold them
     chunks = await asyncio.to_thread(blobs.read, v.sha256, start, end)
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
@@ -995,11 +1136,19 @@ async def _get_object(
 
 
 async def _send(response: web.StreamResponse, chunks: Iterator[bytes]) -> None:
+    """Write a blob's chunks, reading the next one (in a thread) while this one is sent."""
+    loop = asyncio.get_running_loop()
+    nxt = loop.run_in_executor(None, next, chunks, None)
     while True:
-        chunk = await asyncio.to_thread(next, chunks, None)
+        chunk = await nxt
         if chunk is None:
             return
-        await response.write(chunk)
+        nxt = loop.run_in_executor(None, next, chunks, None)
+        try:
+            await response.write(chunk)
+        except BaseException:
+            await asyncio.gather(nxt, return_exceptions=True)
+            raise
 
 
 async def _delete_object(request: web.Request, t: Target, user: User) -> web.Response:
@@ -1043,8 +1192,8 @@ async def _delete_objects(request: web.Request, t: Target, user: User) -> web.Re
     store = request.app[S3].store
     out: list[str] = []
     for obj in objects:
-        key = sx.text_of(obj, "Key") or ""
-        vid = sx.text_of(obj, "VersionId")
+        key = sx.text_of(obj, "Key", strip=False) or ""
+        vid = sx.text_of(obj, "VersionId", strip=False)
         try:
             validate_key(key)
             if vid is not None:
@@ -1140,10 +1289,12 @@ async def _put_legal_hold(request: web.Request, t: Target, user: User) -> web.Re
     status = sx.text_of(root, "Status")
     if root.tag != "LegalHold" or status not in ("ON", "OFF"):
         raise S3Error(400, "MalformedXML", "expected <LegalHold><Status>ON|OFF</Status>")
-    if status == "OFF" and v.legal_hold:
+    administrator = user.role in ADMIN_ROLES
+    if status == "OFF" and v.legal_hold and not administrator:
         _require(user, ADMIN_ROLES, "clearing a legal hold")
+    # the fold judges the clearing again against the hold as ordered (a concurrent ON)
     await request.app[S3].store.set_hold(
-        c.name, v.key, v.version_id, status == "ON", by=user.user_id
+        c.name, v.key, v.version_id, status == "ON", by=user.user_id, administrator=administrator
     )
     return web.Response(status=200)
 
@@ -1235,23 +1386,14 @@ async def _upload_part(request: web.Request, t: Target, user: User) -> web.Respo
     path = _upload_dir(request, t.query["uploadId"])
     _upload_info(path, t)
     n = _part_number(t.query)
-    tmp = path / f"part-{n:05d}.{secrets.token_hex(4)}.tmp"
-    h = hashlib.sha256()
-    size = 0
+    writer = _PartWriter(path / f"part-{n:05d}.data")
     try:
-        with open(tmp, "xb") as f:
-            async for chunk in _body_chunks(request):
-                f.write(chunk)
-                h.update(chunk)
-                size += len(chunk)
-            f.flush()
-            await asyncio.to_thread(__import__("os").fsync, f.fileno())
-        digest = h.hexdigest()
-        (path / f"part-{n:05d}.data").unlink(missing_ok=True)
-        tmp.rename(path / f"part-{n:05d}.data")
-        _write_json(path / f"part-{n:05d}.json", {"sha256": digest, "size": size})
-    finally:
-        tmp.unlink(missing_ok=True)
+        await _pipe(request, writer)
+    except BaseException:
+        writer.abort()
+        raise
+    digest, size = await asyncio.to_thread(writer.commit)
+    _write_json(path / f"part-{n:05d}.json", {"sha256": digest, "size": size})
     return web.Response(
         status=200, headers={"ETag": _etag(digest), "x-amz-checksum-sha256": _b64(digest)}
     )
@@ -1267,7 +1409,6 @@ def _parts(path: Path) -> dict[int, dict[str, Any]]:
 
 async def _complete_upload(request: web.Request, t: Target, user: User) -> web.Response:
     _require(user, WRITE_ROLES, "CompleteMultipartUpload")
-    ctx = request.app[S3]
     path = _upload_dir(request, t.query["uploadId"])
     info = _upload_info(path, t)
     root = sx.parse(await _read_small(request))
@@ -1291,33 +1432,14 @@ async def _complete_upload(request: web.Request, t: Target, user: User) -> web.R
     if sum(have[n]["size"] for n in chosen) > MAX_PARTS * MAX_OBJECT:
         raise S3Error(400, "EntityTooLarge", "the object is too large")
     c = _container(request, t)
-    store = ctx.store
-
-    def assemble() -> StoredBlob:
-        writer = store.blobs.writer()
-        try:
-            for n in chosen:
-                with open(path / f"part-{n:05d}.data", "rb") as f:
-                    while data := f.read(CHUNK):
-                        writer.write(data)
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.commit()
-
-    blob = await asyncio.to_thread(assemble)
-    retention = Retention.from_json(info["retention"])
-    v = await store.put_version(
-        c.name,
-        t.key or "",
-        blob,
-        content_type=info["contentType"],
-        metadata=info["metadata"],
-        retention=retention,
-        legal_hold=info["legalHold"],
-        by=user.user_id,
-    )
-    await asyncio.to_thread(shutil.rmtree, path, True)
+    claimed = _claim_upload(path, "completing")  # one completion (or abort) wins; others 404
+    try:
+        v = await _assemble_and_record(request, t, user, c, claimed, chosen, info)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            claimed.rename(path)  # not completed: the upload stays, as it was
+        raise
+    await asyncio.to_thread(shutil.rmtree, claimed, True)
     return _xml(
         "CompleteMultipartUploadResult",
         [
@@ -1333,11 +1455,60 @@ async def _complete_upload(request: web.Request, t: Target, user: User) -> web.R
     )
 
 
+def _claim_upload(path: Path, why: str) -> Path:
+    """Take an upload out of the uploads directory with one atomic rename (NoSuchUpload if
+    another request took it first)."""
+    claimed = path.with_name(f"{path.name}.{why}")
+    try:
+        path.rename(claimed)
+    except FileNotFoundError:
+        raise S3Error(404, "NoSuchUpload", "no such upload (it was completed or aborted)") from None
+    return claimed
+
+
+async def _assemble_and_record(
+    request: web.Request,
+    t: Target,
+    user: User,
+    c: Container,
+    path: Path,
+    chosen: list[int],
+    info: dict[str, Any],
+) -> Version:
+    store = request.app[S3].store
+
+    def assemble() -> StoredBlob:
+        writer = store.blobs.writer()
+        try:
+            for n in chosen:
+                with open(path / f"part-{n:05d}.data", "rb") as f:
+                    while data := f.read(CHUNK):
+                        writer.write(data)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.commit()
+
+    blob = await asyncio.to_thread(assemble)
+    retention = Retention.from_json(info["retention"])
+    return await store.put_version(
+        c.name,
+        t.key or "",
+        blob,
+        content_type=info["contentType"],
+        metadata=info["metadata"],
+        retention=retention,
+        legal_hold=info["legalHold"],
+        by=user.user_id,
+    )
+
+
 async def _abort_upload(request: web.Request, t: Target, user: User) -> web.Response:
     _require(user, WRITE_ROLES, "AbortMultipartUpload")
     path = _upload_dir(request, t.query["uploadId"])
     _upload_info(path, t)
-    await asyncio.to_thread(shutil.rmtree, path, True)
+    claimed = _claim_upload(path, "aborting")
+    await asyncio.to_thread(shutil.rmtree, claimed, True)
     return web.Response(status=204)
 
 
@@ -1370,6 +1541,8 @@ def _list_uploads(request: web.Request, c: Container) -> web.Response:
     uploads = []
     root = request.app[S3].uploads
     for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if "." in path.name:  # being completed or aborted
+            continue
         try:
             info = json.loads((path / "upload.json").read_text())
         except (OSError, ValueError):

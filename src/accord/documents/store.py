@@ -31,10 +31,18 @@ from accord.documents.records import (
     Refused,
     Retention,
     Version,
+    check_meets_default,
     decode_record,
     encode_record,
 )
-from accord.errors import AccordError, Conflict, InvalidRequest, NotFound, StorageError
+from accord.errors import (
+    AccordError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PreconditionFailed,
+    StorageError,
+)
 from accord.log.ledger import LedgerReader, NewEntry
 
 PAGE = 1000
@@ -282,6 +290,8 @@ class DocumentStore:
             raise InvalidRequest(
                 f"container {container} was created without object lock: no retention or hold"
             )
+        if retention is not None:
+            check_meets_default(c.default_retention, retention, written=self.clock())
 
     async def put_version(
         self,
@@ -294,7 +304,12 @@ class DocumentStore:
         retention: Retention | None,
         legal_hold: bool,
         by: str,
+        if_match: str | None = None,
+        if_none_match: str | None = None,
     ) -> Version:
+        """Record a new version of ``key`` whose bytes are ``blob``. ``if_match`` (an ETag or
+        ``*``) and ``if_none_match`` (``*``: only if the key has no current version) are checked
+        under the store's lock, against the latest version as it stands."""
         c = self.state.container(container)
         if retention is None and c.default_retention is not None:
             # The default applies from the upload's time; the record carries the resulting date.
@@ -302,6 +317,14 @@ class DocumentStore:
             retention = Retention(d.mode, self.clock() + d.days * 86_400_000)
 
         def blob_is_stored() -> None:  # a deletion of the same bytes may have raced the upload
+            latest = self.state.container(container).latest(key)
+            current = None if latest is None or latest.delete_marker else latest
+            if if_none_match is not None and current is not None:
+                raise PreconditionFailed(f"{key} exists (If-None-Match: {if_none_match})")
+            if if_match is not None and (
+                current is None or if_match.strip('"') not in ("*", current.sha256[:32])
+            ):
+                raise PreconditionFailed(f"{key}'s current version does not match If-Match")
             if not self.blobs.exists(blob.sha256):
                 raise InvalidRequest("the upload raced a deletion of the same bytes; send it again")
 
@@ -374,11 +397,27 @@ class DocumentStore:
         return vid
 
     async def set_hold(
-        self, container: str, key: str, version_id: str, hold: bool, *, by: str
+        self,
+        container: str,
+        key: str,
+        version_id: str,
+        hold: bool,
+        *,
+        by: str,
+        administrator: bool,
     ) -> str:
+        """Set or clear a legal hold. Only an Administrator clears one: the record says whether
+        its writer was one, and the fold judges that against the hold *as ordered* (a hold set
+        a moment earlier by someone else is not cleared by a non-Administrator's request)."""
         vid, _ = await self._record(
             "version.hold",
-            {"container": container, "key": key, "versionId": version_id, "legalHold": hold},
+            {
+                "container": container,
+                "key": key,
+                "versionId": version_id,
+                "legalHold": hold,
+                "administrator": administrator,
+            },
             by=by,
         )
         return vid
@@ -414,6 +453,7 @@ class DocumentReport:
     versions: int = 0
     bytes: int = 0
     records: int = 0
+    refused_changes: int = 0
     problems: list[DocumentProblem] = field(default_factory=list)
 
 
@@ -442,6 +482,11 @@ def verify_documents(
     state = fold_ledger(reader, check_contents=True, consortium=organization is not None)
     report = DocumentReport(containers=len(state.containers), records=state.records)
     for refused in state.refused:
+        if refused.error is not None:
+            # an authentic change the rules refused where it was ordered (in a consortium, a
+            # change that lost a race): every node refuses it alike; nothing to repair
+            report.refused_changes += 1
+            continue
         report.problems.append(
             DocumentProblem(
                 refused.container, refused.key, refused.version_id, f"record: {refused.reason}"

@@ -24,10 +24,17 @@ class MalformedXML(InvalidRequest):
 def parse(body: bytes) -> ET.Element:
     if len(body) > MAX_XML:
         raise MalformedXML("the XML body is larger than 1 MiB")
-    if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+    try:
+        text = body.decode("utf-8")  # S3's bodies are UTF-8; another encoding could hide a DTD
+    except UnicodeDecodeError:
+        raise MalformedXML("the XML body must be UTF-8") from None
+    head = text.lstrip("\ufeff \t\r\n")[:200].lower()
+    if head.startswith("<?xml") and "encoding" in head and "utf-8" not in head:
+        raise MalformedXML("the XML body must be UTF-8 (and declare no other encoding)")
+    if "<!DOCTYPE" in text.upper() or "<!ENTITY" in text.upper():
         raise MalformedXML("XML with a DTD or entities is not accepted")
     try:
-        root = ET.fromstring(body)  # noqa: S314 - DTDs refused above; no external entities
+        root = ET.fromstring(body)  # noqa: S314 - UTF-8 only, and DTDs refused above
     except ET.ParseError as exc:
         raise MalformedXML(f"the XML you provided was not well-formed: {exc}") from exc
     _strip_namespace(root)
@@ -40,11 +47,13 @@ def _strip_namespace(element: ET.Element) -> None:
             e.tag = e.tag.split("}", 1)[1]
 
 
-def text_of(element: ET.Element, path: str) -> str | None:
+def text_of(element: ET.Element, path: str, *, strip: bool = True) -> str | None:
+    """The text of a child; ``strip=False`` for values where spaces count (object keys)."""
     found = element.find(path)
     if found is None:
         return None
-    return (found.text or "").strip()
+    text = found.text or ""
+    return text.strip() if strip else text
 
 
 def element(tag: str, *children: str, text: str | None = None) -> str:
