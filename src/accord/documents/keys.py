@@ -8,7 +8,8 @@ it does not protect them from someone who can read the data directory's key file
 A secret is shown once, when the key is created, and is never logged.
 
 The role is not stored with the key: each request looks up the key's user in ``users.json``, so
-changing or removing a user's role applies to their access keys at once. Revoked keys stay
+changing or removing a user's role applies to their access keys within a second (the
+user file is re-read when it changes). Revoked keys stay
 listed (with their revocation time) and are refused.
 """
 
