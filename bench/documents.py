@@ -78,7 +78,9 @@ def _parallel(count: int, threads: int, work: Any) -> float:
     return time.perf_counter() - start
 
 
-def _measure(s3: Any, tmp: Path, data: Path, size_mib: int, count: int) -> dict[str, Any]:
+def _measure(
+    s3: Any, ceiling: Any, tmp: Path, data: Path, size_mib: int, count: int
+) -> dict[str, Any]:
     size = size_mib * MiB
     src = tmp / f"doc-{size_mib}.bin"
     _write_file(src, size)
@@ -116,6 +118,18 @@ def _measure(s3: Any, tmp: Path, data: Path, size_mib: int, count: int) -> dict[
     for blob in (data / "documents" / "blobs").glob("*/*"):
         _evict(blob)  # the server reads from the disk too
     get_s = _parallel(count, threads, get) / count
+
+    def put_ceiling(i: int) -> None:
+        with open(bodies[i], "rb") as body:
+            ceiling.put_object(Bucket="bench", Key=f"{size_mib}/{i}", Body=body)
+
+    def get_ceiling(i: int) -> None:
+        stream = ceiling.get_object(Bucket="bench", Key=f"{size_mib}/{i}")["Body"]
+        for _ in stream.iter_chunks(MiB):
+            pass
+
+    ceiling_put_s = _parallel(count, threads, put_ceiling) / count
+    ceiling_get_s = _parallel(count, threads, get_ceiling) / count
     raw_w /= count
     raw_r /= count
     for path in bodies:
@@ -129,6 +143,8 @@ def _measure(s3: Any, tmp: Path, data: Path, size_mib: int, count: int) -> dict[
         "get_mib_s": size_mib / get_s,
         "raw_write_mib_s": size_mib / raw_w,
         "raw_read_mib_s": size_mib / raw_r,
+        "ceiling_put_mib_s": size_mib / ceiling_put_s,
+        "ceiling_get_mib_s": size_mib / ceiling_get_s,
     }
 
 
@@ -182,9 +198,26 @@ def documents_section(tmp: Path, root: Path, scale: float) -> dict[str, Any]:
             config=Config(s3={"addressing_style": "path"}, max_pool_connections=16),
         )
         s3.create_bucket(Bucket="bench", ObjectLockEnabledForBucket=True)
+        minimal = subprocess.Popen(
+            [sys.executable, "-m", "bench.minimal_s3", str(data)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=str(root),
+            env=dict(os.environ, PYTHONPATH=str(root / "src") + os.pathsep + str(root)),
+        )
+        assert minimal.stdout is not None
+        ceiling = boto3.client(
+            "s3",
+            endpoint_url=f"https://127.0.0.1:{int(minimal.stdout.readline())}",
+            region_name="us-east-1",
+            aws_access_key_id=key["access_key_id"],
+            aws_secret_access_key=key["secret_access_key"],
+            verify=str(data / "service.crt"),
+            config=Config(s3={"addressing_style": "path"}, max_pool_connections=16),
+        )
         results: dict[str, Any] = {"sizes": []}
         for size_mib, count in ((1, max(10, int(100 * scale))), (256, max(2, int(4 * scale)))):
-            results["sizes"].append(_measure(s3, tmp, data, size_mib, count))
+            results["sizes"].append(_measure(s3, ceiling, tmp, data, size_mib, count))
         big_mib = max(256, int(2048 * min(scale, 1.0)))
         big = tmp / "big.bin"
         _write_file(big, big_mib * MiB)
@@ -222,6 +255,9 @@ def documents_section(tmp: Path, root: Path, scale: float) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait(timeout=60)
+        if minimal is not None:
+            minimal.terminate()
+            minimal.wait(timeout=60)
 
 
 def report_lines(r: dict[str, Any]) -> list[str]:
@@ -243,6 +279,23 @@ def report_lines(r: dict[str, Any]) -> list[str]:
             f"| {s['mib']} MiB | {s['count']} | {s['threads']} | {s['put_mib_s']:,.0f} | {s['raw_write_mib_s']:,.0f} | "
             f"**{s['put_mib_s'] / s['raw_write_mib_s']:.2f}** | {s['get_mib_s']:,.0f} | "
             f"{s['raw_read_mib_s']:,.0f} | **{s['get_mib_s'] / s['raw_read_mib_s']:.2f}** |"
+        )
+    lines += [
+        "",
+        "The client's ceiling: the same boto3 calls against `bench/minimal_s3.py`, a server with",
+        "the same framework and TLS that does nothing (no signature check, no hashing, no disk,",
+        "no ledger). No S3 server can give this client more on this machine:",
+        "",
+        "| object | ceiling PUT MiB/s | PUT / ceiling | ceiling PUT / raw write | ceiling GET MiB/s | GET / ceiling | ceiling GET / raw read |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in r["sizes"]:
+        lines.append(
+            f"| {s['mib']} MiB | {s['ceiling_put_mib_s']:,.0f} | "
+            f"{s['put_mib_s'] / s['ceiling_put_mib_s']:.2f} | "
+            f"{s['ceiling_put_mib_s'] / s['raw_write_mib_s']:.2f} | "
+            f"{s['ceiling_get_mib_s']:,.0f} | {s['get_mib_s'] / s['ceiling_get_mib_s']:.2f} | "
+            f"{s['ceiling_get_mib_s'] / s['raw_read_mib_s']:.2f} |"
         )
     b = r["big"]
     lines += [
