@@ -260,23 +260,28 @@ def test_a_document_receipt_verifies_offline_under_the_consortium_policy(
         )[1]
     )
     receipt = tmp_path / "a.receipt.json"
-    code, out = accord_cli(
-        "documents",
-        "receipt",
-        bucket,
-        "a.pdf",
-        "-o",
-        str(receipt),
-        "--endpoint-url",
-        _endpoint(consortium, retailer),
-        "--cacert",
-        str(retailer.service_crt),
-        "--access-key",
-        key["access_key_id"],
-        "--secret-key",
-        key["secret_access_key"],
-    )
-    assert code == 0, out
+    endpoint = _endpoint(consortium, retailer)
+
+    def fetch_receipt() -> bool:  # the retailer's node serves the write once it applied it
+        code, _ = accord_cli(
+            "documents",
+            "receipt",
+            bucket,
+            "a.pdf",
+            "-o",
+            str(receipt),
+            "--endpoint-url",
+            endpoint,
+            "--cacert",
+            str(retailer.service_crt),
+            "--access-key",
+            key["access_key_id"],
+            "--secret-key",
+            key["secret_access_key"],
+        )
+        return code == 0
+
+    _eventually(fetch_receipt, 60, "the receipt from the retailer's node")
     assert consortium.policy is not None
     code, out = accord_cli(
         "receipt",
