@@ -1329,7 +1329,10 @@ def _upload_dir(request: web.Request, upload_id: str) -> Path:
 
 
 def _upload_info(path: Path, t: Target) -> dict[str, Any]:
-    info: dict[str, Any] = json.loads((path / "upload.json").read_text())
+    try:
+        info: dict[str, Any] = json.loads((path / "upload.json").read_text())
+    except FileNotFoundError:  # completed or aborted a moment ago
+        raise S3Error(404, "NoSuchUpload", "no such upload (it was completed or aborted)") from None
     if info["bucket"] != t.bucket or info["key"] != t.key:
         raise S3Error(404, "NoSuchUpload", "that upload id belongs to another object")
     return info
@@ -1392,8 +1395,11 @@ async def _upload_part(request: web.Request, t: Target, user: User) -> web.Respo
     except BaseException:
         writer.abort()
         raise
-    digest, size = await asyncio.to_thread(writer.commit)
-    _write_json(path / f"part-{n:05d}.json", {"sha256": digest, "size": size})
+    try:
+        digest, size = await asyncio.to_thread(writer.commit)
+        _write_json(path / f"part-{n:05d}.json", {"sha256": digest, "size": size})
+    except FileNotFoundError:  # the upload was completed or aborted while this part streamed
+        raise S3Error(404, "NoSuchUpload", "the upload was completed or aborted") from None
     return web.Response(
         status=200, headers={"ETag": _etag(digest), "x-amz-checksum-sha256": _b64(digest)}
     )
@@ -1414,26 +1420,11 @@ async def _complete_upload(request: web.Request, t: Target, user: User) -> web.R
     root = sx.parse(await _read_small(request))
     if root.tag != "CompleteMultipartUpload":
         raise sx.MalformedXML("expected a CompleteMultipartUpload")
-    have = _parts(path)
-    chosen: list[int] = []
-    for part in root.findall("Part"):
-        try:
-            n = int(sx.text_of(part, "PartNumber") or "")
-        except ValueError:
-            raise S3Error(400, "InvalidPart", "PartNumber must be a number") from None
-        etag = (sx.text_of(part, "ETag") or "").strip()
-        if n not in have or etag.strip('"') != _etag(have[n]["sha256"]).strip('"'):
-            raise S3Error(400, "InvalidPart", f"part {n} was not uploaded or its ETag differs")
-        if chosen and n <= chosen[-1]:
-            raise S3Error(400, "InvalidPartOrder", "the parts must be listed in ascending order")
-        chosen.append(n)
-    if not chosen:
-        raise S3Error(400, "MalformedXML", "a multipart upload needs at least one part")
-    if sum(have[n]["size"] for n in chosen) > MAX_PARTS * MAX_OBJECT:
-        raise S3Error(400, "EntityTooLarge", "the object is too large")
     c = _container(request, t)
-    claimed = _claim_upload(path, "completing")  # one completion (or abort) wins; others 404
+    # Claimed before its parts are read: one completion (or abort) wins, the others get 404.
+    claimed = _claim_upload(path, "completing")
     try:
+        chosen = _chosen_parts(root, _parts(claimed))
         v = await _assemble_and_record(request, t, user, c, claimed, chosen, info)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -1453,6 +1444,27 @@ async def _complete_upload(request: web.Request, t: Target, user: User) -> web.R
         ],
         headers={"x-amz-version-id": v.version_id},
     )
+
+
+def _chosen_parts(root: Any, have: dict[int, dict[str, Any]]) -> list[int]:
+    """The part numbers a CompleteMultipartUpload body names, checked against those stored."""
+    chosen: list[int] = []
+    for part in root.findall("Part"):
+        try:
+            n = int(sx.text_of(part, "PartNumber") or "")
+        except ValueError:
+            raise S3Error(400, "InvalidPart", "PartNumber must be a number") from None
+        etag = (sx.text_of(part, "ETag") or "").strip()
+        if n not in have or etag.strip('"') != _etag(have[n]["sha256"]).strip('"'):
+            raise S3Error(400, "InvalidPart", f"part {n} was not uploaded or its ETag differs")
+        if chosen and n <= chosen[-1]:
+            raise S3Error(400, "InvalidPartOrder", "the parts must be listed in ascending order")
+        chosen.append(n)
+    if not chosen:
+        raise S3Error(400, "MalformedXML", "a multipart upload needs at least one part")
+    if sum(have[n]["size"] for n in chosen) > MAX_PARTS * MAX_OBJECT:
+        raise S3Error(400, "EntityTooLarge", "the object is too large")
+    return chosen
 
 
 def _claim_upload(path: Path, why: str) -> Path:
