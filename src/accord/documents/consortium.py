@@ -16,7 +16,7 @@ So no single organization can make a document disappear, and no peer can substit
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,8 +26,10 @@ from aiohttp import web
 
 from accord.documents.blobs import CHUNK
 from accord.documents.runtime import RunningDocuments, start_documents
+from accord.documents.s3 import send_chunks
 from accord.documents.store import BlobSource
-from accord.errors import AuthError, NotFound, StorageError
+from accord.errors import NotFound, StorageError
+from accord.service.consortium import require_node
 from accord.service.state import STATE
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -68,31 +70,22 @@ def peer_fetcher(node: Any) -> BlobSource:
 async def get_blob(request: web.Request) -> web.StreamResponse:
     """``GET /app/consortium/blobs/<sha256>``: a document's bytes, for the consortium's current
     nodes only (their TLS certificates); peers check them against the recorded digest."""
-    state = request.app[STATE]
-    node = state.consortium
-    if node is None or state.documents is None:
+    require_node(request)
+    documents = request.app[STATE].documents
+    if documents is None:
         raise NotFound("this node serves no documents")
-    transport = request.transport
-    ssl_object = transport.get_extra_info("ssl_object") if transport else None
-    der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
-    peer = hashlib.sha256(der).hexdigest() if der else None
-    if peer is None or node.state.node_by_tls_fingerprint(peer) is None:
-        raise AuthError("only the consortium's current nodes may fetch document bytes")
     sha256 = request.match_info["sha256"]
     if not _SHA256.fullmatch(sha256):
         raise NotFound("a blob is named by 64 lower-case hex digits")
-    blobs = state.documents.blobs
-    import asyncio
-
-    if not await asyncio.to_thread(blobs.exists, sha256):
-        raise NotFound(f"this node holds no bytes {sha256}")
-    size = await asyncio.to_thread(blobs.size, sha256)
+    blobs = documents.blobs
+    try:
+        size = await asyncio.to_thread(blobs.size, sha256)
+    except NotFound:
+        raise NotFound(f"this node holds no bytes {sha256}") from None
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     response.content_length = size
     await response.prepare(request)
-    chunks = await asyncio.to_thread(blobs.read, sha256)
-    while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
-        await response.write(chunk)
+    await send_chunks(response, await asyncio.to_thread(blobs.read, sha256))
     await response.write_eof()
     return response
 

@@ -22,6 +22,7 @@ from accord.documents.blobs import BlobStore, open_blob_store
 from accord.documents.keys import AccessKeyStore
 from accord.documents.s3 import S3Context, build_s3_app
 from accord.documents.store import BlobSource, DocumentStore
+from accord.service.protocol import bound_port
 
 DOCUMENTS_DIR = "documents"
 
@@ -104,7 +105,6 @@ async def start_documents(
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=tls, backlog=256)
     await site.start()
-    sockets = getattr(site._server, "sockets", None)  # no public accessor (needed for port 0)
     running.runner = runner
-    running.port = sockets[0].getsockname()[1] if sockets else port
+    running.port = bound_port(site, port)
     return running

@@ -1130,12 +1130,12 @@ async def _get_object(
     response = web.StreamResponse(status=status, headers=headers)
     response.content_length = end - start
     await response.prepare(request)
-    await _send(response, chunks)
+    await send_chunks(response, chunks)
     await response.write_eof()
     return response
 
 
-async def _send(response: web.StreamResponse, chunks: Iterator[bytes]) -> None:
+async def send_chunks(response: web.StreamResponse, chunks: Iterator[bytes]) -> None:
     """Write a blob's chunks, reading the next one (in a thread) while this one is sent."""
     loop = asyncio.get_running_loop()
     nxt = loop.run_in_executor(None, next, chunks, None)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,12 +47,6 @@ from accord.log.ledger import LedgerReader, NewEntry
 
 PAGE = 1000
 log = logging.getLogger("accord.documents")
-
-
-def hmac_equal(a: str, b: str) -> bool:
-    import hmac
-
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def fold_ledger(
@@ -104,8 +98,6 @@ def fold_ledger(
 
 
 def _contents_match(contents: str, leaf_sha256: bytes) -> bool:
-    import hmac
-
     digest = hashlib.sha256(contents.encode("utf-8", "surrogatepass")).digest()
     return hmac.compare_digest(digest, leaf_sha256)
 
@@ -140,7 +132,6 @@ class DocumentStore:
         self.fetch = fetch
         self.state = fold_ledger(reader, consortium=organization is not None)
         self._lock = asyncio.Lock()
-        self._thread_lock = threading.Lock()
         self._scanned = 0  # versions up to this seqno were checked for a local copy
         self._wanted: set[str] = set()
         self._fetching: dict[str, asyncio.Future[None]] = {}
@@ -227,7 +218,7 @@ class DocumentStore:
         try:
             async for chunk in self.fetch(sha256):
                 await asyncio.to_thread(writer.write, chunk)
-            if not hmac_equal(writer.hasher.hexdigest(), sha256):
+            if not hmac.compare_digest(writer.hasher.hexdigest(), sha256):
                 raise StorageError(f"a peer sent other bytes for {sha256}; not stored")
         except BaseException:
             writer.abort()
@@ -421,18 +412,6 @@ class DocumentStore:
             by=by,
         )
         return vid
-
-    # --- reading -------------------------------------------------------------------------------
-    def resolve(self, container: str, key: str, version_id: str | None) -> Version:
-        """The version asked for (the latest when ``version_id`` is None); NotFound if none, or
-        if the latest is a delete marker and no version was named."""
-        c = self.state.container(container)
-        if version_id is not None:
-            return c.version(key, version_id)
-        latest = c.latest(key)
-        if latest is None or latest.delete_marker:
-            raise NotFound(f"no object {key!r} in {container}")
-        return latest
 
 
 # --- the audit ---------------------------------------------------------------------------------

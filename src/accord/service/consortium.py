@@ -147,7 +147,7 @@ async def get_policy(request: web.Request) -> web.Response:
     return web.Response(text=_node(request).state.policy_text(), content_type="text/plain")
 
 
-def _require_node(request: web.Request) -> ConsortiumNode:
+def require_node(request: web.Request) -> ConsortiumNode:
     """The consortium node, if the caller's TLS certificate is a current node's (else 403)."""
     node = _node(request)
     peer = _peer_sha256(request)
@@ -164,17 +164,17 @@ def _int(request: web.Request, name: str) -> int:
 
 
 async def get_position(request: web.Request) -> web.Response:
-    return web.json_response(_require_node(request).position_json())
+    return web.json_response(require_node(request).position_json())
 
 
 async def get_entries(request: web.Request) -> web.Response:
-    node = _require_node(request)
+    node = require_node(request)
     first, last = _int(request, "first"), _int(request, "last")
     return web.json_response(await in_thread(node.entries_json, first, last))
 
 
 async def get_consistency(request: web.Request) -> web.Response:
-    node = _require_node(request)
+    node = require_node(request)
     first, second = _int(request, "from"), _int(request, "to")
     proof = await in_thread(node.ledger.consistency_proof, first, second)
     return web.json_response(
@@ -183,7 +183,7 @@ async def get_consistency(request: web.Request) -> web.Response:
 
 
 async def get_final_checkpoint(request: web.Request) -> web.Response:
-    node = _require_node(request)
+    node = require_node(request)
     note, _ = await in_thread(node.ledger.latest_checkpoint)
     return web.Response(text=note, content_type="text/plain")
 

@@ -173,3 +173,10 @@ class ServiceRunner(web.AppRunner):
             loop=server._loop,
             **kwargs,
         )
+
+
+def bound_port(site: web.TCPSite, port: int) -> int:
+    """The port a site listens on (``port``, unless it was 0 and the system chose one)."""
+    # aiohttp has no public accessor for the bound port (needed with --port 0).
+    sockets = getattr(site._server, "sockets", None)
+    return int(sockets[0].getsockname()[1]) if sockets else port

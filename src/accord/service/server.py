@@ -17,7 +17,7 @@ from aiohttp import web
 
 from accord.datadir import Config, DataDir, load_governance
 from accord.service.app import build_app
-from accord.service.protocol import ServiceRunner
+from accord.service.protocol import ServiceRunner, bound_port
 from accord.service.state import ServiceLimits, ServiceState
 from accord.service.tls import make_ssl_context
 from accord.service.tokens import TokenVerifier, load_token_config
@@ -28,7 +28,6 @@ log = logging.getLogger("accord.service")
 
 DEFAULT_PORT = 8443
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_S3_PORT = 8444
 
 
 async def serve(
@@ -59,6 +58,8 @@ async def serve(
     documents = None
     try:
         if s3_port is None:
+            from accord.documents.s3 import DEFAULT_S3_PORT
+
             s3_port = 0 if port == 0 else DEFAULT_S3_PORT
         if s3_port >= 0:
             from accord.documents.runtime import start_documents
@@ -129,14 +130,10 @@ async def serve_until_signal(
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ctx, backlog=1024)
     await site.start()
-    bound_port = port
-    # aiohttp has no public accessor for the bound port (needed with --port 0).
-    sockets = getattr(site._server, "sockets", None)
-    if sockets:
-        bound_port = sockets[0].getsockname()[1]
-    print(banner(bound_port), file=sys.stderr, flush=True)
+    bound = bound_port(site, port)
+    print(banner(bound), file=sys.stderr, flush=True)
     if on_ready is not None:
-        on_ready(bound_port)
+        on_ready(bound)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
