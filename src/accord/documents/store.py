@@ -94,6 +94,9 @@ def fold_ledger(
                 continue
             state.apply(record, txid, md.seqno, now=md.timestamp_ms)
         start = entries[-1].metadata.seqno + 1
+    # Scanned to ``size``: the next call starts there, not at the last document record (else
+    # every request after another collection's entry would query the ledger again).
+    state.last_seqno = max(state.last_seqno, size)
     return state
 
 
