@@ -12,7 +12,13 @@ import pytest
 
 from accord.core.note import Signer
 from accord.documents.blobs import CHUNK, FileBlobStore, PostgresBlobStore, copy_into
-from accord.documents.records import COMPLIANCE, DOCUMENTS_COLLECTION, Retention
+from accord.documents.records import (
+    COMPLIANCE,
+    DOCUMENTS_COLLECTION,
+    DefaultRetention,
+    Retention,
+    decode_record,
+)
 from accord.documents.runtime import now_ms
 from accord.documents.store import DocumentStore, fold_ledger, verify_documents
 from accord.errors import DocumentLocked, InvalidRequest
@@ -232,3 +238,34 @@ def test_postgres_blobs_are_invisible_until_committed(pg_dsn: str) -> None:
     aborted.write(b"z")
     aborted.abort()
     assert list(store.digests()) == [blob.sha256]
+
+
+def test_a_default_retention_is_dated_by_its_records_own_time(tmp_path: Path) -> None:
+    """The default's retain-until and the fold's check use one time, however the clock moves
+    between reads (a clock that ticks on every read made this fail)."""
+    import itertools
+
+    ticks = itertools.count(1_800_000_000_000, 7)
+    with Ledger.create_or_open(str(tmp_path / "l.db"), Signer.generate(ORIGIN)) as ledger:
+        blobs = FileBlobStore(tmp_path / "documents")
+
+        async def run() -> None:
+            store = DocumentStore(ledger, ledger, blobs, clock=lambda: next(ticks))
+            await store.create_container(
+                "coa", object_lock=True, by="a", default=DefaultRetention(COMPLIANCE, 2)
+            )
+            v = await store.put_version(
+                "coa",
+                "k",
+                copy_into(blobs, [b"x"]),
+                content_type="",
+                metadata={},
+                retention=None,
+                legal_hold=False,
+                by="a",
+            )
+            assert v.retention is not None and v.retention.mode == COMPLIANCE
+            record = decode_record(ledger.get_entry(v.version_id).contents)
+            assert v.retention.retain_until == record["time"] + 2 * 86_400_000
+
+        asyncio.run(run())

@@ -153,14 +153,16 @@ class DocumentStore:
         by: str,
         before: Callable[[], None] | None = None,
         after: Callable[[], None] | None = None,
+        now: int | None = None,
     ) -> tuple[str, int]:
         """Check ``op`` against the state, write it, fold it; returns (version id, time).
-        ``before`` and ``after`` run under the same lock (blob checks and deletions). In a
+        ``before`` and ``after`` run under the same lock (blob checks and deletions); ``now``
+        is the record's time when a field was computed from it (default: the clock). In a
         consortium another node's change may be ordered first: the fold then refuses this one,
         and so does this call."""
         async with self._lock:
             self.follow()
-            now = self.clock()
+            now = self.clock() if now is None else now
             contents = encode_record(op, fields, by=by, time=now)
             record = decode_record(contents)
             self.state.check(record, now=now)
@@ -305,10 +307,12 @@ class DocumentStore:
         ``*``) and ``if_none_match`` (``*``: only if the key has no current version) are checked
         under the store's lock, against the latest version as it stands."""
         c = self.state.container(container)
+        now = self.clock()
         if retention is None and c.default_retention is not None:
-            # The default applies from the upload's time; the record carries the resulting date.
+            # The default applies from the record's time; the record carries the resulting date
+            # (and the fold checks it against that same time).
             d = c.default_retention
-            retention = Retention(d.mode, self.clock() + d.days * 86_400_000)
+            retention = Retention(d.mode, now + d.days * 86_400_000)
 
         def blob_is_stored() -> None:  # a deletion of the same bytes may have raced the upload
             latest = self.state.container(container).latest(key)
@@ -336,6 +340,7 @@ class DocumentStore:
             },
             by=by,
             before=blob_is_stored,
+            now=now,
         )
         return self.state.container(container).version(key, vid)
 
