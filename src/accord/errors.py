@@ -79,6 +79,10 @@ class Conflict(InvalidRequest):
     """The request is well-formed but would break an invariant (e.g. remove the last admin)."""
 
 
+class Gone(NotFound):
+    """The object existed, but its contents were erased (a purge or a redaction): answered 410."""
+
+
 class PreconditionFailed(Conflict):
     """A conditional write's precondition (If-Match, If-None-Match) does not hold."""
 

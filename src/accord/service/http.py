@@ -32,6 +32,7 @@ from accord.errors import (
     AccordError,
     AuthError,
     ConfigurationError,
+    Gone,
     Conflict,
     InvalidRequest,
     MalformedInput,
@@ -84,6 +85,8 @@ def payload_too_large(limit: int, message: str) -> web.HTTPRequestEntityTooLarge
 
 
 def status_for(exc: AccordError) -> tuple[int, str]:
+    if isinstance(exc, Gone):
+        return 410, "Gone"
     if isinstance(exc, NotFound):
         return 404, "NotFound"
     if isinstance(exc, Conflict):
