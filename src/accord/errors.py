@@ -12,6 +12,7 @@ only these, never a bare ``ValueError``/``KeyError``/``binascii.Error``::
     │   └── TamperingDetected      an audit found stored data that contradicts the log
     ├── InvalidRequest             a caller's request is wrong (bad id, oversized entry, index ≥ size)
     │   ├── NotFound               the thing asked for does not exist (yet)
+    │   │   └── Gone               it existed, but its contents were erased (purge, redaction)
     │   ├── Conflict               the request is well-formed but would break an invariant
     │   │   └── PreconditionFailed  a conditional write's condition (If-Match, ...) is false
     │   ├── WitnessRefused         a tlog-witness add-checkpoint refusal, with its HTTP status
