@@ -13,6 +13,7 @@ only these, never a bare ``ValueError``/``KeyError``/``binascii.Error``::
     ├── InvalidRequest             a caller's request is wrong (bad id, oversized entry, index ≥ size)
     │   ├── NotFound               the thing asked for does not exist (yet)
     │   │   └── Gone               it existed, but its contents were erased (purge, redaction)
+    │   │       └── EntryRedacted  erased by a redaction record, which it names
     │   ├── Conflict               the request is well-formed but would break an invariant
     │   │   └── PreconditionFailed  a conditional write's condition (If-Match, ...) is false
     │   ├── WitnessRefused         a tlog-witness add-checkpoint refusal, with its HTTP status
@@ -82,6 +83,17 @@ class Conflict(InvalidRequest):
 
 class Gone(NotFound):
     """The object existed, but its contents were erased (a purge or a redaction): answered 410."""
+
+
+class EntryRedacted(Gone):
+    """An entry's contents were erased by a redaction record; its leaf, proofs and receipts stay.
+
+    ``redaction_id`` is the transaction id of the redaction record (``docs/formats.md`` §21).
+    """
+
+    def __init__(self, message: str, *, redaction_id: str) -> None:
+        super().__init__(message)
+        self.redaction_id = redaction_id
 
 
 class PreconditionFailed(Conflict):
