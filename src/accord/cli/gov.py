@@ -276,14 +276,23 @@ def join_request(name: str, directory: Path) -> dict[str, object]:
     from accord.core.consortium import Member
     from accord.core.cosignature import Cosigner
     from accord.identity import fingerprint, make_user_identity, write_private, write_public
+    from accord.private.keys import ENCRYPTION_KEY, public_bytes
+    from accord.private.keys import generate as generate_encryption_key
 
     signer = Signer.generate(name)
     cosigner = Cosigner.generate(name)
     admin = make_user_identity(f"{name} administrator")
-    member = Member(name, signer.verifier(), cosigner.key(), fingerprint(admin.cert))
-    obj = member.to_json()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
+    encryption = generate_encryption_key(directory / ENCRYPTION_KEY)
+    member = Member(
+        name,
+        signer.verifier(),
+        cosigner.key(),
+        fingerprint(admin.cert),
+        encryption_key=public_bytes(encryption),
+    )
+    obj = member.to_json()
     write_private(directory / "member.key", (signer.to_skey() + "\n").encode())
     write_public(directory / "member.vkey", (signer.verifier().to_vkey() + "\n").encode())
     write_private(directory / "cosigner.key", (cosigner.to_skey() + "\n").encode())

@@ -332,6 +332,8 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
             contents = Path(args.contents).read_bytes()
         except OSError as exc:
             raise ConfigurationError(f"cannot read {args.contents}: {arg.reason(exc)}") from exc
+    if b"accord.disclosure.v1" in data[:4096] or b'"format":"accord.disclosure' in data:
+        return _verify_disclosure(args, data)
     # A document receipt wraps a ledger receipt whose entry's contents are the document record.
     # Anything else goes to verify_receipt untouched, so ledger receipts behave as they always did.
     document = split_document_receipt(data) if b"accord.document-receipt" in data else None
@@ -385,6 +387,37 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
             f"{md.seqno} of the log {verified.checkpoint.origin!r} at size "
             f"{verified.checkpoint.size}" + ("; contents match" if contents is not None else "")
         )
+    if cosigned is not None:
+        print(_policy_line(args.policy, cosigned))
+    return EXIT_OK
+
+
+def _verify_disclosure(args: argparse.Namespace, data: bytes) -> int:
+    """A private entry's disclosure: its receipt under --vkey/--policy, then its record against
+    the leaf and its contents and salt against the record's commitment."""
+    from accord.core.private import parse_disclosure, verify_disclosure_contents
+    from accord.core.receipt import verify_receipt
+    from accord.datadir import load_verifier
+
+    disclosure = parse_disclosure(data)
+    receipt: Any = disclosure.receipt
+    cosigned = None
+    if args.policy is not None:
+        from accord.client.verify import verify_receipt_under_policy
+
+        verifier = load_verifier(args.vkey) if args.vkey else None
+        verified, cosigned = verify_receipt_under_policy(receipt, args.policy, verifier=verifier)
+    else:
+        verified = verify_receipt(receipt, load_verifier(args.vkey))
+    verify_disclosure_contents(disclosure, verified.metadata.contents_sha256)
+    md = verified.metadata
+    print(
+        f"OK: transaction {md.transaction_id} of private collection {md.collection_id} is entry "
+        f"{md.seqno} of the log {verified.checkpoint.origin!r} at size {verified.checkpoint.size}; "
+        "the disclosed contents and salt match its commitment"
+    )
+    if args.contents is not None:
+        print("note: --contents is ignored; a disclosure carries its contents", file=sys.stderr)
     if cosigned is not None:
         print(_policy_line(args.policy, cosigned))
     return EXIT_OK

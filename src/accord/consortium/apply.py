@@ -36,13 +36,18 @@ from accord.core.entry import (
     validate_user_id,
 )
 from accord.core.envelope import BadLine, Line, decode_message, message_id
+from accord.core.private import PURGE_COLLECTION, parse_purge, parse_write, private_state
 from accord.errors import AccordError, MalformedInput
 from accord.log.ledger import OrderedItem
 
 RESERVED_PREFIX = "accord."
 DOCUMENTS_COLLECTION = "accord.documents"
-"""The one ``accord.*`` collection an entry may name: document records, written in their
-user's name (``docs/formats.md`` §19; folded by :mod:`accord.documents.records`)."""
+"""An ``accord.*`` collection an entry may name: document records, written in their user's name
+(``docs/formats.md`` §19; folded by :mod:`accord.documents.records`)."""
+USER_RECORD_COLLECTIONS = frozenset({DOCUMENTS_COLLECTION, PURGE_COLLECTION})
+"""The ``accord.*`` collections whose records users write (each checked by its own rules)."""
+PRIVATE_WRITE_SLACK = 64 * 1024
+"""How much larger than the contents limit a sealed private write may be (base64, wrapped keys)."""
 GOVERNANCE_COLLECTION = "accord.governance"
 REJECTED_COLLECTION = "accord.rejected"
 EVIDENCE_COLLECTION = "accord.evidence"
@@ -68,6 +73,9 @@ class Applied:
     reason: str = ""
     proposal_id: str | None = None
     proposal_state: str | None = None
+    sealed: bytes | None = None
+    """A private entry's sealed contents: kept by reader organizations' nodes only, never in
+    the leaf or the ledger (``item`` holds the public record)."""
 
 
 @dataclass
@@ -247,14 +255,45 @@ class Applier:
         before, after = self._entry_verdict(env.user_id, env.collection_id, env.tags, node.member)
         if before is not None:
             return self._reject(line.digest, env.node, env.position, before)
+        private = private_state(self.state.extensions).get(env.collection_id, self.next_seqno)
+        limit = self.max_contents + (
+            self.max_contents + PRIVATE_WRITE_SLACK if private is not None else 0
+        )
         try:
-            contents = encode_contents(env.contents, self.max_contents)
+            contents = encode_contents(env.contents, limit)
         except AccordError as exc:
             return self._reject(line.digest, env.node, env.position, str(exc))
         if after is not None:
             return self._reject(line.digest, env.node, env.position, after)
+        sealed = None
+        try:
+            if private is not None:
+                if node.member not in private.readers:
+                    raise MalformedInput(
+                        f"collection {env.collection_id} is private to "
+                        f"{', '.join(private.readers)}: {node.member} may not write to it"
+                    )
+                # Every node derives the same leaf: the public record, never the sealed bytes.
+                record, sealed = parse_write(env.contents, env.collection_id)
+                contents = record.to_bytes()
+            elif env.collection_id == PURGE_COLLECTION:
+                self._check_purge(env.contents, env.user_id, node.member)
+        except AccordError as exc:
+            return self._reject(line.digest, env.node, env.position, str(exc))
         item = OrderedItem(env.collection_id, env.tags, contents, env.user_id, timestamp)
-        return Applied(item, env.node, env.position, True)
+        return Applied(item, env.node, env.position, True, sealed=sealed)
+
+    def _check_purge(self, contents: str, user: str, member: str) -> None:
+        """A purge record is written by an Administrator of one of the collection's readers."""
+        purge = parse_purge(contents)
+        private = private_state(self.state.extensions).get(purge.collection_id)
+        if private is None:
+            raise MalformedInput(f"collection {purge.collection_id} is not private")
+        if not self.state.is_admin(user) or member not in private.readers:
+            raise MalformedInput(
+                f"only an Administrator of a reader of {purge.collection_id} "
+                f"({', '.join(private.readers)}) may purge its entries"
+            )
 
     def _entry_verdict(
         self, user: str, collection: str, tags: tuple[str, ...], member: str
@@ -276,7 +315,7 @@ class Applier:
             validate_tags(tags)
         except AccordError as exc:
             before = str(exc)
-        if collection.startswith(RESERVED_PREFIX) and collection != DOCUMENTS_COLLECTION:
+        if collection.startswith(RESERVED_PREFIX) and collection not in USER_RECORD_COLLECTIONS:
             after = f"collection {collection} is reserved"
         elif not self.state.may_write(user):
             after = f"user {user} may not write"

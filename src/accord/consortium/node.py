@@ -42,10 +42,10 @@ import aiohttp
 import httpx
 
 from accord.consortium.apply import (
-    DOCUMENTS_COLLECTION,
     GOVERNANCE_COLLECTION,
     RESERVED_PREFIX,
     STREAM_SEQ_KEY,
+    USER_RECORD_COLLECTIONS,
     Applied,
     Applier,
 )
@@ -67,6 +67,7 @@ from accord.core.entry import (
 from accord.core.envelope import Envelope, encode_bodies, message_id
 from accord.core.merkle import empty_root
 from accord.core.note import NoteSignature, Signer, Verifier, note_signatures
+from accord.core.private import PURGE_COLLECTION
 from accord.core.witness import AddCheckpointRequest
 from accord.errors import (
     AccordError,
@@ -79,6 +80,7 @@ from accord.errors import (
 )
 from accord.identity import write_public
 from accord.log.ledger import Ledger, NewEntry, OrderedResult
+from accord.private.node import PrivateData
 
 log = logging.getLogger("accord.consortium")
 T = TypeVar("T")
@@ -275,6 +277,7 @@ class ConsortiumNode:
         self._peer_records: dict[str, int] = {}
         self.retention_messages = DEFAULT_RETENTION_MESSAGES
         self.on_state_change: Callable[[ConsortiumState], object] | None = None
+        self.private = PrivateData(self, state_dir)
 
     # --- state --------------------------------------------------------------------------------
     @property
@@ -301,6 +304,7 @@ class ConsortiumNode:
             asyncio.create_task(self._run_checkpointer(), name="accord-checkpointer"),
             asyncio.create_task(self._run_trimmer(), name="accord-trimmer"),
             asyncio.create_task(self._run_expirer(), name="accord-expirer"),
+            asyncio.create_task(self.private.run_retention(), name="accord-retention"),
         ]
         self._sync_peers()
         await self._notify_state()
@@ -364,6 +368,7 @@ class ConsortiumNode:
             self.applier = applier
             self.applied_size = 1
             self.position = (1, 0, {})
+            self.private.restore()
             return
         size = ledger.size()
         rows = []
@@ -397,6 +402,7 @@ class ConsortiumNode:
             ledger_time=last.metadata.timestamp_ms,
             meta=stored_meta,
         )
+        self.private.restore()
         own = self.applier.positions.get(self.node_id)
         if own is not None and own[0] >= self.boot:
             self.boot, self.counter = own[0] + 1, 0
@@ -490,13 +496,16 @@ class ConsortiumNode:
         make: list[tuple[str, str, str, Sequence[str], str]] = []
         for entry in entries:
             collection = validate_collection_id(entry.collection_id)
-            if collection.startswith(RESERVED_PREFIX) and collection != DOCUMENTS_COLLECTION:
+            if collection.startswith(RESERVED_PREFIX) and collection not in USER_RECORD_COLLECTIONS:
                 raise InvalidRequest(
                     f"collection {collection} is reserved for accord's own records"
                 )
             tags = validate_tags(entry.tags)
             encode_contents(entry.contents, self.ledger.options.max_contents)
-            make.append(("entry", user_id, collection, tags, entry.contents))
+            # A private collection's contents are sealed to its readers here, at the edge: what
+            # is ordered, and seen by every node and ordering replica, is ciphertext.
+            sealed = self.private.seal_write(self.state, collection, entry.contents)
+            make.append(("entry", user_id, collection, tags, sealed or entry.contents))
         if len(make) > MAX_MESSAGE_ENVELOPES:
             raise InvalidRequest(
                 f"a consortium write holds at most {MAX_MESSAGE_ENVELOPES} entries; split it"
@@ -683,6 +692,8 @@ class ConsortiumNode:
             last_seq = seq
             if seq % CHECKPOINT_EVERY == 0:  # the same sizes on every node, whatever it batched
                 marks.append(base + len(applied))
+        if any(a.sealed is not None for a in applied):
+            self.private.keep(applied, base + 1)  # durable before the leaves that name them
         future = self.ledger.submit_ordered([a.item for a in applied], meta=applier.meta(last_seq))
         return _Batch(
             future,
@@ -728,6 +739,8 @@ class ConsortiumNode:
             # backup, a copied key): move on past it, or every write of ours is a "replay".
             log.warning("envelopes of %s seen at position %s; moving past it", self.node_id, own)
             self.boot, self.counter = own[0] + 1, 0
+        if any(a.item.collection_id == PURGE_COLLECTION for a in applied):
+            await asyncio.to_thread(self.private.after_commit, applied, result.transaction_ids)
         self.applied_size = result.size
         self.position = (result.size, batch.last_seq, batch.positions)
         self._clocks = batch.clocks

@@ -10,6 +10,8 @@ a data directory ``dir/<org>/`` holding (private keys 0600)::
     node.crt/.key         the node's TLS certificate, issued by the consortium's service CA
     service.crt           the consortium's service certificate (the CA clients and the SDK pin)
     admin.crt/.key        the organization's first Administrator (a client certificate)
+    encryption.key        the organization's X25519 key, to which private collections' contents
+                          are sealed (its public half is the member's encryptionKey)
     engine-tls/           the organization's own CA for its NATS server, and the server's and
                           node's certificates (mTLS between NATS servers and from the node)
     engine-ca-bundle.pem  every organization's engine CA: whom this NATS server accepts
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from accord.core.consortium import Constitution, Member, Node, genesis_document, genesis_state
 from accord.core.cosignature import Cosigner
@@ -53,6 +56,7 @@ from accord.identity import (
     write_private,
     write_public,
 )
+from accord.private.keys import ENCRYPTION_KEY, private_pem, public_bytes
 
 NODE_FORMAT = "accord.node.v1"
 STREAM = "ACCORD"
@@ -74,6 +78,7 @@ class _OrgKeys:
     cosigner: Cosigner
     node_tls: KeyAndCert
     admin: KeyAndCert
+    encryption: X25519PrivateKey
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -144,7 +149,14 @@ def _new_org(org: str, origin: str, service: KeyAndCert, host: str) -> _NewOrg:
     node_tls = make_node_identity(service, [host, "localhost"])
     admin = make_user_identity(f"{org} administrator")
     engine_ca = _engine_ca(org)
-    member = Member(org, member_signer.verifier(), cosigner.key(), fingerprint(admin.cert))
+    encryption = X25519PrivateKey.generate()
+    member = Member(
+        org,
+        member_signer.verifier(),
+        cosigner.key(),
+        fingerprint(admin.cert),
+        encryption_key=public_bytes(encryption),
+    )
     node = Node(
         node_id=f"{org}-node",
         member=org,
@@ -155,7 +167,7 @@ def _new_org(org: str, origin: str, service: KeyAndCert, host: str) -> _NewOrg:
         tls_cert_sha256=_der_sha256(node_tls),
         engine_ca_pem=engine_ca.cert_pem().decode(),
     )
-    keys = _OrgKeys(node_signer, member_signer, cosigner, node_tls, admin)
+    keys = _OrgKeys(node_signer, member_signer, cosigner, node_tls, admin, encryption)
     return _NewOrg(org, p, keys, engine_ca, member, node)
 
 
@@ -191,6 +203,7 @@ def _write_org(
     write_public(data / "service.crt", service_pem)
     write_private(data / "admin.key", k.admin.key_pem())
     write_public(data / "admin.crt", k.admin.cert_pem())
+    write_private(data / ENCRYPTION_KEY, private_pem(k.encryption))
     # users.json and member0.crt stay for tools that read a plain data directory; the node's
     # users are the replicated ones.
     users = {

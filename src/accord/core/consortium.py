@@ -42,6 +42,17 @@ from accord.core.canonical import canonicalize, parse_canonical
 from accord.core.cosignature import CosignerKey
 from accord.core.note import Signer, Verifier, check_key_name, open_note, sign_note
 from accord.core.policy import Policy
+from accord.core.private import (
+    EXTENSION as PRIVATE_EXTENSION,
+)
+from accord.core.private import (
+    CreateCollection,
+    apply_create,
+    encode_key,
+    parse_create,
+    parse_key,
+    private_state,
+)
 from accord.core.quoting import quoted
 from accord.errors import (
     AccordError,
@@ -81,6 +92,7 @@ __all__ = [
     "ballot_body",
     "check_user_id",
     "constitution_set_action",
+    "encryption_key_action",
     "genesis_document",
     "genesis_state",
     "member_add_action",
@@ -417,9 +429,16 @@ class Member:
     member_key: Verifier
     cosigner: CosignerKey
     admin_user: str
+    encryption_key: bytes | None = None
+    """The organization's X25519 public key (32 raw bytes) that private collections' contents
+    are encrypted to (``docs/formats.md`` §20); None until it has one."""
 
     def __post_init__(self) -> None:
         check_name(self.name, "a member name")
+        if self.encryption_key is not None and (
+            not isinstance(self.encryption_key, bytes) or len(self.encryption_key) != 32
+        ):
+            raise MalformedInput(f"the encryption key of {self.name} is 32 bytes")
         if self.name in RESERVED_MEMBER_NAMES:
             raise MalformedInput(f"{self.name!r} is reserved and cannot name a member")
         if not isinstance(self.member_key, Verifier) or self.member_key.name != self.name:
@@ -429,21 +448,29 @@ class Member:
         check_user_id(self.admin_user)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "name": self.name,
             "memberKey": self.member_key.to_vkey(),
             "cosigner": self.cosigner.to_vkey(),
             "adminUser": self.admin_user,
         }
+        if self.encryption_key is not None:
+            out["encryptionKey"] = encode_key(self.encryption_key)
+        return out
 
     @classmethod
     def from_json(cls, value: object) -> Member:
-        obj = _object(value, "a member", ("name", "memberKey", "cosigner", "adminUser"))
+        keys = ["name", "memberKey", "cosigner", "adminUser"]
+        if isinstance(value, dict) and "encryptionKey" in value:
+            keys.append("encryptionKey")
+        obj = _object(value, "a member", keys)
+        encryption = obj.get("encryptionKey")
         return cls(
             check_name(obj["name"], "a member name"),
             Verifier.from_vkey(_string(obj, "memberKey", "a member")),
             CosignerKey.from_vkey(_string(obj, "cosigner", "a member")),
             check_user_id(obj["adminUser"]),
+            None if encryption is None else parse_key(encryption, "a member's encryptionKey"),
         )
 
 
@@ -913,6 +940,37 @@ register_action(
     _apply_constitution_set,
 )
 register_action("user.set", _parse_user_set, _apply_user_set)
+
+
+# member.encryption-key {"member": M, "encryptionKey": base64}: the key a member's private
+# collections are encrypted to (set or rotated; entries already written stay sealed to the old one).
+def _parse_encryption_key(args: Mapping[str, object]) -> tuple[str, bytes]:
+    obj = _object(dict(args), "a member.encryption-key action", ("member", "encryptionKey"))
+    return check_name(obj["member"], "a member name"), parse_key(obj["encryptionKey"])
+
+
+def _apply_encryption_key(state: ConsortiumState, change: tuple[str, bytes]) -> ConsortiumState:
+    name, key = change
+    member = state.members.get(name)
+    if member is None:
+        raise NotFound(f"{name} is not a member")
+    return replace(state, members={**state.members, name: replace(member, encryption_key=key)})
+
+
+# private.create {"collection": {"collectionId", "readers", "retentionMs"}} (core/private.py).
+def _apply_private_create(state: ConsortiumState, create: CreateCollection) -> ConsortiumState:
+    private = apply_create(
+        private_state(state.extensions),
+        create,
+        members=state.members,
+        member_keys={m: v.encryption_key for m, v in state.members.items()},
+        seqno=state.last_seqno,
+    )
+    return replace(state, extensions={**state.extensions, PRIVATE_EXTENSION: private})
+
+
+register_action("member.encryption-key", _parse_encryption_key, _apply_encryption_key)
+register_action("private.create", parse_create, _apply_private_create)
 register_action("user.remove", _field("userId", "user.remove", check_user_id), _apply_user_remove)
 
 
@@ -948,6 +1006,10 @@ def user_set_action(user_id: str, role: str, member: str | None = None) -> dict[
 
 def user_remove_action(user_id: str) -> dict[str, object]:
     return {"type": "user.remove", "userId": user_id}
+
+
+def encryption_key_action(member: str, key: bytes) -> dict[str, object]:
+    return {"type": "member.encryption-key", "member": member, "encryptionKey": encode_key(key)}
 
 
 # --- governance notes ---------------------------------------------------------------------------

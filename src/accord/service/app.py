@@ -22,6 +22,7 @@ from accord.service.entries import entry_routes
 from accord.service.governance import governance_routes
 from accord.service.http import error_middleware, peer_user_id
 from accord.service.openapi import openapi_routes
+from accord.service.private import private_routes
 from accord.service.state import STATE, ServiceState
 from accord.service.tls import make_ssl_context, trust_user_certificates
 from accord.service.verification import verification_routes
@@ -47,6 +48,7 @@ CAPABILITIES: tuple[RouteGroup, ...] = (
     governance_routes,
     consortium_routes,
     blob_routes,
+    private_routes,
     openapi_routes,
 )
 

@@ -21,8 +21,8 @@ from accord.core.entry import (
     validate_collection_id,
     validate_tags,
 )
-from accord.errors import AuthError, InvalidRequest, NotFound
-from accord.log.ledger import NewEntry
+from accord.errors import AuthError, Gone, InvalidRequest, NotFound
+from accord.log.ledger import LedgerEntry, NewEntry
 from accord.service.http import (
     collection_param,
     entry_body_limit,
@@ -175,8 +175,18 @@ async def post_transactions_batch(request: web.Request) -> web.Response:
     return web.json_response({"transactionIds": ids}, headers=headers)
 
 
+async def _contents(request: web.Request, entry: LedgerEntry, user_id: str) -> str:
+    """What ``user_id`` reads of ``entry``: its contents, opened for a reader organization's user
+    when it is in a private collection (403 for anyone else, 410 once purged)."""
+    node = request.app[STATE].consortium
+    if node is None:
+        return entry.contents
+    text: str = await node.private.contents_for(entry, user_id)
+    return text
+
+
 async def get_transaction(request: web.Request) -> web.Response:
-    require(request, READ_ROLES)
+    user = require(request, READ_ROLES)
     txid = TransactionId.parse(request.match_info["txid"])
     # One indexed row read: cheaper on the event loop than a hop to a worker thread.
     entry = request.app[STATE].ledger.get_entry(txid)
@@ -187,7 +197,7 @@ async def get_transaction(request: web.Request) -> web.Response:
         {
             "state": "Ready",
             "entry": {
-                "contents": entry.contents,
+                "contents": await _contents(request, entry, user.user_id),
                 "collectionId": entry.metadata.collection_id,
                 "transactionId": str(txid),
                 "tags": ",".join(entry.metadata.tags),
@@ -206,7 +216,7 @@ async def get_transaction_status(request: web.Request) -> web.Response:
 
 
 async def get_current(request: web.Request) -> web.Response:
-    require(request, READ_ROLES)
+    user = require(request, READ_ROLES)
     ledger = request.app[STATE].ledger
     collection = collection_param(request)
     size = await in_thread(ledger.size)
@@ -216,7 +226,7 @@ async def get_current(request: web.Request) -> web.Response:
     entry = await in_thread(ledger.get_entry, seqno)
     return web.json_response(
         {
-            "contents": entry.contents,
+            "contents": await _contents(request, entry, user.user_id),
             "collectionId": collection,
             "transactionId": str(entry.transaction_id),
         }
@@ -242,7 +252,7 @@ def _txid_query(request: web.Request, name: str) -> TransactionId | None:
 
 
 async def list_transactions(request: web.Request) -> web.Response:
-    require(request, READ_ROLES)
+    user = require(request, READ_ROLES)
     ledger = request.app[STATE].ledger
     collection = collection_param(request)
     start = _txid_query(request, "fromTransactionId")
@@ -261,17 +271,19 @@ async def list_transactions(request: web.Request) -> web.Response:
         lambda: ledger.get_entries(first, last, collection_id=collection, limit=PAGE_SIZE + 1)
     )
     page, more = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
-    body: dict[str, Any] = {
-        "state": "Ready",
-        "entries": [
-            {
-                "contents": e.contents,
-                "collectionId": e.metadata.collection_id,
-                "transactionId": str(e.transaction_id),
-            }
-            for e in page
-        ],
-    }
+    entries = []
+    for e in page:
+        listed: dict[str, Any] = {
+            "collectionId": e.metadata.collection_id,
+            "transactionId": str(e.transaction_id),
+        }
+        try:
+            listed["contents"] = await _contents(request, e, user.user_id)
+        except Gone:  # a purged private entry: listed, without contents
+            listed["contents"] = ""
+            listed["purged"] = True
+        entries.append(listed)
+    body: dict[str, Any] = {"state": "Ready", "entries": entries}
     if more:
         query = {
             "collectionId": collection,

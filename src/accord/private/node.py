@@ -1,0 +1,305 @@
+"""Private collections on a consortium node: sealing writes, keeping and purging sealed contents,
+and answering reads, disclosures and purges.
+
+The consortium node calls in at four points: :meth:`PrivateData.seal_write` when a user writes
+(before anything is ordered), :meth:`keep` with every applied batch *before* the ledger stores
+it, :meth:`after_commit` once it is durable (purges), and :meth:`restore` on start. The rules of
+who may write, read and purge are the replicated state's (:mod:`accord.core.private`), judged by
+the applier; this module only keeps this node's copies in line with the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from accord.core.entry import TransactionId
+from accord.core.private import (
+    PURGE_COLLECTION,
+    PrivateCollection,
+    PrivateRecord,
+    disclosure_json,
+    parse_purge,
+    parse_record,
+    private_state,
+    write_contents,
+)
+from accord.errors import AccordError, AuthError, Gone, InvalidRequest, NotFound, StorageError
+from accord.private.keys import load_keyring
+from accord.private.sealing import open_sealed, seal
+from accord.private.store import EXPIRED, SealedStore
+
+if TYPE_CHECKING:
+    from accord.consortium.apply import Applied
+    from accord.consortium.node import ConsortiumNode
+    from accord.core.consortium import ConsortiumState
+    from accord.log.ledger import LedgerEntry
+
+log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL = 5.0
+
+
+class PrivateData:
+    def __init__(self, node: ConsortiumNode, directory: Path) -> None:
+        self.node = node
+        self.directory = directory
+        self.store = SealedStore(directory / "private")
+        self.keys = load_keyring(directory)
+
+    @property
+    def member(self) -> str:
+        return self.node.settings.member
+
+    def collection(self, collection_id: str, seqno: int | None = None) -> PrivateCollection | None:
+        return private_state(self.node.state.extensions).get(collection_id, seqno)
+
+    # --- writes -----------------------------------------------------------------------------
+    def seal_write(self, state: ConsortiumState, collection_id: str, contents: str) -> str | None:
+        """The contents to order for a write to ``collection_id``: sealed if it is private (None
+        if it is not). Only a reader organization's node seals: a write through any other node
+        is refused here, before anything is ordered (the applier refuses it again)."""
+        private = private_state(state.extensions).get(collection_id)
+        if private is None:
+            return None
+        if self.member not in private.readers:
+            raise AuthError(
+                f"collection {collection_id} is private to {', '.join(private.readers)}; "
+                f"{self.member}'s users may not write to it"
+            )
+        keys: dict[str, bytes] = {}
+        for reader in private.readers:
+            member = state.members.get(reader)
+            if member is None or member.encryption_key is None:
+                raise InvalidRequest(f"reader {reader} has no encryption key")
+            keys[reader] = member.encryption_key
+        sealed = seal(contents, collection_id, keys)
+        return write_contents(sealed.record, sealed.sealed)
+
+    # --- applying ---------------------------------------------------------------------------
+    def keep(self, applied: Sequence[Applied], first_seqno: int) -> None:
+        """Store the sealed contents of this batch's private entries that this organization
+        reads, durably, before the batch's leaves are stored; drop them from ``applied``."""
+        rows = []
+        for offset, a in enumerate(applied):
+            if a.sealed is None:
+                continue
+            collection = self.collection(a.item.collection_id)
+            if collection is not None and self.member in collection.readers:
+                rows.append(
+                    (first_seqno + offset, a.item.collection_id, a.item.timestamp_ms, a.sealed)
+                )
+            object.__setattr__(a, "sealed", None)  # not kept in memory past this point
+        if rows:
+            self.store.put_many(rows)
+
+    def after_commit(self, applied: Sequence[Applied], txids: Sequence[TransactionId]) -> None:
+        """Carry out the purge records of a batch now durable."""
+        for a, txid in zip(applied, txids, strict=True):
+            if a.accepted and a.item.collection_id == PURGE_COLLECTION:
+                self._purge(a.item.contents.decode("utf-8"), str(txid))
+
+    def _purge(self, contents: str, by: str) -> None:
+        try:
+            purge = parse_purge(contents)
+            entry = self.node.ledger.get_entry(purge.seqno)
+        except AccordError as exc:
+            log.warning("purge %s names no entry: %s", by, exc)
+            return
+        md = entry.metadata
+        private = self.collection(md.collection_id, md.seqno)
+        if md.collection_id != purge.collection_id or private is None:
+            log.warning("purge %s names %s, not a private entry of it", by, purge.collection_id)
+            return
+        self.store.purge(md.seqno, md.collection_id, by)
+
+    def restore(self) -> None:
+        """Bring the store in line with the ledger after a start: forget rows of entries that
+        never committed, and finish purges recorded before a crash."""
+        ledger = self.node.ledger
+        size = ledger.size()
+        dropped = self.store.drop_after(size)
+        if dropped:
+            log.info("dropped %d sealed rows past the ledger's size %d", dropped, size)
+        done = self.store.purges()
+        first = 1
+        while first <= size:
+            page = ledger.get_entries(first, size, collection_id=PURGE_COLLECTION, limit=1000)
+            for entry in page:
+                try:
+                    target = parse_purge(entry.contents).seqno
+                except AccordError:
+                    continue
+                if target not in done:
+                    self._purge(entry.contents, str(entry.transaction_id))
+            if len(page) < 1000:
+                break
+            first = page[-1].metadata.seqno + 1
+
+    async def run_retention(self) -> None:
+        """Erase contents whose collection's retention ran out, by the consortium's time."""
+        while True:
+            await asyncio.sleep(RETENTION_INTERVAL)
+            try:
+                await asyncio.to_thread(self.expire, self.node.state, self._ledger_time())
+            except Exception as exc:  # keep trying; the next round catches up
+                log.warning("erasing expired private contents failed: %s", exc)
+
+    def _ledger_time(self) -> int:
+        applier = self.node.applier
+        return applier.ledger_time if applier is not None else 0
+
+    def expire(self, state: ConsortiumState, now_ms: int) -> int:
+        erased = 0
+        for collection in private_state(state.extensions).collections.values():
+            if collection.retention_ms is None or self.member not in collection.readers:
+                continue
+            for seqno in self.store.expired(
+                collection.collection_id, now_ms - collection.retention_ms
+            ):
+                self.store.purge(seqno, collection.collection_id, EXPIRED)
+                erased += 1
+        return erased
+
+    # --- reads ------------------------------------------------------------------------------
+    def check_reader(self, collection: PrivateCollection, user_id: str) -> None:
+        member = self.node.state.member_of(user_id)
+        if member not in collection.readers:
+            raise AuthError(
+                f"collection {collection.collection_id} is private to "
+                f"{', '.join(collection.readers)}: its entries' commitments are in their receipts"
+            )
+
+    def _purged_or_expired(self, entry: LedgerEntry, collection: PrivateCollection) -> str | None:
+        by = self.store.purged_by(entry.metadata.seqno)
+        if by is None and collection.expired(entry.metadata.timestamp_ms, self._ledger_time()):
+            by = EXPIRED
+        return by
+
+    async def open_entry(self, entry: LedgerEntry, user_id: str) -> tuple[str, bytes] | None:
+        """The contents and salt of ``entry`` for ``user_id`` if it is private (None if public).
+
+        AuthError for a user of an organization that is not a reader, Gone for purged contents.
+        """
+        md = entry.metadata
+        collection = self.collection(md.collection_id, md.seqno)
+        if collection is None:
+            return None
+        self.check_reader(collection, user_id)
+        by = self._purged_or_expired(entry, collection)
+        if by is not None:
+            raise Gone(
+                f"the contents of transaction {md.transaction_id} were purged "
+                + ("when its collection's retention ran out" if by == EXPIRED else f"by {by}")
+                + "; its commitment and proofs remain"
+            )
+        record = parse_record(entry.contents)
+        sealed = await asyncio.to_thread(self.store.get, md.seqno)
+        if sealed is None:
+            sealed = await self._fetch(md.seqno, collection, record)
+        return open_sealed(sealed, record, self.member, self.keys)
+
+    async def contents_for(self, entry: LedgerEntry, user_id: str) -> str:
+        opened = await self.open_entry(entry, user_id)
+        return entry.contents if opened is None else opened[0]
+
+    async def disclosure(self, entry: LedgerEntry, user_id: str) -> dict[str, object]:
+        """An entry's disclosure: its receipt, public record, contents and salt."""
+        opened = await self.open_entry(entry, user_id)
+        if opened is None:
+            raise InvalidRequest(
+                f"transaction {entry.transaction_id} is not in a private collection: its "
+                "receipt and contents are all an outsider needs"
+            )
+        receipt = await asyncio.to_thread(self.node.ledger.receipt, entry.transaction_id)
+        return disclosure_json(receipt.to_json(), entry.contents, opened[0], opened[1])
+
+    # --- copies between reader nodes --------------------------------------------------------
+    def sealed_for_peer(self, seqno: int, peer_member: str) -> bytes:
+        """The sealed contents of ``seqno`` for a node of ``peer_member`` (a reader too)."""
+        entry = self.node.ledger.get_entry(seqno)
+        collection = self.collection(entry.metadata.collection_id, seqno)
+        if collection is None or peer_member not in collection.readers:
+            raise AuthError(f"{peer_member} does not read transaction {entry.transaction_id}")
+        sealed = self.store.get(seqno)
+        if sealed is None:
+            raise NotFound(f"this node holds no sealed contents for entry {seqno}")
+        return sealed
+
+    async def _fetch(
+        self, seqno: int, collection: PrivateCollection, record: PrivateRecord
+    ) -> bytes:
+        """Sealed contents this node misses (it caught up from a peer's tiles), from a node of
+        another reader organization, checked against the record before they are kept."""
+        state = self.node.state
+        peers = [
+            n
+            for n in state.nodes.values()
+            if n.member in collection.readers and n.node_id != self.node.node_id
+        ]
+        errors = []
+        async with httpx.AsyncClient(verify=self.node.peer_tls, timeout=10.0) as client:
+            for peer in peers:
+                try:
+                    response = await client.get(
+                        f"{peer.url.rstrip('/')}/app/consortium/sealed/{seqno}"
+                    )
+                    response.raise_for_status()
+                    sealed = base64.b64decode(response.json()["sealed"], validate=True)
+                except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                    errors.append(f"{peer.node_id}: {exc}")
+                    continue
+                if hashlib.sha256(sealed).hexdigest() != record.sealed_sha256:
+                    errors.append(f"{peer.node_id}: sent contents that are not the entry's")
+                    continue
+                ts = self.node.ledger.get_entry(seqno).metadata.timestamp_ms
+                await asyncio.to_thread(
+                    self.store.put_many, [(seqno, collection.collection_id, ts, sealed)]
+                )
+                return sealed
+        raise StorageError(
+            f"this node holds no sealed contents for entry {seqno} and no reader peer sent them"
+            + (f" ({'; '.join(errors)})" if errors else "")
+        )
+
+    # --- audit ------------------------------------------------------------------------------
+    def audit(self) -> dict[str, Any]:
+        """Check every private entry this organization reads: its sealed contents are held and
+        open to the record's commitment, or it was purged. Raises nothing; reports."""
+        ledger = self.node.ledger
+        state = self.node.state
+        report: dict[str, Any] = {"checked": 0, "purged": [], "missing": [], "bad": []}
+        purges = self.store.purges()
+        for collection in private_state(state.extensions).collections.values():
+            if self.member not in collection.readers:
+                continue
+            first, size = collection.since_seqno + 1, ledger.size()
+            while first <= size:
+                page = ledger.get_entries(
+                    first, size, collection_id=collection.collection_id, limit=1000
+                )
+                for entry in page:
+                    seqno = entry.metadata.seqno
+                    report["checked"] += 1
+                    if seqno in purges:
+                        report["purged"].append({"seqno": seqno, "by": purges[seqno]})
+                        continue
+                    sealed = self.store.get(seqno)
+                    if sealed is None:
+                        report["missing"].append(seqno)
+                        continue
+                    try:
+                        open_sealed(sealed, parse_record(entry.contents), self.member, self.keys)
+                    except AccordError as exc:
+                        report["bad"].append({"seqno": seqno, "error": str(exc)})
+                if len(page) < 1000:
+                    break
+                first = page[-1].metadata.seqno + 1
+        return report

@@ -1,0 +1,255 @@
+"""Private collections across three organizations, each its own node and NATS server.
+
+supplier and manufacturer read the collection ``prices``; retailer sees only commitments. Its
+whole data directory (NATS store included) is scanned for the plaintext, disclosure is checked
+offline, and a purge erases contents at both readers while ``accord verify`` still passes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from accord.cli.gov import ballot_note, proposal_note
+from accord.client.client import AccordClient
+from accord.consortium.demo import LocalConsortium, OrgProcess
+from accord.core.note import Signer
+from accord.core.private import private_create_action
+
+ORGS = ("supplier", "manufacturer", "retailer")
+READERS = ("supplier", "manufacturer")
+
+
+def client(org: OrgProcess) -> AccordClient:
+    return AccordClient(
+        org.url, service_cert=str(org.service_crt), cert=str(org.admin_cert), key=str(org.admin_key)
+    )
+
+
+def http(org: OrgProcess) -> httpx.Client:
+    return httpx.Client(base_url=org.url, verify=org.ssl_context(), timeout=30.0)
+
+
+def member_key(org: OrgProcess) -> Signer:
+    return Signer.from_skey((org.data / "member.key").read_text().strip())
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortium]:
+    consortium = LocalConsortium.create(tmp_path_factory.mktemp("private") / "c", ORGS)
+    try:
+        consortium.start_all()
+        consortium.wait_ready()
+        orgs = consortium.orgs
+        note = proposal_note(
+            member_key(orgs["supplier"]), [private_create_action("prices", READERS)]
+        )
+        with client(orgs["supplier"]) as c:
+            outcome = c.submit_action(note)
+        assert outcome["proposalState"] == "open"
+        with client(orgs["manufacturer"]) as c:
+            outcome = c.submit_action(
+                ballot_note(member_key(orgs["manufacturer"]), outcome["proposalId"], True)
+            )
+        assert outcome["proposalState"] == "accepted", outcome
+        for org in orgs.values():  # every node applied the proposal
+            with http(org) as h:
+                wait_for(
+                    lambda h=h: h.get("/app/private/collections").json()["collections"],
+                    what=f"the private collection at {org.name}",
+                )
+        yield consortium
+    finally:
+        consortium.stop_all()
+
+
+def _write(org: OrgProcess, contents: str, collection: str = "prices") -> str:
+    with http(org) as h:
+        r = h.post(f"/app/transactions?collectionId={collection}", json={"contents": contents})
+        assert r.status_code == 200, r.text
+        return str(r.json()["transactionId"])
+
+
+def _read(org: OrgProcess, txid: str) -> httpx.Response:
+    with http(org) as h:
+        return wait_for(
+            lambda: (r := h.get(f"/app/transactions/{txid}")).status_code != 404 and r,
+            what=f"{txid} at {org.name}",
+        )
+
+
+def test_readers_read_and_outsiders_see_only_commitments(network: LocalConsortium) -> None:
+    orgs = network.orgs
+    marker = f"price-of-part-7 {uuid.uuid4().hex}"
+    txid = _write(orgs["supplier"], marker)
+    got = _read(orgs["manufacturer"], txid)
+    assert got.status_code == 200, got.text
+    assert got.json()["entry"]["contents"] == marker
+    assert _read(orgs["supplier"], txid).json()["entry"]["contents"] == marker
+    refused = _read(orgs["retailer"], txid)
+    assert refused.status_code == 403, refused.text
+    assert "private" in refused.json()["error"]["message"]
+    # the retailer cannot write to it either, and nothing is written
+    with http(orgs["retailer"]) as h:
+        r = h.post("/app/transactions?collectionId=prices", json={"contents": "x"})
+        assert r.status_code == 403, r.text
+        listed = h.get("/app/transactions?collectionId=prices")
+        assert listed.status_code == 403
+    # the receipt (and so the commitment) is available to the retailer
+    with http(orgs["retailer"]) as h:
+        receipt = wait_for(lambda: (r := h.get(f"/receipts/{txid}")).status_code == 200 and r)
+    leaf = receipt.json()["entry"]
+    assert leaf["collectionId"] == "prices"
+    # a public entry still reads everywhere
+    public = _write(orgs["retailer"], "public hello", "subledger:0")
+    assert _read(orgs["supplier"], public).json()["entry"]["contents"] == "public hello"
+    # the retailer's whole directory, NATS store included, never held the plaintext
+    with client(orgs["supplier"]) as c:
+        c.wait_for_commit(txid, timeout=60)
+    wait_for(lambda: _size(orgs["retailer"]) >= int(txid.split(".")[1]), what="retailer applies")
+    needle = marker.encode()
+    for path in orgs["retailer"].data.rglob("*"):
+        if path.is_file():
+            assert needle not in path.read_bytes(), f"plaintext found in {path}"
+    # the readers' ledgers hold the public record only, the sealed store the ciphertext
+    for name in READERS:
+        db = orgs[name].data / "private" / "sealed.db"
+        assert db.exists()
+        for path in orgs[name].data.rglob("*"):
+            if path.is_file() and path.suffix in {".db", ".sqlite", ".blk", ".idx"}:
+                assert needle not in path.read_bytes(), f"plaintext at rest in {path}"
+
+
+def _size(org: OrgProcess) -> int:
+    with http(org) as h:
+        r = h.get("/checkpoint")
+        return int(r.text.splitlines()[1]) if r.status_code == 200 else 0
+
+
+def test_disclosure_verifies_offline(network: LocalConsortium, tmp_path: Path) -> None:
+    orgs = network.orgs
+    marker = f"disclosed {uuid.uuid4().hex}"
+    txid = _write(orgs["manufacturer"], marker)
+    with client(orgs["manufacturer"]) as c:
+        c.wait_for_commit(txid, timeout=60)
+    with http(orgs["supplier"]) as h:
+        d = wait_for(
+            lambda: (r := h.get(f"/app/private/disclosures/{txid}")).status_code == 200 and r,
+            what="a disclosure",
+        ).json()
+    with http(orgs["retailer"]) as h:
+        assert h.get(f"/app/private/disclosures/{txid}").status_code == 403
+    path = tmp_path / "disclosure.json"
+    path.write_text(json.dumps(d))
+    policy = network.directory / "consortium.policy"
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accord.cli.main",
+            "receipt",
+            "verify",
+            str(path),
+            "--policy",
+            str(policy),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert marker in ok.stdout or "commitment" in ok.stdout
+    forged = dict(d, contents=d["contents"] + "!")
+    path.write_text(json.dumps(forged))
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accord.cli.main",
+            "receipt",
+            "verify",
+            str(path),
+            "--policy",
+            str(policy),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0
+    assert "commitment" in bad.stderr
+
+
+def test_purge_erases_contents_everywhere_and_audit_passes(network: LocalConsortium) -> None:
+    orgs = network.orgs
+    marker = f"to be forgotten {uuid.uuid4().hex}"
+    txid = _write(orgs["supplier"], marker)
+    for name in READERS:
+        assert _read(orgs[name], txid).json()["entry"]["contents"] == marker
+    with http(orgs["retailer"]) as h:  # not a reader: may not purge
+        r = h.post("/app/private/purge", json={"transactionId": txid, "reason": "GDPR"})
+        assert r.status_code == 403, r.text
+    with http(orgs["manufacturer"]) as h:
+        bad = h.post("/app/private/purge", json={"transactionId": txid, "reason": ""})
+        assert bad.status_code == 400, bad.text
+        r = h.post(
+            "/app/private/purge", json={"transactionId": txid, "reason": "GDPR erasure request 17"}
+        )
+        assert r.status_code == 200, r.text
+        again = h.post("/app/private/purge", json={"transactionId": txid, "reason": "again"})
+        assert again.status_code in (200, 409)
+    for name in READERS:
+        with http(orgs[name]) as h:
+            gone = wait_for(
+                lambda h=h: (r := h.get(f"/app/transactions/{txid}")).status_code == 410 and r,
+                what=f"the purge at {name}",
+            )
+            assert "purged" in gone.json()["error"]["message"]
+    needle = marker.encode()
+    for name in READERS:
+        for path in orgs[name].data.rglob("*"):
+            if path.is_file() and "jetstream" not in str(path):
+                assert needle not in path.read_bytes(), f"plaintext left in {path}"
+    # every proof still verifies: a full audit of every node
+    with client(orgs["supplier"]) as c:
+        c.wait_for_commit(txid, timeout=60)
+    policy = network.directory / "consortium.policy"
+    for org in orgs.values():
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "accord.cli.main",
+                "verify",
+                "--url",
+                org.url,
+                "--cacert",
+                str(org.service_crt),
+                "--cert",
+                str(org.admin_cert),
+                "--key",
+                str(org.admin_key),
+                "--policy",
+                str(policy),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
