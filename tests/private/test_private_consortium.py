@@ -60,15 +60,34 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortiu
         consortium.start_all()
         consortium.wait_ready()
         orgs = consortium.orgs
-        note = proposal_note(
-            member_key(orgs["supplier"]), [private_create_action("prices", READERS)]
+        # through the command line: propose with one member's key, vote with another's
+        proposed = accord(
+            orgs["supplier"],
+            "private",
+            "create",
+            "prices",
+            "--readers",
+            ",".join(READERS),
+            "--member-key",
+            str(orgs["supplier"].data / "member.key"),
+            "--json",
         )
-        with client(orgs["supplier"]) as c:
-            outcome = c.submit_action(note)
+        outcome = json.loads(proposed.stdout)
         assert outcome["proposalState"] == "open"
         with client(orgs["manufacturer"]) as c:
             outcome = c.submit_action(
                 ballot_note(member_key(orgs["manufacturer"]), outcome["proposalId"], True)
+            )
+        assert outcome["proposalState"] == "accepted", outcome
+        # a short-lived collection, to see retention purge contents by itself
+        note = proposal_note(
+            member_key(orgs["supplier"]), [private_create_action("quotes", READERS, 2000)]
+        )
+        with client(orgs["supplier"]) as c:
+            outcome = c.submit_action(note)
+        with client(orgs["retailer"]) as c:
+            outcome = c.submit_action(
+                ballot_note(member_key(orgs["retailer"]), outcome["proposalId"], True)
             )
         assert outcome["proposalState"] == "accepted", outcome
         for org in orgs.values():  # every node applied the proposal
@@ -80,6 +99,31 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortiu
         yield consortium
     finally:
         consortium.stop_all()
+
+
+def accord(org: OrgProcess, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the accord CLI against ``org``'s node as its Administrator."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accord.cli.main",
+            *argv,
+            "--url",
+            org.url,
+            "--cacert",
+            str(org.service_crt),
+            "--cert",
+            str(org.admin_cert),
+            "--key",
+            str(org.admin_key),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if check:
+        assert out.returncode == 0, out.stdout + out.stderr
+    return out
 
 
 def _write(org: OrgProcess, contents: str, collection: str = "prices") -> str:
@@ -225,7 +269,7 @@ def test_purge_erases_contents_everywhere_and_audit_passes(network: LocalConsort
     needle = marker.encode()
     for name in READERS:
         for path in orgs[name].data.rglob("*"):
-            if path.is_file() and "jetstream" not in str(path):
+            if path.is_file():
                 assert needle not in path.read_bytes(), f"plaintext left in {path}"
     # every proof still verifies: a full audit of every node
     with client(orgs["supplier"]) as c:
@@ -253,3 +297,90 @@ def test_purge_erases_contents_everywhere_and_audit_passes(network: LocalConsort
             text=True,
         )
         assert out.returncode == 0, out.stdout + out.stderr
+    # the offline audit of each reader's directory reports the entry purged, not tampered
+    for name in READERS:
+        out = subprocess.run(
+            [sys.executable, "-m", "accord.cli.main", "verify", "--data", str(orgs[name].data)],
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"PURGED: {txid}" in out.stdout, out.stdout
+        assert "private entries read by" in out.stdout
+
+
+def test_retention_purges_contents_by_itself(network: LocalConsortium) -> None:
+    orgs = network.orgs
+    marker = f"short-lived quote {uuid.uuid4().hex}"
+    txid = _write(orgs["manufacturer"], marker, "quotes")
+    first = _read(orgs["supplier"], txid)
+    assert first.status_code in (200, 410)  # 2 s: it may be gone already on a slow machine
+    for name in READERS:
+        with http(orgs[name]) as h:
+            wait_for(
+                lambda h=h: h.get(f"/app/transactions/{txid}").status_code == 410,
+                timeout=40,
+                what=f"retention at {name}",
+            )
+            # a list shows it, marked purged, without contents
+            listed = h.get("/app/transactions?collectionId=quotes").json()["entries"]
+            mine = [e for e in listed if e["transactionId"] == txid]
+            assert mine and mine[0]["purged"] is True and mine[0]["contents"] == ""
+    # the sealed copies are erased, not just hidden
+    for name in READERS:
+        wait_for(lambda name=name: not _held(orgs[name], txid), timeout=40, what="the erasure")
+
+
+def _held(org: OrgProcess, txid: str) -> bool:
+    import sqlite3
+
+    seqno = int(txid.split(".")[1])
+    db = sqlite3.connect(f"file:{org.data / 'private' / 'sealed.db'}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT 1 FROM sealed WHERE seqno = ?", (seqno,)).fetchone() is not None
+    finally:
+        db.close()
+
+
+def test_cli_lists_discloses_and_a_reader_refetches_lost_contents(
+    network: LocalConsortium, tmp_path: Path
+) -> None:
+    orgs = network.orgs
+    listed = json.loads(accord(orgs["retailer"], "private", "collections", "--json").stdout)
+    assert {c["collectionId"]: c["readers"] for c in listed}["prices"] == sorted(READERS)
+    marker = f"refetched {uuid.uuid4().hex}"
+    txid = _write(orgs["supplier"], marker)
+    assert _read(orgs["manufacturer"], txid).json()["entry"]["contents"] == marker
+    out = tmp_path / "d.json"
+    accord(orgs["manufacturer"], "private", "disclose", txid, "-o", str(out))
+    assert json.loads(out.read_text())["contents"] == marker
+    refused = accord(orgs["retailer"], "private", "disclose", txid, check=False)
+    assert refused.returncode != 0 and "private" in refused.stderr
+    # the manufacturer's node loses its sealed copy (as after catching up from a peer's tiles):
+    # a read fetches it from the supplier's node over mTLS and checks it against the record
+    network.stop("manufacturer")
+    import sqlite3
+
+    db = sqlite3.connect(orgs["manufacturer"].data / "private" / "sealed.db")
+    db.execute("DELETE FROM sealed WHERE seqno = ?", (int(txid.split(".")[1]),))
+    db.commit()
+    db.close()
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accord.cli.main",
+            "verify",
+            "--data",
+            str(orgs["manufacturer"].data),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode != 0 and "never purged" in missing.stdout, missing.stdout
+    network.start("manufacturer")
+    network.wait_ready(["manufacturer"])
+    got = _read(orgs["manufacturer"], txid)
+    assert got.status_code == 200, got.text
+    assert got.json()["entry"]["contents"] == marker
+    assert _held(orgs["manufacturer"], txid)

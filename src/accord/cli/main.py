@@ -278,7 +278,33 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from accord.cli.documents import report_documents, verify_documents_of
 
     documents = report_documents(verify_documents_of(data, _progress("documents")))
-    return max(_report_evidence(evidence), documents)
+    return max(_report_evidence(evidence), documents, _report_private(data))
+
+
+def _report_private(data: Any) -> int:
+    """The private-contents audit of a consortium node's directory, printed; its exit code."""
+    from accord.consortium.runtime import is_consortium
+    from accord.private.audit import audit_private
+
+    report = audit_private(data) if is_consortium(data) else None
+    if report is None:
+        return EXIT_OK
+    for txid, by in report.purged:
+        print(f"PURGED: {txid} (contents erased by {by}; its commitment and proofs verified)")
+    for problem in report.problems:
+        print(f"PRIVATE PROBLEM: {problem}")
+    if report.problems:
+        print(
+            f"accord: private: {len(report.problems)} problem(s) in {report.checked} private "
+            f"entries read by {report.organization}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(
+        f"OK: {report.checked} private entries read by {report.organization}: {report.held} "
+        f"open to their commitments, {len(report.purged)} purged"
+    )
+    return EXIT_OK
 
 
 def _report_evidence(entries: list[tuple[str, str]]) -> int:
@@ -1111,6 +1137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from accord.cli.gov import add_parsers as add_consortium_parsers
 
     add_consortium_parsers(sub, client_options=_add_client_options, connect=_client)
+    from accord.cli.private import add_parsers as add_private_parsers
+
+    add_private_parsers(sub, client_options=_add_client_options, connect=_client)
     from accord.cli.advise import add_parser as add_advise_parser
 
     add_advise_parser(sub)

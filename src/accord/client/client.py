@@ -10,7 +10,8 @@ those two files gets verified results, not the server's word.
 none, in order); it does not split a long sequence into several requests (the CLI's
 ``append --batch`` does). Connection failures and server errors raise StorageError; refusals
 raise InvalidRequest/NotFound/AuthError (Conflict for a 409: a consortium governance action the
-fold refused, a change that would leave no Administrator).
+fold refused, a change that would leave no Administrator; EntryRedacted, naming the redaction
+record, for the contents of an entry that ``redact`` erased).
 
 On a consortium node, ``governance_state``, ``proposals``, ``proposal``, ``submit_action`` and
 ``policy`` read and change the replicated governance (``docs/formats.md`` §14); a single-node
@@ -38,6 +39,8 @@ from accord.errors import (
     AuthError,
     ConfigurationError,
     Conflict,
+    EntryRedacted,
+    Gone,
     InvalidRequest,
     NotFound,
     StorageError,
@@ -147,6 +150,16 @@ def _error_message(response: httpx.Response) -> str:
     return response.text[:500] or response.reason_phrase
 
 
+def _redaction_id(response: httpx.Response) -> str | None:
+    """The redaction record a 410 names (``error.redactionTransactionId``), if it names one."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    value = error.get("redactionTransactionId") if isinstance(error, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _raise_for(response: httpx.Response) -> None:
     if response.status_code < 400:
         return
@@ -157,6 +170,11 @@ def _raise_for(response: httpx.Response) -> None:
         raise AuthError(f"{response.status_code}: {message}")
     if response.status_code == 409:
         raise Conflict(message)
+    if response.status_code == 410:
+        redaction = _redaction_id(response)
+        if redaction is not None:
+            raise EntryRedacted(message, redaction_id=redaction)
+        raise Gone(message)
     if response.status_code < 500:
         raise InvalidRequest(message)
     raise StorageError(f"service error {response.status_code}: {message}")
@@ -202,6 +220,15 @@ class _Calls:
         if collection_id:
             query["collectionId"] = collection_id
         return _Call("GET", f"/app/transactions/{_quote(txid)}", query)
+
+    @staticmethod
+    def redact(txid: str, reason: str) -> _Call:
+        return _Call(
+            "POST",
+            f"/app/transactions/{_quote(txid)}/redact",
+            {"api-version": API_VERSION},
+            {"reason": reason},
+        )
 
     @staticmethod
     def current(collection_id: str | None) -> _Call:
@@ -333,6 +360,18 @@ class _Calls:
     @staticmethod
     def policy() -> _Call:
         return _Call("GET", "/app/governance/policy", read=lambda r: r.text)
+
+    @staticmethod
+    def private_collections() -> _Call:
+        return _Call("GET", "/app/private/collections", read=lambda r: r.json()["collections"])
+
+    @staticmethod
+    def disclosure(txid: str) -> _Call:
+        return _Call("GET", f"/app/private/disclosures/{_quote(txid)}")
+
+    @staticmethod
+    def purge(txid: str, reason: str) -> _Call:
+        return _Call("POST", "/app/private/purge", body={"transactionId": txid, "reason": reason})
 
 
 def _read_proposals(response: httpx.Response) -> list[dict[str, Any]]:
@@ -497,6 +536,12 @@ class AccordClient(_ClientBase):
     def collections(self) -> list[str]:
         return list(self._run(_Calls.collections()))
 
+    def redact(self, txid: str, reason: str) -> dict[str, Any]:
+        """Erase entry ``txid``'s contents on a single-node ledger (an Administrator):
+        ``{"transactionId": <the redaction record>, "redactedTransactionId": txid}``."""
+        result: dict[str, Any] = self._run(_Calls.redact(txid, reason))
+        return result
+
     # receipts and checkpoints
     def receipt(self, txid: str) -> dict[str, Any]:
         """The Azure/CCF-format receipt response."""
@@ -577,6 +622,23 @@ class AccordClient(_ClientBase):
         """The C2SP tlog-policy in force (what ``accord verify --policy`` checks against)."""
         return str(self._run(_Calls.policy()))
 
+    # private collections (a consortium node)
+    def private_collections(self) -> list[dict[str, Any]]:
+        """Every private collection: ``collectionId``, ``readers``, ``retentionMs``, ``since``."""
+        return list(self._run(_Calls.private_collections()))
+
+    def disclosure(self, txid: str) -> dict[str, Any]:
+        """A private entry's disclosure (``accord.disclosure.v1``), for a reader's user: its
+        receipt, public record, contents and salt, which anyone checks offline."""
+        result: dict[str, Any] = self._run(_Calls.disclosure(txid))
+        return result
+
+    def purge(self, txid: str, reason: str) -> dict[str, Any]:
+        """Erase a private entry's contents on every node that holds them (an Administrator of a
+        reader organization); the purge record's ``transactionId``."""
+        result: dict[str, Any] = self._run(_Calls.purge(txid, reason))
+        return result
+
 
 class AsyncAccordClient(_ClientBase):
     """The same API for asyncio callers."""
@@ -633,6 +695,11 @@ class AsyncAccordClient(_ClientBase):
     async def status(self, txid: str) -> str:
         return str(await self._run(_Calls.status(txid)))
 
+    async def redact(self, txid: str, reason: str) -> dict[str, Any]:
+        """See :meth:`AccordClient.redact`."""
+        result: dict[str, Any] = await self._run(_Calls.redact(txid, reason))
+        return result
+
     async def receipt(self, txid: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._run(_Calls.ccf_receipt(txid))
         return result
@@ -674,3 +741,14 @@ class AsyncAccordClient(_ClientBase):
 
     async def policy(self) -> str:
         return str(await self._run(_Calls.policy()))
+
+    async def private_collections(self) -> list[dict[str, Any]]:
+        return list(await self._run(_Calls.private_collections()))
+
+    async def disclosure(self, txid: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._run(_Calls.disclosure(txid))
+        return result
+
+    async def purge(self, txid: str, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._run(_Calls.purge(txid, reason))
+        return result
