@@ -26,7 +26,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from accord.core.canonical import canonicalize
+from accord.core.canonical import canonicalize, parse_canonical
 from accord.core.consortium import ConsortiumState, Node, apply_entry, genesis_state
 from accord.core.entry import (
     DEFAULT_MAX_CONTENTS,
@@ -44,7 +44,11 @@ RESERVED_PREFIX = "accord."
 DOCUMENTS_COLLECTION = "accord.documents"
 """An ``accord.*`` collection an entry may name: document records, written in their user's name
 (``docs/formats.md`` §19; folded by :mod:`accord.documents.records`)."""
-USER_RECORD_COLLECTIONS = frozenset({DOCUMENTS_COLLECTION, PURGE_COLLECTION})
+COMPUTE_COLLECTION = "accord.compute"
+"""Joint-computation job records, written in their user's name (``docs/formats.md`` §21;
+folded by :mod:`accord.compute.jobs`)."""
+COMPUTE_ADMIN_TYPES = frozenset({"propose", "accept", "decline"})
+USER_RECORD_COLLECTIONS = frozenset({DOCUMENTS_COLLECTION, PURGE_COLLECTION, COMPUTE_COLLECTION})
 """The ``accord.*`` collections whose records users write (each checked by its own rules)."""
 PRIVATE_WRITE_SLACK = 64 * 1024
 """How much larger than the contents limit a sealed private write may be (base64, wrapped keys)."""
@@ -278,10 +282,24 @@ class Applier:
                 contents = record.to_bytes()
             elif env.collection_id == PURGE_COLLECTION:
                 self._check_purge(env.contents, env.user_id, node.member)
+            elif env.collection_id == COMPUTE_COLLECTION:
+                self._check_compute(env.contents, env.user_id)
         except AccordError as exc:
             return self._reject(line.digest, env.node, env.position, str(exc))
         item = OrderedItem(env.collection_id, env.tags, contents, env.user_id, timestamp)
         return Applied(item, env.node, env.position, True, sealed=sealed)
+
+    def _check_compute(self, contents: str, user: str) -> None:
+        """A job record that proposes, accepts or declines is an Administrator's, judged here by
+        the state at the entry (the job fold checks everything else)."""
+        try:
+            record = parse_canonical(contents.encode("utf-8"))
+        except AccordError as exc:
+            raise MalformedInput(f"a compute record: {exc}") from None
+        if not isinstance(record, dict) or record.get("format") != "accord.compute.v1":
+            raise MalformedInput("a compute record is accord.compute.v1 JSON")
+        if record.get("type") in COMPUTE_ADMIN_TYPES and not self.state.is_admin(user):
+            raise MalformedInput(f"only an Administrator may {record.get('type')} a job")
 
     def _check_purge(self, contents: str, user: str, member: str) -> None:
         """A purge record is written by an Administrator of one of the collection's readers."""

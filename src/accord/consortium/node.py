@@ -41,7 +41,9 @@ from typing import Any, TypeVar
 import aiohttp
 import httpx
 
+from accord.compute.node import ComputeDriver
 from accord.consortium.apply import (
+    COMPUTE_COLLECTION,
     GOVERNANCE_COLLECTION,
     RESERVED_PREFIX,
     STREAM_SEQ_KEY,
@@ -277,7 +279,9 @@ class ConsortiumNode:
         self._peer_records: dict[str, int] = {}
         self.retention_messages = DEFAULT_RETENTION_MESSAGES
         self.on_state_change: Callable[[ConsortiumState], object] | None = None
+        self.state_dir = state_dir
         self.private = PrivateData(self, state_dir)
+        self.compute = ComputeDriver(self, state_dir)
 
     # --- state --------------------------------------------------------------------------------
     @property
@@ -305,6 +309,7 @@ class ConsortiumNode:
             asyncio.create_task(self._run_trimmer(), name="accord-trimmer"),
             asyncio.create_task(self._run_expirer(), name="accord-expirer"),
             asyncio.create_task(self.private.run_retention(), name="accord-retention"),
+            asyncio.create_task(self.compute.run(), name="accord-compute"),
         ]
         self._sync_peers()
         await self._notify_state()
@@ -739,6 +744,8 @@ class ConsortiumNode:
             # backup, a copied key): move on past it, or every write of ours is a "replay".
             log.warning("envelopes of %s seen at position %s; moving past it", self.node_id, own)
             self.boot, self.counter = own[0] + 1, 0
+        if any(a.item.collection_id == COMPUTE_COLLECTION for a in applied):
+            self.compute.wake()
         if any(a.item.collection_id == PURGE_COLLECTION for a in applied):
             await asyncio.to_thread(self.private.after_commit, applied, result.transaction_ids)
         self.applied_size = result.size
