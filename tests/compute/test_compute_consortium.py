@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -227,3 +230,56 @@ def test_a_decline_and_a_party_that_drops_out_fail_the_job(network: LocalConsort
     finally:
         network.start("retailer")
         network.wait_ready(["retailer"])
+
+
+def _cli(org: OrgProcess, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accord.cli.main",
+            "compute",
+            *argv,
+            "--url",
+            org.url,
+            "--cacert",
+            str(org.service_crt),
+            "--cert",
+            str(org.admin_cert),
+            "--key",
+            str(org.admin_key),
+        ],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_command_line_runs_a_job(network: LocalConsortium, tmp_path: Path) -> None:
+    orgs = network.orgs
+    listed = _cli(orgs["retailer"], "programs", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "intersection-size" in {p["id"] for p in json.loads(listed.stdout)}
+    proposed = _cli(
+        orgs["manufacturer"], "propose", "intersection-size", "--participants", ",".join(ORGS)
+    )
+    assert proposed.returncode == 0, proposed.stderr
+    job_id = proposed.stdout.strip()
+    sets = {
+        "supplier": ["k1", "k2", "k9"],
+        "manufacturer": ["k2", "k9"],
+        "retailer": ["k9", "k2", "k5"],
+    }
+    for name, items in sets.items():
+        _wait_job(orgs[name], job_id, {"proposed"})
+        path = tmp_path / f"{name}.txt"
+        path.write_text("\n".join(items) + "\n")
+        accepted = _cli(orgs[name], "accept", job_id, "--input", str(path))
+        assert accepted.returncode == 0, accepted.stderr
+    result = _cli(orgs["retailer"], "result", job_id, "--wait", "90")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout.splitlines()[0]) == {"size": 2}
+    assert "honest" in result.stderr
+    status = _cli(orgs["supplier"], "status", job_id)
+    assert "completed" in status.stdout and "input committed" in status.stdout
+    pending = _cli(orgs["supplier"], "result", "9.999999")
+    assert pending.returncode != 0

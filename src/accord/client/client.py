@@ -24,6 +24,7 @@ answer); the two clients only differ in how they send it.
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -373,6 +374,34 @@ class _Calls:
     def purge(txid: str, reason: str) -> _Call:
         return _Call("POST", "/app/private/purge", body={"transactionId": txid, "reason": reason})
 
+    @staticmethod
+    def compute_programs() -> _Call:
+        return _Call("GET", "/app/compute/programs", read=lambda r: r.json()["programs"])
+
+    @staticmethod
+    def compute_propose(body: dict[str, Any]) -> _Call:
+        return _Call("POST", "/app/compute/jobs", body=body, read=lambda r: r.json()["jobId"])
+
+    @staticmethod
+    def compute_jobs() -> _Call:
+        return _Call("GET", "/app/compute/jobs", read=lambda r: r.json()["jobs"])
+
+    @staticmethod
+    def compute_job(job_id: str) -> _Call:
+        return _Call("GET", f"/app/compute/jobs/{_quote(job_id)}")
+
+    @staticmethod
+    def compute_accept(job_id: str, body: dict[str, Any]) -> _Call:
+        return _Call("POST", f"/app/compute/jobs/{_quote(job_id)}/accept", body=body)
+
+    @staticmethod
+    def compute_decline(job_id: str, reason: str) -> _Call:
+        return _Call("POST", f"/app/compute/jobs/{_quote(job_id)}/decline", body={"reason": reason})
+
+    @staticmethod
+    def compute_private(job_id: str) -> _Call:
+        return _Call("GET", f"/app/compute/jobs/{_quote(job_id)}/private")
+
 
 def _read_proposals(response: httpx.Response) -> list[dict[str, Any]]:
     proposals = response.json().get("proposals")
@@ -638,6 +667,65 @@ class AccordClient(_ClientBase):
         reader organization); the purge record's ``transactionId``."""
         result: dict[str, Any] = self._run(_Calls.purge(txid, reason))
         return result
+
+    # joint computations (a consortium node)
+    def compute_programs(self) -> list[dict[str, Any]]:
+        """The catalogue of joint-computation programs."""
+        return list(self._run(_Calls.compute_programs()))
+
+    def compute_propose(
+        self,
+        program: str,
+        participants: Sequence[str],
+        *,
+        params: Mapping[str, int] | None = None,
+        inputs: Mapping[str, Mapping[str, str]] | None = None,
+        timeout_ms: int | None = None,
+    ) -> str:
+        """Propose a job (an Administrator); its job id. ``inputs`` maps a participant to
+        ``{"kind": "entries", "collectionId": C, "field": F}`` to read its input from its private
+        entries (default: a value it submits when it accepts)."""
+        body: dict[str, Any] = {"program": program, "participants": list(participants)}
+        if params:
+            body["params"] = dict(params)
+        if inputs:
+            body["inputs"] = {k: dict(v) for k, v in inputs.items()}
+        if timeout_ms is not None:
+            body["timeoutMs"] = timeout_ms
+        return str(self._run(_Calls.compute_propose(body)))
+
+    def compute_jobs(self) -> list[dict[str, Any]]:
+        return list(self._run(_Calls.compute_jobs()))
+
+    def compute_job(self, job_id: str) -> dict[str, Any]:
+        """A job's state and provenance (``docs/formats.md`` §21)."""
+        result: dict[str, Any] = self._run(_Calls.compute_job(job_id))
+        return result
+
+    def compute_accept(self, job_id: str, value: Sequence[Any] | None = None) -> str:
+        """Accept a job for this organization, committing to ``value`` (None: the job reads its
+        input from the organization's private entries); the accept record's transaction id."""
+        body = {} if value is None else {"input": list(value)}
+        return str(self._run(_Calls.compute_accept(job_id, body))["transactionId"])
+
+    def compute_decline(self, job_id: str, reason: str) -> str:
+        return str(self._run(_Calls.compute_decline(job_id, reason))["transactionId"])
+
+    def compute_private(self, job_id: str) -> dict[str, Any]:
+        """What this organization's party learnt beyond the recorded result (psi's items)."""
+        result: dict[str, Any] = self._run(_Calls.compute_private(job_id))
+        return result
+
+    def wait_for_job(self, job_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll a job until it ends (completed, failed, declined, expired); TimeoutError if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.compute_job(job_id)
+            if job["state"] in ("completed", "failed", "declined", "expired"):
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} is still {job['state']} after {timeout:g} s")
+            time.sleep(0.25)
 
 
 class AsyncAccordClient(_ClientBase):
