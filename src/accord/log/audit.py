@@ -6,6 +6,12 @@ root of the recomputed tree at its size, which also proves that successive check
 consistent. The first problem raises :class:`~accord.errors.TamperingDetected` naming the first bad
 seqno where one can be named.
 
+A redacted entry (``docs/formats.md`` §21) is not a problem but is reported: its contents may be
+missing (or, after a crash between the record and the erasure, still stored) when a valid
+redaction record later in the log names it with the contentsSha256 of its leaf; its CCF leaf is
+then recomputed from the claims digest the record kept. Contents missing without such a record, a
+record that names other contents, or contents that were changed are tampering.
+
 What it cannot see alone: a rollback that deletes the newest entries *and* their checkpoints
 together. Pass a checkpoint saved earlier outside the operator's reach (``trusted_checkpoints``) to
 catch that too.
@@ -24,11 +30,20 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from accord.core.ccf import ccf_node_hash, entry_ccf_leaf
+from accord.core.ccf import (
+    ccf_leaf,
+    ccf_node_hash,
+    commit_evidence,
+    entry_ccf_leaf,
+    entry_claim_key,
+    ledger_entry_claims_digest,
+    write_set_digest,
+)
 from accord.core.checkpoint import Checkpoint, open_checkpoint
-from accord.core.entry import ENTRY_FORMAT, EntryMetadata
+from accord.core.entry import ENTRY_FORMAT, EntryMetadata, TransactionId
 from accord.core.merkle import HASH_SIZE, leaf_hash
 from accord.core.note import Verifier
+from accord.core.redaction import ERASED, REDACTIONS_COLLECTION, Redactions, redacted_contents
 from accord.core.tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -50,11 +65,21 @@ FULL_TILE_BYTES = packed_size(TILE_WIDTH)
 
 
 @dataclass(frozen=True)
+class RedactedEntry:
+    """An entry whose contents a redaction record erased (or, not ``erased`` yet, will erase)."""
+
+    transaction_id: TransactionId
+    record_id: TransactionId
+    erased: bool
+
+
+@dataclass(frozen=True)
 class AuditReport:
     entries: int
     checkpoints: int
     tiles: int
     root: bytes
+    redacted: tuple[RedactedEntry, ...] = ()
 
 
 def _first_leaf_of(level: int, index: int, row: int, position: int) -> int:
@@ -252,6 +277,8 @@ def _audit(
         return packed[offset : offset + HASH_SIZE]
 
     pending: list[bytes] = []
+    redactions, bad_records = _fold_redactions(storage, total)
+    redacted: list[RedactedEntry] = []
 
     def flush() -> None:
         nonlocal tiles_checked
@@ -290,11 +317,48 @@ def _audit(
                 f"signed metadata {metadata.collection_id!r}",
                 seqno=seqno,
             )
-        if not hmac.compare_digest(
-            hashlib.sha256(entry.contents).digest(), metadata.contents_sha256
-        ):
-            raise TamperingDetected(
-                f"entry {seqno}: contents do not match their recorded SHA-256", seqno=seqno
+        if seqno in bad_records:
+            raise TamperingDetected(bad_records[seqno], seqno=seqno)
+        redaction = redactions.get(seqno)
+        if redaction is None:
+            if not hmac.compare_digest(
+                hashlib.sha256(entry.contents).digest(), metadata.contents_sha256
+            ):
+                what = (
+                    "contents are missing and no redaction record names the entry"
+                    if not entry.contents
+                    else "contents do not match their recorded SHA-256"
+                )
+                raise TamperingDetected(f"entry {seqno}: {what}", seqno=seqno)
+            ccf = entry_ccf_leaf(
+                entry.leaf,
+                metadata.transaction_id,
+                entry.collection_id,
+                entry.contents,
+                commit_secret,
+            )
+        else:
+            try:
+                state = redacted_contents(metadata, entry.contents, redaction)
+            except VerificationError as exc:
+                raise TamperingDetected(str(exc), seqno=seqno) from exc
+            claims = redaction.record.ccf_claims_digest
+            if state != ERASED:  # still stored: the record's claims digest must be theirs
+                key = entry_claim_key(metadata.transaction_id, commit_secret)
+                own = ledger_entry_claims_digest(entry.collection_id, entry.contents, key)
+                if not hmac.compare_digest(own, claims):
+                    raise TamperingDetected(
+                        f"entry {seqno}: redaction record {redaction.record_id} names a CCF "
+                        "claims digest that is not the entry's",
+                        seqno=seqno,
+                    )
+            ccf = ccf_leaf(
+                write_set_digest(entry.leaf),
+                commit_evidence(metadata.transaction_id, commit_secret),
+                claims,
+            )
+            redacted.append(
+                RedactedEntry(metadata.transaction_id, redaction.record_id, state == ERASED)
             )
         try:
             entry.contents.decode("utf-8")
@@ -307,15 +371,7 @@ def _audit(
                 f"entry {seqno}: its leaf hash differs from the stored tree", seqno=seqno
             )
         pending.append(h)
-        ccf_pending.append(
-            entry_ccf_leaf(
-                entry.leaf,
-                metadata.transaction_id,
-                entry.collection_id,
-                entry.contents,
-                commit_secret,
-            )
-        )
+        ccf_pending.append(ccf)
         if len(pending) >= CHUNK:
             flush()
         if checkpoints.next_size() == seqno or seqno in trusted:
@@ -351,4 +407,26 @@ def _audit(
         )
     if progress is not None:
         progress(size, total)
-    return AuditReport(size, checkpoints.count, tiles_checked, edge.root())
+    return AuditReport(size, checkpoints.count, tiles_checked, edge.root(), tuple(redacted))
+
+
+def _fold_redactions(storage: LogStorage, total: int) -> tuple[Redactions, dict[int, str]]:
+    """The valid redaction records among entries 1..total, and why each invalid one is not.
+
+    Read ahead of the entries (a record comes after the entry it redacts); an invalid record is
+    reported when the audit reaches its seqno, so the first bad seqno is still the one named.
+    """
+    redactions = Redactions()
+    bad: dict[int, str] = {}
+    first = 1
+    while first <= total:
+        rows = storage.get_collection_entries(REDACTIONS_COLLECTION, first, total, CHUNK)
+        if not rows:
+            break
+        for row in rows:
+            try:
+                redactions.add(EntryMetadata.from_leaf(row.leaf), row.contents)
+            except AccordError as exc:
+                bad[row.seqno] = f"entry {row.seqno} is not a valid redaction record: {exc}"
+        first = rows[-1].seqno + 1
+    return redactions, bad

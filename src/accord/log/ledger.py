@@ -8,6 +8,10 @@
   resolves) only after that transaction committed. A signed checkpoint goes with each batch, or
   separately when ``checkpoint_interval`` caps the signing rate; an entry is ``Committed`` once a
   durable checkpoint covers it and ``Pending`` before.
+* :meth:`Ledger.redact` erases one entry's contents after writing a redaction record
+  (:mod:`accord.core.redaction`); readers then answer :class:`~accord.errors.EntryRedacted` for it,
+  while its leaf, proofs and receipts stay. A writer that opens a ledger finishes any erasure a
+  crash interrupted.
 
 The tree logic is :class:`accord.core.treestate.TreeEdge`; this module is the I/O driver around it.
 """
@@ -37,6 +41,7 @@ from accord.core.ccf import (
     entry_ccf_leaf,
     entry_claim_key,
     entry_claims,
+    ledger_entry_claims_digest,
     receipt_response,
     sign_ccf_root,
     write_set_digest,
@@ -65,6 +70,16 @@ from accord.core.merkle import (
 )
 from accord.core.note import NoteSignature, Signer, Verifier, note_signatures
 from accord.core.receipt import Receipt
+from accord.core.redaction import (
+    CONSORTIUM_REFUSAL,
+    REDACTIONS_COLLECTION,
+    REDACTIONS_USER,
+    Redaction,
+    RedactionRecord,
+    Redactions,
+    check_redactable,
+    validate_reason,
+)
 from accord.core.tiles import (
     TILE_WIDTH,
     bottom_row,
@@ -77,6 +92,7 @@ from accord.errors import (
     AccordError,
     ConfigurationError,
     DatabaseMissing,
+    EntryRedacted,
     InvalidRequest,
     MalformedInput,
     NotFound,
@@ -113,11 +129,16 @@ class NewEntry:
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """A stored entry with its contents and commit status."""
+    """A stored entry with its contents and commit status.
+
+    A redacted entry, as listings return it, has empty ``contents`` and ``redaction``, the
+    transaction id of the redaction record that erased them.
+    """
 
     metadata: EntryMetadata
     contents: str
     status: str
+    redaction: TransactionId | None = None
 
     @property
     def transaction_id(self) -> TransactionId:
@@ -186,6 +207,8 @@ class _FinalRequest:
 
 
 _STOP = object()
+_MAX_SEQNO = (1 << 63) - 1
+_RECORD_PAGE = 1000
 
 
 class LedgerReader:
@@ -208,6 +231,9 @@ class LedgerReader:
         self.commit_secret = bytes.fromhex(secret) if secret else None
         self.verifier = verifier
         self._checkpoint_cache: tuple[StoredCheckpoint, Checkpoint] | None = None
+        self._redactions = Redactions()
+        self._redactions_lock = threading.Lock()
+        self._follow_redactions = True  # a reader folds new records as the ledger grows
 
     @classmethod
     def open(cls, location: str, verifier: Verifier, *, read_only: bool = True) -> LedgerReader:
@@ -273,20 +299,43 @@ class LedgerReader:
             return PENDING
         return UNKNOWN
 
-    def _to_entry(self, stored: StoredEntry, committed: int) -> LedgerEntry:
+    def _to_entry(self, stored: StoredEntry, committed: int, redactions: Redactions) -> LedgerEntry:
+        status = COMMITTED if stored.seqno <= committed else PENDING
+        redaction = redactions.get(stored.seqno)
         try:
             metadata = EntryMetadata.from_stored_leaf(stored.leaf)
+            if redaction is not None:
+                return LedgerEntry(metadata, "", status, redaction.record_id)
             contents = stored.contents.decode("utf-8")
         except (MalformedInput, UnicodeDecodeError) as exc:
             raise StorageError(f"stored entry {stored.seqno} is corrupt: {exc}") from exc
-        return LedgerEntry(metadata, contents, COMMITTED if stored.seqno <= committed else PENDING)
+        return LedgerEntry(metadata, contents, status)
 
     def get_entry(self, txid: TransactionId | str | int) -> LedgerEntry:
+        """One entry with its contents; :class:`EntryRedacted` if a redaction erased them."""
+        seqno = self._seqno(txid)
+        redaction = self.redactions().get(seqno)
+        if redaction is not None:
+            raise EntryRedacted(
+                f"transaction {self.view}.{seqno} was redacted by transaction "
+                f"{redaction.record_id}: its contents are erased (its receipt still verifies)",
+                redaction_id=str(redaction.record_id),
+            )
+        rows = self.storage.get_entries(seqno, seqno)
+        if not rows:
+            raise NotFound(f"transaction {self.view}.{seqno} does not exist")
+        return self._to_entry(rows[0], self.committed_size(), self._redactions)
+
+    def entry_metadata(self, txid: TransactionId | str | int) -> EntryMetadata:
+        """An entry's leaf metadata, redacted or not (no contents are decoded)."""
         seqno = self._seqno(txid)
         rows = self.storage.get_entries(seqno, seqno)
         if not rows:
             raise NotFound(f"transaction {self.view}.{seqno} does not exist")
-        return self._to_entry(rows[0], self.committed_size())
+        try:
+            return EntryMetadata.from_stored_leaf(rows[0].leaf)
+        except MalformedInput as exc:
+            raise StorageError(f"stored entry {seqno} is corrupt: {exc}") from exc
 
     def get_entries(
         self,
@@ -297,16 +346,49 @@ class LedgerReader:
         limit: int = 1000,
     ) -> list[LedgerEntry]:
         committed = self.committed_size()
+        redactions = self.redactions()
         if collection_id is None:
             rows = self.storage.get_entries(first_seqno, min(last_seqno, first_seqno + limit - 1))
         else:
             rows = self.storage.get_collection_entries(
                 collection_id, first_seqno, last_seqno, limit
             )
-        return [self._to_entry(r, committed) for r in rows]
+        return [self._to_entry(r, committed, redactions) for r in rows]
 
     def collections(self) -> list[str]:
         return self.storage.collections()
+
+    # --- redactions -----------------------------------------------------------------------------
+    def redactions(self) -> Redactions:
+        """Every redaction recorded so far, folded from the ``accord.redactions`` collection.
+
+        A reader folds the records appended since it last looked (one indexed query per call);
+        the writer keeps the fold itself, as it writes every record.
+        """
+        if self._follow_redactions:
+            last = self.storage.last_seqno_in_collection(REDACTIONS_COLLECTION, _MAX_SEQNO)
+            if last is not None and last > self._redactions.last_record_seqno:
+                with self._redactions_lock:
+                    self._fold_redactions(last)
+        return self._redactions
+
+    def _fold_redactions(self, last: int) -> None:
+        first = self._redactions.last_record_seqno + 1
+        while first <= last:
+            rows = self.storage.get_collection_entries(
+                REDACTIONS_COLLECTION, first, last, _RECORD_PAGE
+            )
+            if not rows:
+                return
+            for row in rows:
+                try:
+                    self._redactions.add(EntryMetadata.from_stored_leaf(row.leaf), row.contents)
+                except MalformedInput as exc:
+                    raise StorageError(
+                        f"stored entry {row.seqno} is not a valid redaction record: {exc} "
+                        "(run `accord verify`)"
+                    ) from exc
+            first = rows[-1].seqno + 1
 
     # --- proofs ---------------------------------------------------------------------------------
     def _check_size(self, size: int) -> None:
@@ -372,9 +454,9 @@ class LedgerReader:
                     "for an uncommitted entry"
                 )
             raise NotFound(f"transaction {self.view}.{seqno} does not exist")
-        entry = self.get_entry(seqno)
+        metadata = self.entry_metadata(seqno)  # a redacted entry keeps its receipt
         proof = self._range_hashes(inclusion_plan(seqno - 1, checkpoint.size))
-        return Receipt(entry.metadata, seqno - 1, checkpoint.size, tuple(proof), note)
+        return Receipt(metadata, seqno - 1, checkpoint.size, tuple(proof), note)
 
     def ccf_receipt(
         self, txid: TransactionId | str | int, node_cert: x509.Certificate
@@ -397,12 +479,18 @@ class LedgerReader:
             raise NotFound(f"transaction {self.view}.{seqno} does not exist")
         row = rows[0]
         transaction_id = TransactionId(self.view, seqno)
-        key = entry_claim_key(transaction_id, self.commit_secret)
-        claims = entry_claims(row.collection_id, row.contents.decode("utf-8"), key)
+        redaction = self.redactions().get(seqno)
+        claims: list[dict[str, object]] | None = None
+        if redaction is None:
+            key = entry_claim_key(transaction_id, self.commit_secret)
+            claims = entry_claims(row.collection_id, row.contents.decode("utf-8"), key)
+            digest = claims_digest(claims)
+        else:  # the contents are gone: the record kept their claims digest, the claims are not
+            digest = redaction.record.ccf_claims_digest
         components = LeafComponents(
             write_set_digest=write_set_digest(row.leaf),
             commit_evidence=commit_evidence(transaction_id, self.commit_secret),
-            claims_digest=claims_digest(claims),
+            claims_digest=digest,
         )
         index = seqno - 1
         plan = inclusion_plan(index, stored.size)
@@ -478,6 +566,11 @@ class Ledger(LedgerReader):
         self._state_lock = threading.Lock()
         self._closed = False
         self._failed: AccordError | None = None
+        self._redaction_lock = threading.Lock()
+        self.redactions()  # fold every record once; from now on this writer keeps the fold
+        self._follow_redactions = False
+        self._unerased: set[int] = set()
+        self._finish_erasures(at_start=True)
         if self.options.external_finality:
             if self._edge.size == 0 and self.storage.latest_checkpoint() is None:
                 self._write_checkpoint()  # the empty tree commits nothing: no quorum needed
@@ -568,6 +661,11 @@ class Ledger(LedgerReader):
     def _prepare(self, entry: NewEntry) -> tuple[str, tuple[str, ...], bytes]:
         if not isinstance(entry, NewEntry):
             raise InvalidRequest("entries must be NewEntry values")
+        if entry.collection_id == REDACTIONS_COLLECTION:
+            raise InvalidRequest(
+                f"collection {REDACTIONS_COLLECTION} holds redaction records, which only "
+                "Ledger.redact writes"
+            )
         return (
             validate_collection_id(entry.collection_id),
             validate_tags(entry.tags),
@@ -656,6 +754,98 @@ class Ledger(LedgerReader):
         if wait_for_commit:
             self.wait_for_commit(txids[-1].seqno, timeout)
         return txids
+
+    # --- redaction ------------------------------------------------------------------------------
+    def redact(self, txid: TransactionId | str | int, *, reason: str, by: str) -> Redaction:
+        """Erase one entry's contents, on the record: returns the redaction (its record's id).
+
+        The redaction record (``accord.redaction.v1``, written as :data:`REDACTIONS_USER` in
+        :data:`REDACTIONS_COLLECTION`) is made durable first; only then are the contents erased
+        from storage. A crash in between leaves a record whose entry still holds its contents,
+        which the audit accepts as a pending erasure and the next writer to open the ledger
+        erases. Refusals write nothing: a bad reason (InvalidRequest), an unknown entry
+        (NotFound), an ``accord.*`` entry (AuthError), an entry redacted already (Conflict), a
+        consortium node's ledger (InvalidRequest). Who may redact is the caller's to check.
+        """
+        self._check_open()
+        if self.options.external_finality:
+            raise InvalidRequest(CONSORTIUM_REFUSAL)
+        reason = validate_reason(reason)
+        validate_user_id(by)
+        seqno = self._seqno(txid)
+        secret = self.commit_secret
+        if secret is None:
+            raise ConfigurationError("the ledger has no commit secret")
+        with self._redaction_lock:  # one redaction at a time: the check and the record agree
+            self._finish_erasures()
+            rows = self.storage.get_entries(seqno, seqno) if 0 < seqno <= self.size() else []
+            if not rows:
+                raise NotFound(f"transaction {self.view}.{seqno} does not exist")
+            row = rows[0]
+            try:
+                target = EntryMetadata.from_stored_leaf(row.leaf)
+            except MalformedInput as exc:
+                raise StorageError(f"stored entry {seqno} is corrupt: {exc}") from exc
+            check_redactable(target, self._redactions)
+            if hashlib.sha256(row.contents).digest() != target.contents_sha256:
+                raise StorageError(
+                    f"the stored contents of entry {seqno} are not the ones its leaf names; "
+                    "nothing was redacted (run `accord verify`)"
+                )
+            key = entry_claim_key(target.transaction_id, secret)
+            record = RedactionRecord(
+                target.transaction_id,
+                target.contents_sha256,
+                ledger_entry_claims_digest(row.collection_id, row.contents, key),
+                reason,
+                by,
+            )
+            future: Future[list[TransactionId]] = Future()
+            self._queue.put(
+                _Request([(REDACTIONS_COLLECTION, (), record.encode())], REDACTIONS_USER, future)
+            )
+            record_id = future.result()[0]  # durable from here on
+            # Folded from storage, as any reader folds it: what was written is what counts.
+            self._fold_redactions(record_id.seqno)
+            redaction = self._redactions.get(seqno)
+            if redaction is None or redaction.record_id != record_id:
+                raise StorageError(f"redaction record {record_id} did not fold as written")
+            self._unerased.add(seqno)
+            try:
+                self._finish_erasures()
+            except StorageError as exc:
+                raise StorageError(
+                    f"redaction record {record_id} is written and transaction {target.transaction_id} "
+                    f"is answered as redacted, but its contents could not be erased yet ({exc}); "
+                    "the next redaction or the next start of the ledger erases them"
+                ) from exc
+        return redaction
+
+    def _finish_erasures(self, *, at_start: bool = False) -> None:
+        """Erase the contents of redacted entries that still hold them.
+
+        At start every redaction is looked at (a crash may have come between a record and its
+        erasure), and the newest is erased again whatever it holds, which also truncates a
+        write-ahead log that a crash left holding the old page. A failure is logged and left
+        for the next redaction or start: the entry is answered as redacted meanwhile.
+        """
+        if at_start:
+            newest = self._redactions.newest
+            for seqno in self._redactions:
+                rows = self.storage.get_entries(seqno, seqno)
+                if rows and rows[0].contents:
+                    self._unerased.add(seqno)
+            if newest is not None:
+                self._unerased.add(newest.record.transaction_id.seqno)
+        for seqno in sorted(self._unerased):
+            try:
+                self.storage.erase_contents(seqno)
+            except StorageError as exc:
+                log.error("cannot erase the contents of redacted entry %s yet: %s", seqno, exc)
+                if not at_start:
+                    raise
+                return
+            self._unerased.discard(seqno)
 
     def commit_future(self, seqno: int) -> Future[int]:
         """A future that resolves (to the checkpoint size) once ``seqno`` is committed."""

@@ -9,6 +9,11 @@ The writer holds a session-level advisory lock on a dedicated connection. Adviso
 scoped to one database, so a database is one ledger. If that connection is lost the server drops
 the lock; this module does not detect that between writes (run one writer per ledger anyway).
 
+``erase_contents`` (a redaction) updates the row in one transaction. PostgreSQL keeps the row's
+old version in the table's files until VACUUM reclaims it and the space is reused, and in its
+write-ahead log (and any WAL archive, replica or backup) until those are recycled: that is
+PostgreSQL's to purge (``VACUUM FULL entries``, then a ``CHECKPOINT``), not this module's.
+
 Every failure is raised as :class:`~accord.errors.StorageError`; messages name the server and
 database but never the password of the DSN.
 """
@@ -270,6 +275,21 @@ class PostgresStorage(LogStorage):
             raise StorageError(
                 f"PostgreSQL write failed on {self.description}, nothing of the batch was "
                 f"written: {_redact(str(exc), self._dsn)}"
+            ) from exc
+
+    def erase_contents(self, seqno: int) -> None:
+        self._refuse_if_read_only("erase contents")
+        conn = self._conn()
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("UPDATE entries SET contents = ''::bytea WHERE seqno = %s", (seqno,))
+                changed = cur.rowcount
+                if changed != 1:
+                    raise StorageError(f"cannot erase entry {seqno}: no such entry is stored")
+        except psycopg.Error as exc:
+            raise StorageError(
+                f"PostgreSQL erasure failed on {self.description}, nothing was changed: "
+                f"{_redact(str(exc), self._dsn)}"
             ) from exc
 
     # --- reads ----------------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 One connection per thread (SQLite connections must not be shared across threads without care);
 the writer holds an exclusive ``flock`` on ``<db>.writer-lock`` so two processes can never both
 sequence the same ledger.
+
+``erase_contents`` (a redaction) empties one entry's contents with ``secure_delete`` on, so the
+freed bytes are overwritten with zeros, then checkpoints and truncates the write-ahead log, so
+neither ``ledger.db`` nor ``ledger.db-wal`` holds them afterwards. Copies of the file made before
+(backups, snapshots) and blocks the filesystem itself keeps are beyond its reach.
 """
 
 from __future__ import annotations
@@ -289,6 +294,52 @@ class SqliteStorage(LogStorage):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StorageError(f"SQLite write failed: {exc}") from exc
+
+    def erase_contents(self, seqno: int) -> None:
+        self._refuse_if_read_only("erase contents")
+        conn = self._conn()
+        try:
+            # Without it SQLite only unlinks the old cell and overflow pages: their bytes would
+            # stay in the file until reused. With it, freed space is overwritten with zeros.
+            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("BEGIN IMMEDIATE")
+            changed = conn.execute(
+                "UPDATE entries SET contents = X'' WHERE seqno = ?", (seqno,)
+            ).rowcount
+            if changed != 1:
+                conn.execute("ROLLBACK")
+                raise StorageError(f"cannot erase entry {seqno}: no such entry is stored")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StorageError(f"SQLite erasure failed: {exc}") from exc
+        self._truncate_wal(conn)
+
+    def _truncate_wal(self, conn: sqlite3.Connection) -> None:
+        """Copy every page into the database file and truncate the write-ahead log to nothing.
+
+        Until then the log still holds the page as it was before an erasure. A reader's open
+        snapshot keeps the log busy: the connection's busy handler waits for it, then this retries
+        until the deadline and raises StorageError naming what is left.
+        """
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise StorageError(f"SQLite checkpoint failed: {exc}") from exc
+                row = (1, -1, -1)
+            if row is not None and row[0] == 0:
+                return
+            if time.monotonic() > deadline:
+                raise StorageError(
+                    f"the contents were erased from {self.path}, but readers kept its "
+                    "write-ahead log busy, so the log still holds the old page: it is truncated "
+                    "by the next erasure, or removed when the last connection closes"
+                )
+            time.sleep(0.05)
 
     def entry_count(self) -> int:
         rows = self._query("SELECT max(seqno) FROM entries")

@@ -7,7 +7,8 @@ was given survive a crash; if it raises, none of them were written.
 Tables every backend keeps (the names are part of the tamper tests and ``docs/formats.md``):
 
 * ``meta``        key → value (origin, view, entry format)
-* ``entries``     seqno → collection id, canonical leaf bytes, contents bytes
+* ``entries``     seqno → collection id, canonical leaf bytes, contents bytes (empty once a
+                  redaction erased them: ``erase_contents``)
 * ``tiles``       (tree, level, index) → width, packed tile hashes; tree 0 is the RFC 9162 tree,
                   tree 1 the CCF tree over the same entries (for Azure-compatible receipts)
 * ``checkpoints`` tree size → signed checkpoint note, and the node's signature over the CCF root
@@ -85,6 +86,16 @@ class LogStorage(abc.ABC):
 
         ``meta`` carries what must move atomically with the entries (a consortium node's position
         in the ordered stream); keys written here replace earlier values.
+        """
+
+    @abc.abstractmethod
+    def erase_contents(self, seqno: int) -> None:
+        """Durably replace the contents of entry ``seqno`` with empty bytes; nothing else changes.
+
+        When it returns, the old bytes are gone from the files this backend controls as far as
+        it can make them (SQLite overwrites the freed space and truncates its write-ahead log);
+        what it cannot reach is the backend's to document. Raises StorageError if no entry
+        ``seqno`` is stored. Whether an entry may be erased is not the backend's to decide.
         """
 
     # --- reads ----------------------------------------------------------------------------------
