@@ -76,12 +76,16 @@ async def run_load(spec: dict[str, Any]) -> dict[str, Any]:
     """Drive the spec's clients for ``seconds``, then poll until every acknowledged write is final."""
     batch = int(spec["batch"])
     contents = "x" * int(spec["size"])
+    collection = spec.get("collection")
     if batch == 1:
-        path = f"/app/transactions?{API}"
+        path = f"/app/transactions?{API}" + (f"&collectionId={collection}" if collection else "")
         body = json.dumps({"contents": contents}).encode()
     else:
         path = f"/app/transactions/batch?{API}"
-        body = json.dumps({"entries": [{"contents": contents} for _ in range(batch)]}).encode()
+        entry: dict[str, str] = {"contents": contents}
+        if collection:
+            entry["collectionId"] = collection
+        body = json.dumps({"entries": [entry for _ in range(batch)]}).encode()
     headers = {"Content-Type": "application/json"}
     timeout = aiohttp.ClientTimeout(total=90)
 
@@ -233,7 +237,12 @@ def _spread(total: int, count: int) -> list[int]:
 
 
 def _load(
-    targets: list[dict[str, Any]], clients: int, batch: int, size: int, seconds: float
+    targets: list[dict[str, Any]],
+    clients: int,
+    batch: int,
+    size: int,
+    seconds: float,
+    collection: str | None = None,
 ) -> Any:
     spec = {
         "targets": [
@@ -242,6 +251,7 @@ def _load(
         "batch": batch,
         "size": size,
         "seconds": seconds,
+        "collection": collection,
     }
     out = subprocess.run(
         [sys.executable, "-m", "bench.consortium", json.dumps(spec)],

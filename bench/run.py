@@ -26,6 +26,7 @@ from accord.log.ledger import Ledger, LedgerOptions, LedgerReader, NewEntry
 from accord.log.sqlite import SCHEMA, connect
 from accord.testing.pgserver import PostgresServer
 from bench import consortium as consortium_bench
+from bench import private as private_bench
 from bench.batch import batch_section
 from bench.batch import report_lines as batch_report_lines
 from bench.checkpoints import checkpoints_section
@@ -474,6 +475,9 @@ def main() -> None:
             None if catchup_section is None else catchup_section(tmp, max(3.0, 10.0 * SCALE))
         )
         log("consortium: " + json.dumps(consortium))
+        log("private collections and joint computations, three organizations")
+        private = private_bench.private_section(tmp, max(4.0, 10.0 * SCALE))
+        log("private: " + json.dumps(private))
         log("checkpoint interval")
         checkpoints = checkpoints_section(tmp, n(20_000))
         tables = tables_section(pg, SCALE)
@@ -485,6 +489,7 @@ def main() -> None:
         consortium_bench.report_lines(
             consortium, {"append": service["ledger_append"], "batch": batch}
         ),
+        private_bench.report_lines(private),
         checkpoint_report_lines(checkpoints),
         tables_report_lines(tables),
         documents_report_lines(documents),
