@@ -253,12 +253,15 @@ def test_purge_erases_contents_everywhere_and_audit_passes(network: LocalConsort
     with http(orgs["manufacturer"]) as h:
         bad = h.post("/app/private/purge", json={"transactionId": txid, "reason": ""})
         assert bad.status_code == 400, bad.text
-        r = h.post(
-            "/app/private/purge", json={"transactionId": txid, "reason": "GDPR erasure request 17"}
-        )
-        assert r.status_code == 200, r.text
+    purged = accord(orgs["manufacturer"], "private", "purge", txid, "--reason", "GDPR request 17")
+    assert f"purged {txid}" in purged.stdout
+    with http(orgs["manufacturer"]) as h:  # taken effect at that node once acknowledged
+        assert h.get(f"/app/transactions/{txid}").status_code == 410
         again = h.post("/app/private/purge", json={"transactionId": txid, "reason": "again"})
-        assert again.status_code in (200, 409)
+        assert again.status_code == 409, again.text
+        public = _write(orgs["manufacturer"], "not private", "subledger:0")
+        r = h.post("/app/private/purge", json={"transactionId": public, "reason": "x"})
+        assert r.status_code == 400, r.text
     for name in READERS:
         with http(orgs[name]) as h:
             gone = wait_for(

@@ -730,6 +730,9 @@ class ConsortiumNode:
         applier = self.applier
         assert applier is not None  # noqa: S101
         applied = batch.applied
+        if any(a.item.collection_id == PURGE_COLLECTION for a in applied):
+            # Erased before the purge is acknowledged: a purge answered 200 has taken effect here.
+            await asyncio.to_thread(self.private.after_commit, applied, result.transaction_ids)
         for a, txid in zip(applied, result.transaction_ids, strict=True):
             if a.node == self.node_id and a.position is not None:
                 waiting = self._waiting.pop(a.position, None)
@@ -746,8 +749,6 @@ class ConsortiumNode:
             self.boot, self.counter = own[0] + 1, 0
         if any(a.item.collection_id == COMPUTE_COLLECTION for a in applied):
             self.compute.wake()
-        if any(a.item.collection_id == PURGE_COLLECTION for a in applied):
-            await asyncio.to_thread(self.private.after_commit, applied, result.transaction_ids)
         self.applied_size = result.size
         self.position = (result.size, batch.last_seq, batch.positions)
         self._clocks = batch.clocks
