@@ -171,6 +171,8 @@ def test_readers_read_and_outsiders_see_only_commitments(network: LocalConsortiu
         c.wait_for_commit(txid, timeout=60)
     wait_for(lambda: _size(orgs["retailer"]) >= int(txid.split(".")[1]), what="retailer applies")
     needle = marker.encode()
+    store = orgs["retailer"].data / "engine" / "jetstream"
+    assert any(p.stat().st_size > 0 for p in store.rglob("*.blk")), "no ordering data to scan"
     for path in orgs["retailer"].data.rglob("*"):
         if path.is_file():
             assert needle not in path.read_bytes(), f"plaintext found in {path}"
