@@ -443,8 +443,9 @@ def test_a_purge_cannot_name_an_entry_after_itself(consortium: Consortium) -> No
 
 @pytest.mark.xfail(
     strict=True,
-    reason="HOLE: a reader's node may order sealed bytes that are not sealed to every reader "
-    "(or not accord.sealed.v1 at all); other readers can never open the accepted entry",
+    reason="HARDENING (docs/privacy.md accepts it today): a reader's node may order sealed "
+    "bytes not sealed to every reader; the others can never open the accepted entry, though "
+    "the applier could check the wrapped members and key ids without any key",
 )
 def test_a_write_not_sealed_to_every_reader_is_rejected(consortium: Consortium) -> None:
     _, applied, sealed = consortium.write(A, "alice", "only for me", readers=("org-a",))
@@ -455,7 +456,8 @@ def test_a_write_not_sealed_to_every_reader_is_rejected(consortium: Consortium) 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="HOLE: garbage whose SHA-256 the record names is accepted as a private entry",
+    reason="HARDENING (docs/privacy.md accepts it today): bytes that are not accord.sealed.v1 "
+    "at all are accepted as a private entry when the record names their SHA-256",
 )
 def test_sealed_bytes_that_are_not_sealed_contents_are_rejected(consortium: Consortium) -> None:
     garbage = b"not sealed at all"
@@ -464,14 +466,11 @@ def test_sealed_bytes_that_are_not_sealed_contents_are_rejected(consortium: Cons
     assert not applied.accepted
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: a private entry's tags go into the public leaf (receipts, tiles: every "
-    "organization, and anyone with --public-log, reads them)",
-)
-def test_a_private_entrys_tags_are_not_public(consortium: Consortium) -> None:
-    _, applied, _ = consortium.write(A, "alice", "x", tags=("customer=ACME-secret",))
-    assert not applied.accepted or applied.item.tags == ()
+def test_a_private_entrys_tags_and_user_are_public_metadata(consortium: Consortium) -> None:
+    """docs/privacy.md: every organization sees the user id and tags of a private entry."""
+    _, applied, _ = consortium.write(A, "alice", "x", tags=("kind=quote",))
+    assert applied.accepted
+    assert applied.item.tags == ("kind=quote",) and applied.item.user_id == "alice"
 
 
 @pytest.mark.xfail(
