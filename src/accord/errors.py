@@ -88,7 +88,7 @@ class Gone(NotFound):
 class EntryRedacted(Gone):
     """An entry's contents were erased by a redaction record; its leaf, proofs and receipts stay.
 
-    ``redaction_id`` is the transaction id of the redaction record (``docs/formats.md`` §21).
+    ``redaction_id`` is the transaction id of the redaction record (``docs/formats.md`` §22).
     """
 
     def __init__(self, message: str, *, redaction_id: str) -> None:

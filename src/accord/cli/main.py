@@ -265,6 +265,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         f"OK: {report.entries} entries, {report.checkpoints} signed checkpoints and "
         f"{report.tiles} tiles of the RFC 9162 and CCF trees verified; root {report.root.hex()}"
     )
+    for redacted in report.redacted:
+        print(
+            f"REDACTED: {redacted.transaction_id} by redaction record {redacted.record_id} ("
+            + (
+                "contents erased; its leaf and proofs verified)"
+                if redacted.erased
+                else "erasure pending: the contents are still stored until the ledger is next "
+                "opened for writing, e.g. by accord serve)"
+            )
+        )
     reader = data.open_reader()
     try:
         evidence = [
@@ -578,6 +588,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             count += 1
             if args.json:
                 print(json.dumps(entry))
+            elif entry.get("redacted"):
+                print(f"{entry['transactionId']}\t[redacted by {entry['redactionTransactionId']}]")
             else:
                 print(f"{entry['transactionId']}\t{entry['contents']}")
             if interactive and count % 100 == 0:
@@ -1146,6 +1158,9 @@ def build_parser() -> argparse.ArgumentParser:
     from accord.cli.documents import add_parser as add_documents_parser
 
     add_documents_parser(sub)
+    from accord.cli.redact import add_parser as add_redact_parser
+
+    add_redact_parser(sub, client_options=_add_client_options, connect=_client)
     return parser
 
 

@@ -7,7 +7,7 @@ ledger entry, a **redaction record** in the reserved collection :data:`REDACTION
 written by the ledger under the reserved user id :data:`REDACTIONS_USER` (no registrable user id
 has a ``:`` outside a certificate fingerprint's hex pairs, and the entry API refuses every
 ``accord.*`` collection), *before* the contents are erased. Its contents are RFC 8785 canonical
-JSON (``docs/formats.md`` §21)::
+JSON (``docs/formats.md`` §22)::
 
     {"by":"<user id>","ccfClaimsDigest":"<64 hex>","contentsSha256":"<64 hex>",
      "format":"accord.redaction.v1","reason":"GDPR art. 17 request 2026-114",

@@ -6,7 +6,7 @@ root of the recomputed tree at its size, which also proves that successive check
 consistent. The first problem raises :class:`~accord.errors.TamperingDetected` naming the first bad
 seqno where one can be named.
 
-A redacted entry (``docs/formats.md`` §21) is not a problem but is reported: its contents may be
+A redacted entry (``docs/formats.md`` §22) is not a problem but is reported: its contents may be
 missing (or, after a crash between the record and the erasure, still stored) when a valid
 redaction record later in the log names it with the contentsSha256 of its leaf; its CCF leaf is
 then recomputed from the claims digest the record kept. Contents missing without such a record, a

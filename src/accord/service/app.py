@@ -1,11 +1,11 @@
 """The HTTPS service application: it assembles the routes of each capability, nothing more.
 
 Each capability brings its own route group: ledger entries (:mod:`accord.service.entries`),
-users (:mod:`accord.service.acl`), governance (:mod:`accord.service.governance`), verification
-endpoints (:mod:`accord.service.verification`) and the OpenAPI document
-(:mod:`accord.service.openapi`). Shared plumbing (authentication, bodies, the error middleware)
-is :mod:`accord.service.http`; errors in the HTTP framing itself are
-:mod:`accord.service.protocol`'s. A new capability mounts by adding its group to
+redaction (:mod:`accord.service.redaction`), users (:mod:`accord.service.acl`), governance
+(:mod:`accord.service.governance`), verification endpoints (:mod:`accord.service.verification`)
+and the OpenAPI document (:mod:`accord.service.openapi`). Shared plumbing (authentication,
+bodies, the error middleware) is :mod:`accord.service.http`; errors in the HTTP framing itself
+are :mod:`accord.service.protocol`'s. A new capability mounts by adding its group to
 :data:`CAPABILITIES`.
 """
 
@@ -23,6 +23,7 @@ from accord.service.governance import governance_routes
 from accord.service.http import error_middleware, peer_user_id
 from accord.service.openapi import openapi_routes
 from accord.service.private import private_routes
+from accord.service.redaction import redaction_routes
 from accord.service.state import STATE, ServiceState
 from accord.service.tls import make_ssl_context, trust_user_certificates
 from accord.service.verification import verification_routes
@@ -44,6 +45,7 @@ RouteGroup = Callable[[], Sequence[web.RouteDef]]
 CAPABILITIES: tuple[RouteGroup, ...] = (
     verification_routes,
     entry_routes,
+    redaction_routes,
     user_routes,
     governance_routes,
     consortium_routes,

@@ -277,6 +277,10 @@ async def list_transactions(request: web.Request) -> web.Response:
             "collectionId": e.metadata.collection_id,
             "transactionId": str(e.transaction_id),
         }
+        if e.redaction is not None:  # a redacted entry: listed, without contents
+            listed.update(contents="", redacted=True, redactionTransactionId=str(e.redaction))
+            entries.append(listed)
+            continue
         try:
             listed["contents"] = await _contents(request, e, user.user_id)
         except Gone:  # a purged private entry: listed, without contents

@@ -33,6 +33,7 @@ from accord.errors import (
     AuthError,
     ConfigurationError,
     Conflict,
+    EntryRedacted,
     Gone,
     InvalidRequest,
     MalformedInput,
@@ -54,16 +55,22 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DECIMAL = re.compile(r"[0-9]{1,19}")
 
 
-def error_body(code: str, message: str) -> str:
-    return json.dumps({"error": {"code": code, "message": message}})
+def error_body(code: str, message: str, **details: str) -> str:
+    """Azure's error shape; ``details`` are further members of ``error`` (a redaction's id)."""
+    return json.dumps({"error": {"code": code, "message": message, **details}})
 
 
 def error_response(
-    status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    details: dict[str, str] | None = None,
 ) -> web.Response:
     return web.Response(
         status=status,
-        text=error_body(code, message),
+        text=error_body(code, message, **(details or {})),
         content_type="application/json",
         headers=headers,
     )
@@ -85,6 +92,8 @@ def payload_too_large(limit: int, message: str) -> web.HTTPRequestEntityTooLarge
 
 
 def status_for(exc: AccordError) -> tuple[int, str]:
+    if isinstance(exc, EntryRedacted):
+        return 410, "EntryRedacted"
     if isinstance(exc, Gone):
         return 410, "Gone"
     if isinstance(exc, NotFound):
@@ -139,7 +148,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     except AccordError as exc:
         status, code = status_for(exc)
-        response = error_response(status, code, str(exc))
+        details = (
+            {"redactionTransactionId": exc.redaction_id} if isinstance(exc, EntryRedacted) else None
+        )
+        response = error_response(status, code, str(exc), details=details)
         if isinstance(exc, OrderingUnavailable):  # not acknowledged: the client may retry
             response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response

@@ -126,6 +126,7 @@ _ERROR_NAMES = {
     403: "Forbidden",
     404: "NotFound",
     409: "Conflict",
+    410: "Gone",
     413: "PayloadTooLarge",
     503: "StorageUnavailable",
 }
@@ -138,6 +139,9 @@ _ERROR_DESCRIPTIONS = {
     404: "The object does not exist (or is not visible yet).",
     409: "The change would break an invariant (e.g. leave the ledger without an "
     "Administrator); nothing was changed.",
+    410: "The entry exists (its receipt still verifies) but its contents were erased: code "
+    "EntryRedacted, with the redaction record's id as redactionTransactionId, for an entry "
+    "redacted on a single-node ledger (POST /app/transactions/{id}/redact).",
     413: "The request body exceeds the route's limit (checked while it is read, chunked or "
     "not); nothing was changed.",
     503: "The storage backend failed; retry later.",
@@ -274,6 +278,18 @@ _SCHEMAS: dict[str, Any] = {
             )
         }
     ),
+    "GoneError": _obj(
+        {
+            "error": _obj(
+                {
+                    "code": _string(description="EntryRedacted for a redacted entry."),
+                    "message": _string(description="Names the redaction record."),
+                    "redactionTransactionId": _schema("TransactionId"),
+                },
+                optional=("redactionTransactionId",),
+            )
+        }
+    ),
     "TransactionId": _string(
         pattern=TRANSACTION_ID_PATTERN, description="'<view>.<seqno>'; seqno counts from 1."
     ),
@@ -334,10 +350,17 @@ _SCHEMAS: dict[str, Any] = {
     ),
     "LedgerEntry": _obj(
         {
-            "contents": _string(),
+            "contents": _string(description="Empty for a redacted entry."),
             "collectionId": _string(),
             "transactionId": _schema("TransactionId"),
-        }
+            "redacted": {
+                "type": "boolean",
+                "enum": [True],
+                "description": "Present (true) when a redaction erased the contents.",
+            },
+            "redactionTransactionId": _schema("TransactionId"),
+        },
+        optional=("redacted", "redactionTransactionId"),
     ),
     "User": _obj(
         {
@@ -450,7 +473,7 @@ _PARAMETERS: dict[str, Any] = {
 _RESPONSES: dict[str, Any] = {
     name: {
         "description": _ERROR_DESCRIPTIONS[code],
-        "content": {JSON: {"schema": _schema("Error")}},
+        "content": {JSON: {"schema": _schema("GoneError" if code == 410 else "Error")}},
     }
     for code, name in _ERROR_NAMES.items()
 }
@@ -970,7 +993,7 @@ _PATHS: dict[str, Any] = {
             "The latest entry of a collection.",
             "entries",
             {"200": _ok("The entry.", _schema("LedgerEntry"))},
-            (*_READ, 404),
+            (*_READ, 404, 410),
             parameters=("CollectionIdQuery",),
         )
     },
@@ -997,9 +1020,62 @@ _PATHS: dict[str, Any] = {
                     ),
                 )
             },
-            (*_READ, 404),
+            (*_READ, 404, 410),
             path_parameters=("TransactionIdPath",),
             parameters=("CollectionIdQuery",),
+            description="A redacted entry answers 410 (EntryRedacted) naming its redaction "
+            "record; its status and receipts are still served.",
+        )
+    },
+    "/app/transactions/{transactionId}/redact": {
+        "post": _operation(
+            "redactLedgerEntry",
+            "Erase one entry's contents, on the record (an accord extension).",
+            "entries",
+            {
+                "200": _ok(
+                    "The redaction record is durable and the contents are erased from the "
+                    "ledger's storage.",
+                    _obj(
+                        {
+                            "transactionId": _schema("TransactionId"),
+                            "redactedTransactionId": _schema("TransactionId"),
+                        }
+                    ),
+                    headers={
+                        "x-ms-ccf-transaction-id": {
+                            "required": True,
+                            "description": "The redaction record's id.",
+                            "schema": _schema("TransactionId"),
+                        }
+                    },
+                )
+            },
+            (400, 401, 403, 404, 409, 413, 503),
+            path_parameters=("TransactionIdPath",),
+            description="Requires the Administrator role. Writes a redaction record "
+            "(accord.redaction.v1 in accord.redactions, docs/formats.md §22), then erases the "
+            "entry's contents; its leaf, proofs and receipts stay. 403 also for an entry of an "
+            "accord.* collection, 409 for an entry redacted already, 400 on a consortium node "
+            "(its entries are redacted by private-collection purge). Nothing is written on a "
+            "refusal.",
+            request_body={
+                "required": True,
+                "content": {
+                    JSON: {
+                        "schema": _obj(
+                            {
+                                "reason": _string(
+                                    minLength=1,
+                                    maxLength=512,
+                                    description="Why (a request number, a legal basis), never "
+                                    "what: it stays on the ledger. No control characters.",
+                                )
+                            }
+                        )
+                    }
+                },
+            },
         )
     },
     "/app/transactions/{transactionId}/status": {
@@ -1030,7 +1106,8 @@ _PATHS: dict[str, Any] = {
             {
                 "200": _ok(
                     "'Loading' until a signed CCF root covers the entry, then 'Ready' with the "
-                    "receipt and the entry's application claims.",
+                    "receipt and the entry's application claims (none for a redacted entry: "
+                    "the receipt's claimsDigest is the one its redaction record kept).",
                     _obj(
                         {
                             "state": _string(enum=["Loading", "Ready"]),
@@ -1288,7 +1365,8 @@ OPENAPI: dict[str, Any] = {
         "description": "A verifiable ledger with the Azure Confidential Ledger data-plane API "
         "(api-version 2022-05-13) and C2SP tlog-tiles verification endpoints. Authenticate "
         "with a registered TLS client certificate (x-mutualTLS) or a bearer JWT (bearerAuth). "
-        "Every error is {'error': {'code', 'message'}}. Every GET also answers HEAD.",
+        "Every error is {'error': {'code', 'message'}} (a 410 for a redacted entry adds "
+        "'redactionTransactionId'). Every GET also answers HEAD.",
     },
     "tags": [
         {"name": name}
