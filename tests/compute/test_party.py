@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import ssl
 import sys
 import time
@@ -267,10 +268,14 @@ def test_a_ca_issued_certificate_that_no_pin_names_is_refused(
     errors = _failures(run(configs, timeout=6))
     assert errors[1].startswith("refused a peer whose certificate (SHA-256 ")
     assert f"{impostor.cert_sha256}) is pinned to none of the parties 0..0" in errors[1]
-    assert errors[0] == "lost the connection to party 1"
-    # Party 0 stops dialling once refused, so party 2 learns of it only by party 1 leaving, or
-    # at its timeout.
-    assert errors[2].startswith(("timed out after 6 s", "lost the connection to party 1"))
+    # TLS 1.3 clients finish their handshake before the server has judged their certificate,
+    # so party 0 may have dialled party 2 too before party 1's refusal reaches it.
+    assert errors[0] in ("lost the connection to party 1", "lost the connection to party 2")
+    # Party 2 refuses party 0 too if it dialled it; or it learns of the failure by party 1
+    # leaving, or at its timeout.
+    assert errors[2].startswith(
+        ("refused a peer whose certificate", "timed out after 6 s", "lost the connection to")
+    )
 
 
 def test_a_listener_whose_certificate_differs_from_the_pin_is_refused(
@@ -282,8 +287,10 @@ def test_a_listener_whose_certificate_differs_from_the_pin_is_refused(
     errors = _failures(run(configs, timeout=6))
     assert errors[0].startswith("refused party 1 at 127.0.0.1:")
     assert consortium.parties[1].cert_sha256 in errors[0]
-    # Party 1 never hears from party 0 and gives up at its timeout; party 2 loses party 1.
-    assert errors[1] == "timed out after 6 s"
+    # Parties 1 and 2 never hear from party 0 and give up at their timeout (the first to leave
+    # may make the other fail a moment earlier).
+    for error in errors[1:]:
+        assert error.startswith(("timed out after 6 s", "lost the connection to party")), error
 
 
 def test_a_certificate_from_another_ca_fails_tls(
@@ -302,8 +309,11 @@ def test_a_certificate_from_another_ca_fails_tls(
     for config in configs:
         config["parties"][0]["tlsCertSha256"] = pin  # even pinned, the CA must have issued it
     errors = _failures(run(configs, timeout=6))
-    assert "party 1" in errors[0]
-    assert errors[1] == "timed out after 6 s"
+    assert re.match(r"(lost the connection to|TLS with) party [12]", errors[0]), errors[0]
+    # The others never accept party 0; they give up at their timeout (the first to leave may
+    # make the other fail a moment earlier).
+    for error in errors[1:]:
+        assert error.startswith(("timed out after 6 s", "lost the connection to party")), error
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,7 +359,13 @@ def test_a_missing_party_times_out(consortium: LocalConsortium) -> None:
     configs = party_configs(consortium, "sum", [[1], [2], [3]], timeout=3)
     started = time.monotonic()
     errors = _failures(run(configs[:2], timeout=3))
-    assert errors == ["timed out after 3 s"] * 2
+    # The first to time out leaves; the other may notice that a moment before its own timeout.
+    assert "timed out after 3 s" in errors
+    assert set(errors) <= {
+        "timed out after 3 s",
+        "lost the connection to party 0",
+        "lost the connection to party 1",
+    }
     assert time.monotonic() - started < 8
 
 

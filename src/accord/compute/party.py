@@ -7,13 +7,20 @@ CONFIG (JSON object)::
 
     {"program": "sum", "programSha256": "<hex>", "params": {...},
      "index": 0,                                   # this party, 0-based in participant order
-     "parties": [{"host": "127.0.0.1", "port": 12345, "tlsCertSha256": "<hex of DER SHA-256>"},
+     "parties": [{"host": "127.0.0.1", "port": 12345, "tlsCertSha256": "<SHA-256 of the DER>"},
                  ...],                             # every party, in participant order
      "cert": "node.pem", "key": "node.key",        # this party's PEM certificate and key
      "ca": "service.pem",                          # the CA that issued every party's certificate
      "input": [...],                               # this party's input (catalogue.check_inputs)
      "timeoutSeconds": 60,
      "listenHost": "127.0.0.1"}                    # optional; default: every interface
+
+Fingerprints are 64 hex digits (either case; ``AB:CD:…`` colons allowed). Set sizes and, for
+``mean``/``variance``, the total count are public; see :mod:`accord.compute.catalogue`.
+
+A failed party exits without telling anyone: the peers connected to it fail at once ("lost the
+connection to party i"), the others at their own timeout (parties connect in index order, and
+one that gave up does not dial the rest).
 
 Output, one line on stdout:
 
