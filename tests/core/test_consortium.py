@@ -490,11 +490,32 @@ def test_a_member_may_change_its_vote_while_open() -> None:
 
 def test_the_proposer_may_vote_against_its_own_proposal() -> None:
     chain = Chain()
-    pid = pid_of(chain.propose(A, c.user_set_action("bob", "Reader")))
+    pid = pid_of(chain.propose(A, c.constitution_set_action(c.Constitution())))
     chain.vote(A, pid, False)
     assert dict(chain.state.proposals[pid].votes) == {"org-a": False}
     chain.vote(B, pid, True)
     assert chain.state.proposals[pid].state == "open"
+
+
+def test_a_change_of_an_organizations_users_needs_its_own_yes() -> None:
+    chain = Chain()
+    # org-b and org-c cannot mint a user of org-a (who would read org-a's private collections)
+    pid = pid_of(chain.propose(B, c.user_set_action("mallory", "Reader", "org-a")))
+    chain.vote(C, pid, True)
+    assert chain.state.proposals[pid].state == "open"
+    assert "mallory" not in chain.state.users
+    chain.vote(A, pid, False)
+    assert chain.state.proposals[pid].state == "rejected"
+    assert "its own users" in chain.state.proposals[pid].reason
+    # with org-a's yes it passes
+    pid = pid_of(chain.propose(B, c.user_set_action("carol", "Reader", "org-a")))
+    chain.vote(A, pid, True)
+    assert chain.state.proposals[pid].state == "accepted"
+    assert chain.state.member_of("carol") == "org-a"
+    # a user added to the proposer's own organization needs no one else's consent
+    pid = pid_of(chain.propose(B, c.user_set_action("dave", "Reader")))
+    chain.vote(C, pid, True)
+    assert chain.state.proposals[pid].state == "accepted"
 
 
 def test_member_removal_takes_its_nodes_and_its_ballots() -> None:

@@ -36,7 +36,13 @@ from accord.core.entry import (
     validate_user_id,
 )
 from accord.core.envelope import BadLine, Line, decode_message, message_id
-from accord.core.private import PURGE_COLLECTION, parse_purge, parse_write, private_state
+from accord.core.private import (
+    PURGE_COLLECTION,
+    check_sealed_slots,
+    parse_purge,
+    parse_write,
+    private_state,
+)
 from accord.errors import AccordError, MalformedInput
 from accord.log.ledger import OrderedItem
 
@@ -51,7 +57,15 @@ COMPUTE_ADMIN_TYPES = frozenset({"propose", "accept", "decline"})
 USER_RECORD_COLLECTIONS = frozenset({DOCUMENTS_COLLECTION, PURGE_COLLECTION, COMPUTE_COLLECTION})
 """The ``accord.*`` collections whose records users write (each checked by its own rules)."""
 PRIVATE_WRITE_SLACK = 64 * 1024
-"""How much larger than the contents limit a sealed private write may be (base64, wrapped keys)."""
+
+
+def private_write_limit(max_contents: int) -> int:
+    """The largest ordered private write for a contents limit: sealed contents are base64 of
+    the encrypted canonical JSON of contents and salt, in which a character takes up to 6 bytes;
+    plus room for the wrapped keys. The writing node checks it before ordering."""
+    return 8 * max_contents + PRIVATE_WRITE_SLACK
+
+
 GOVERNANCE_COLLECTION = "accord.governance"
 REJECTED_COLLECTION = "accord.rejected"
 EVIDENCE_COLLECTION = "accord.evidence"
@@ -260,9 +274,7 @@ class Applier:
         if before is not None:
             return self._reject(line.digest, env.node, env.position, before)
         private = private_state(self.state.extensions).get(env.collection_id, self.next_seqno)
-        limit = self.max_contents + (
-            self.max_contents + PRIVATE_WRITE_SLACK if private is not None else 0
-        )
+        limit = private_write_limit(self.max_contents) if private else self.max_contents
         try:
             contents = encode_contents(env.contents, limit)
         except AccordError as exc:
@@ -279,6 +291,7 @@ class Applier:
                     )
                 # Every node derives the same leaf: the public record, never the sealed bytes.
                 record, sealed = parse_write(env.contents, env.collection_id)
+                check_sealed_slots(sealed, self._reader_keys(private.readers))
                 contents = record.to_bytes()
             elif env.collection_id == PURGE_COLLECTION:
                 self._check_purge(env.contents, env.user_id, node.member)
@@ -288,6 +301,15 @@ class Applier:
             return self._reject(line.digest, env.node, env.position, str(exc))
         item = OrderedItem(env.collection_id, env.tags, contents, env.user_id, timestamp)
         return Applied(item, env.node, env.position, True, sealed=sealed)
+
+    def _reader_keys(self, readers: tuple[str, ...]) -> dict[str, bytes]:
+        keys: dict[str, bytes] = {}
+        for reader in readers:
+            member = self.state.members.get(reader)
+            if member is None or member.encryption_key is None:
+                raise MalformedInput(f"reader {reader} has no encryption key")
+            keys[reader] = member.encryption_key
+        return keys
 
     def _check_compute(self, contents: str, user: str) -> None:
         """A job record that proposes, accepts or declines is an Administrator's, judged here by
@@ -304,6 +326,8 @@ class Applier:
     def _check_purge(self, contents: str, user: str, member: str) -> None:
         """A purge record is written by an Administrator of one of the collection's readers."""
         purge = parse_purge(contents)
+        if purge.seqno >= self.next_seqno:
+            raise MalformedInput(f"a purge names an earlier entry, not {purge.transaction_id}")
         private = private_state(self.state.extensions).get(purge.collection_id)
         if private is None:
             raise MalformedInput(f"collection {purge.collection_id} is not private")

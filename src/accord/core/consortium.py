@@ -48,6 +48,7 @@ from accord.core.private import (
 from accord.core.private import (
     CreateCollection,
     apply_create,
+    drop_reader,
     encode_key,
     parse_create,
     parse_key,
@@ -870,6 +871,9 @@ def _apply_member_remove(state: ConsortiumState, name: str) -> ConsortiumState:
     gone = {u for u, m in state.user_members.items() if m == name}  # its users go with it
     users = {u: r for u, r in state.users.items() if u not in gone}
     owners = {u: m for u, m in state.user_members.items() if u not in gone}
+    # It reads no private collection any more: later entries are sealed to the others only, and
+    # a new member that takes its name later is not a reader.
+    private = drop_reader(private_state(state.extensions), name)
     return replace(
         state,
         members=members,
@@ -877,6 +881,9 @@ def _apply_member_remove(state: ConsortiumState, name: str) -> ConsortiumState:
         proposals=proposals,
         users=users,
         user_members=owners,
+        extensions={**state.extensions, PRIVATE_EXTENSION: private}
+        if PRIVATE_EXTENSION in state.extensions
+        else state.extensions,
     )
 
 
@@ -1352,13 +1359,45 @@ def _apply_actions(
     return state
 
 
+def _consenters(state: ConsortiumState, p: Proposal) -> frozenset[str]:
+    """The members whose own yes a proposal needs, whatever the threshold: the organization a
+    user belongs to (or is moved to) for a change of that user, and a member for its own
+    encryption key. So no majority can mint a user of another organization (who would read that
+    organization's private collections) or replace its key."""
+    needed: set[str] = set()
+    for action in p.actions:
+        payload = action.payload
+        if action.type == "user.set" and isinstance(payload, tuple):
+            user_id, _, member = payload
+            needed.add(member or state.user_members.get(user_id) or p.proposer)
+            if user_id in state.user_members:
+                needed.add(state.user_members[user_id])
+        elif action.type == "user.remove" and isinstance(payload, str):
+            owner = state.user_members.get(payload)
+            if owner is not None:
+                needed.add(owner)
+        elif action.type == "member.encryption-key" and isinstance(payload, tuple):
+            needed.add(payload[0])
+    return frozenset(m for m in needed if m in state.members)
+
+
 def _evaluate(state: ConsortiumState, p: Proposal, seqno: int) -> tuple[ConsortiumState, Proposal]:
     """Decide ``p`` now: accept (and apply) it, reject it, or keep it open."""
     n = len(state.members)
     required = max(state.constitution.threshold_for(a.type).required(n) for a in p.actions)
     yes = sum(1 for m, v in p.votes.items() if v and m in state.members)
     no = sum(1 for m, v in p.votes.items() if not v and m in state.members)
-    if yes >= required:
+    consenters = _consenters(state, p)
+    refusing = sorted(m for m in consenters if p.votes.get(m) is False)
+    if refusing:
+        p = replace(
+            p,
+            state=REJECTED,
+            final_seqno=seqno,
+            reason=f"{', '.join(refusing)} voted no on a change of its own users or key",
+        )
+        return replace(state, proposals={**state.proposals, p.proposal_id: p}), p
+    if yes >= required and all(p.votes.get(m) for m in consenters):
         try:
             applied = _apply_actions(state, p.actions, p.proposer)
         except AccordError as exc:

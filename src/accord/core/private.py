@@ -57,8 +57,10 @@ __all__ = [
     "PurgeRecord",
     "apply_create",
     "check_commitment",
+    "check_sealed_slots",
     "commitment",
     "disclosure_json",
+    "drop_reader",
     "encode_key",
     "key_id",
     "parse_create",
@@ -361,6 +363,42 @@ def parse_write(contents: str, collection_id: str) -> tuple[PrivateRecord, bytes
     return record, sealed
 
 
+SEALED_FORMAT = "accord.sealed.v1"
+SEALED_SUITE = "HPKE-base-X25519-HKDF-SHA256-AES-256-GCM"
+
+
+def check_sealed_slots(sealed: bytes, reader_keys: Mapping[str, bytes]) -> None:
+    """Check, without any key, that ``sealed`` is ``accord.sealed.v1`` with exactly one wrapped
+    key for every reader, named by the key id of the reader's current key (``reader_keys``:
+    member → raw X25519 public key). A writer cannot leave a reader out, or seal to a stale key,
+    without every node rejecting the write. MalformedInput otherwise."""
+    try:
+        obj = parse_canonical(sealed)
+    except MalformedInput as exc:
+        raise MalformedInput(f"sealed contents: {exc}") from None
+    keys = {"ciphertext", "format", "nonce", "suite", "wrapped"}
+    if not isinstance(obj, dict) or set(obj) != keys:
+        raise MalformedInput(f"sealed contents are {SEALED_FORMAT} with exactly {sorted(keys)}")
+    if obj["format"] != SEALED_FORMAT or obj["suite"] != SEALED_SUITE:
+        raise MalformedInput(f"sealed contents are {SEALED_FORMAT}, suite {SEALED_SUITE}")
+    wrapped = obj["wrapped"]
+    if not isinstance(wrapped, list) or not all(
+        isinstance(w, dict) and set(w) == {"key", "keyId", "member"} for w in wrapped
+    ):
+        raise MalformedInput("sealed contents wrap the data key as {key, keyId, member} slots")
+    members = [w["member"] for w in wrapped]
+    if members != sorted(reader_keys):
+        raise MalformedInput(
+            f"the contents are sealed to {members}, not to every reader ({sorted(reader_keys)})"
+        )
+    for slot in wrapped:
+        if slot["keyId"] != key_id(reader_keys[slot["member"]]):
+            raise MalformedInput(
+                f"the contents are sealed to a key of {slot['member']} that is not its current "
+                "encryption key"
+            )
+
+
 _PURGE_KEYS = frozenset({"collectionId", "format", "reason", "transactionId"})
 
 
@@ -430,6 +468,18 @@ def apply_create(
     return replace(private, collections={**private.collections, create.collection_id: added})
 
 
+def drop_reader(private: PrivateState, member: str) -> PrivateState:
+    """``private`` without ``member`` among any collection's readers (the member left)."""
+    changed = {
+        cid: replace(c, readers=tuple(r for r in c.readers if r != member))
+        for cid, c in private.collections.items()
+        if member in c.readers
+    }
+    if not changed:
+        return private
+    return replace(private, collections={**private.collections, **changed})
+
+
 # --- disclosure ---------------------------------------------------------------------------------
 
 
@@ -469,11 +519,15 @@ def parse_disclosure(data: bytes | str | Mapping[str, object]) -> Disclosure:
 
 
 def verify_disclosure_contents(
-    disclosure: Disclosure, leaf_contents_sha256: bytes
+    disclosure: Disclosure, leaf_contents_sha256: bytes, leaf_collection_id: str
 ) -> PrivateRecord:
-    """Check a disclosure's record against the leaf's ``contentsSha256`` (from a receipt that was
-    verified already) and its contents and salt against the record's commitment. Raises
-    :class:`VerificationError`; returns the record."""
+    """Check a disclosure's record against the leaf's ``contentsSha256`` and collection (from a
+    receipt that was verified already) and its contents and salt against the record's commitment.
+    Raises :class:`VerificationError`; returns the record.
+
+    What this proves: the commitment was recorded in that entry and these contents open it. That
+    the collection was private when the entry was written is in the consortium's state, not in
+    the receipt."""
     try:
         record_bytes = disclosure.record.encode("utf-8")
         record = parse_record(record_bytes)
@@ -484,6 +538,11 @@ def verify_disclosure_contents(
         raise VerificationError(
             "the disclosure's record is not the contents of the receipt's entry (its SHA-256 "
             "differs from contentsSha256)"
+        )
+    if record.collection_id != leaf_collection_id:
+        raise VerificationError(
+            f"the disclosure's record names collection {record.collection_id!r}, but the entry "
+            f"is in {leaf_collection_id!r}"
         )
     check_commitment(record.commitment, disclosure.salt, contents)
     return record

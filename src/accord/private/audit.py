@@ -75,12 +75,15 @@ def audit_private(data: Any) -> PrivateReport | None:
         )
         state = applier.state
         keys = load_keyring(data.path)
-        purges: dict[int, str] = {}
+        # A purge explains an entry only if it names the entry's collection and comes after it.
+        purges: dict[tuple[int, str], str] = {}
         for entry in _all(reader, PURGE_COLLECTION, 1, size):
             try:
-                purges.setdefault(parse_purge(entry.contents).seqno, str(entry.transaction_id))
+                purge = parse_purge(entry.contents)
             except AccordError:
                 continue
+            if purge.seqno < entry.metadata.seqno:
+                purges.setdefault((purge.seqno, purge.collection_id), str(entry.transaction_id))
         markers = store.purges()
         for collection in private_state(state.extensions).collections.values():
             if member not in collection.readers:
@@ -91,10 +94,21 @@ def audit_private(data: Any) -> PrivateReport | None:
                 report.checked += 1
                 expired = collection.expired(md.timestamp_ms, last)
                 marker = markers.get(md.seqno)
-                sealed = store.get(md.seqno)
+                purged_by = purges.get((md.seqno, collection.collection_id))
+                try:
+                    sealed = store.get(md.seqno)
+                except AccordError as exc:
+                    report.problems.append(f"{txid} ({collection.collection_id}): {exc}")
+                    continue
+                if sealed is not None and (purged_by is not None or marker is not None):
+                    report.problems.append(
+                        f"{txid} ({collection.collection_id}): purged by "
+                        f"{purged_by or marker}, but its sealed contents are still held"
+                    )
+                    continue
                 if sealed is None:
-                    if md.seqno in purges:
-                        report.purged.append((txid, f"purge {purges[md.seqno]}"))
+                    if purged_by is not None:
+                        report.purged.append((txid, f"purge {purged_by}"))
                     elif expired:
                         report.purged.append((txid, "its collection's retention"))
                     elif marker is not None and marker != EXPIRED:

@@ -26,12 +26,22 @@ from accord.core.private import (
     PrivateCollection,
     PrivateRecord,
     disclosure_json,
+    key_id,
     parse_purge,
     parse_record,
     private_state,
     write_contents,
 )
-from accord.errors import AccordError, AuthError, Gone, InvalidRequest, NotFound, StorageError
+from accord.errors import (
+    AccordError,
+    AuthError,
+    ConfigurationError,
+    Gone,
+    InvalidRequest,
+    NotFound,
+    StorageError,
+    VerificationError,
+)
 from accord.private.keys import load_keyring
 from accord.private.sealing import open_sealed, seal
 from accord.private.store import EXPIRED, SealedStore
@@ -80,6 +90,15 @@ class PrivateData:
             if member is None or member.encryption_key is None:
                 raise InvalidRequest(f"reader {reader} has no encryption key")
             keys[reader] = member.encryption_key
+        own = key_id(keys[self.member])
+        if own not in self.keys:
+            # The state names a key for this organization that this node does not hold (a
+            # rotation it was not given, or a key others replaced): sealing to it would hand
+            # this organization's contents to whoever holds it.
+            raise ConfigurationError(
+                f"the consortium's encryption key of {self.member} ({own}) is not in this node's "
+                f"keyring ({self.directory}/encryption*.key): refusing to seal to it"
+            )
         sealed = seal(contents, collection_id, keys)
         return write_contents(sealed.record, sealed.sealed)
 
@@ -109,6 +128,8 @@ class PrivateData:
     def _purge(self, contents: str, by: str) -> None:
         try:
             purge = parse_purge(contents)
+            if purge.seqno >= TransactionId.parse(by).seqno:  # only earlier entries are purged
+                raise InvalidRequest(f"{purge.transaction_id} is not before the purge")
             entry = self.node.ledger.get_entry(purge.seqno)
         except AccordError as exc:
             log.warning("purge %s names no entry: %s", by, exc)
@@ -118,7 +139,8 @@ class PrivateData:
         if md.collection_id != purge.collection_id or private is None:
             log.warning("purge %s names %s, not a private entry of it", by, purge.collection_id)
             return
-        self.store.purge(md.seqno, md.collection_id, by)
+        if self.member in private.readers:
+            self.store.purge(md.seqno, md.collection_id, by)
 
     def restore(self) -> None:
         """Bring the store in line with the ledger after a start: forget rows of entries that
@@ -193,6 +215,12 @@ class PrivateData:
         if collection is None:
             return None
         self.check_reader(collection, user_id)
+        if self.member not in collection.readers:
+            raise AuthError(
+                f"this node ({self.member}'s) holds only the commitments of "
+                f"{collection.collection_id}: read it through a node of "
+                f"{', '.join(collection.readers)}"
+            )
         by = self._purged_or_expired(entry, collection)
         if by is not None:
             raise Gone(
@@ -204,7 +232,16 @@ class PrivateData:
         sealed = await asyncio.to_thread(self.store.get, md.seqno)
         if sealed is None:
             sealed = await self._fetch(md.seqno, collection, record)
-        return open_sealed(sealed, record, self.member, self.keys)
+        try:
+            return open_sealed(sealed, record, self.member, self.keys)
+        except (
+            VerificationError
+        ) as exc:  # this node's own copy or keys are at fault: not the caller
+            log.error("the sealed contents of %s do not open: %s", md.transaction_id, exc)
+            raise StorageError(
+                f"this node cannot open the sealed contents of {md.transaction_id} "
+                "(accord verify --data names the problem)"
+            ) from None
 
     async def contents_for(self, entry: LedgerEntry, user_id: str) -> str:
         opened = await self.open_entry(entry, user_id)
@@ -260,6 +297,8 @@ class PrivateData:
                     errors.append(f"{peer.node_id}: sent contents that are not the entry's")
                     continue
                 ts = self.node.ledger.get_entry(seqno).metadata.timestamp_ms
+                if await asyncio.to_thread(self.store.purged_by, seqno) is not None:
+                    raise Gone(f"the contents of entry {seqno} were purged meanwhile")
                 await asyncio.to_thread(
                     self.store.put_many, [(seqno, collection.collection_id, ts, sealed)]
                 )

@@ -25,11 +25,18 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from accord.core.canonical import canonicalize, parse_canonical
-from accord.core.private import SALT_BYTES, PrivateRecord, check_commitment, commitment, key_id
+from accord.core.private import (
+    SALT_BYTES,
+    SEALED_FORMAT,
+    SEALED_SUITE,
+    PrivateRecord,
+    check_commitment,
+    commitment,
+    key_id,
+)
 from accord.errors import AccordError, MalformedInput, VerificationError
 
-SEALED_FORMAT = "accord.sealed.v1"
-SUITE = "HPKE-base-X25519-HKDF-SHA256-AES-256-GCM"
+SUITE = SEALED_SUITE
 _HPKE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 _DOMAIN = SEALED_FORMAT.encode() + b"\x00"
 

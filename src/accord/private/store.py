@@ -77,7 +77,11 @@ class SealedStore:
     def get(self, seqno: int) -> bytes | None:
         with self._lock:
             row = self._db.execute("SELECT sealed FROM sealed WHERE seqno = ?", (seqno,)).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        if not isinstance(row[0], bytes):
+            raise StorageError(f"the sealed contents of entry {seqno} are not bytes: edited?")
+        return row[0]
 
     def purged_by(self, seqno: int) -> str | None:
         """The purge record (transaction id) or :data:`EXPIRED` that erased ``seqno``, if any."""
@@ -118,7 +122,10 @@ class SealedStore:
             rows = self._db.execute(
                 "SELECT seqno, collection, sealed FROM sealed ORDER BY seqno"
             ).fetchall()
-        return [(int(s), str(c), bytes(b)) for s, c, b in rows]
+        for s, _, b in rows:
+            if not isinstance(b, bytes):
+                raise StorageError(f"the sealed contents of entry {s} are not bytes: edited?")
+        return [(int(s), str(c), b) for s, c, b in rows]
 
     def purges(self) -> dict[int, str]:
         with self._lock:
