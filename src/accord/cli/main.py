@@ -445,12 +445,12 @@ def _verify_disclosure(args: argparse.Namespace, data: bytes) -> int:
         verified, cosigned = verify_receipt_under_policy(receipt, args.policy, verifier=verifier)
     else:
         verified = verify_receipt(receipt, load_verifier(args.vkey))
-    verify_disclosure_contents(disclosure, verified.metadata.contents_sha256)
     md = verified.metadata
+    verify_disclosure_contents(disclosure, md.contents_sha256, md.collection_id)
     print(
-        f"OK: transaction {md.transaction_id} of private collection {md.collection_id} is entry "
+        f"OK: transaction {md.transaction_id} (collection {md.collection_id}) is entry "
         f"{md.seqno} of the log {verified.checkpoint.origin!r} at size {verified.checkpoint.size}; "
-        "the disclosed contents and salt match its commitment"
+        "its record holds a commitment that the disclosed contents and salt open"
     )
     if args.contents is not None:
         print("note: --contents is ignored; a disclosure carries its contents", file=sys.stderr)
@@ -1152,6 +1152,9 @@ def build_parser() -> argparse.ArgumentParser:
     from accord.cli.private import add_parsers as add_private_parsers
 
     add_private_parsers(sub, client_options=_add_client_options, connect=_client)
+    from accord.cli.compute import add_parsers as add_compute_parsers
+
+    add_compute_parsers(sub, client_options=_add_client_options, connect=_client)
     from accord.cli.advise import add_parser as add_advise_parser
 
     add_advise_parser(sub)

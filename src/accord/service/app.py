@@ -17,6 +17,7 @@ from aiohttp import web
 
 from accord.documents.consortium import blob_routes
 from accord.service.acl import user_routes
+from accord.service.compute import compute_routes
 from accord.service.consortium import consortium_routes
 from accord.service.entries import entry_routes
 from accord.service.governance import governance_routes
@@ -51,6 +52,7 @@ CAPABILITIES: tuple[RouteGroup, ...] = (
     consortium_routes,
     blob_routes,
     private_routes,
+    compute_routes,
     openapi_routes,
 )
 

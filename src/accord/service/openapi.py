@@ -1357,6 +1357,173 @@ _PATHS: dict[str, Any] = {
     },
 }
 
+# --- private collections and joint computations (consortium nodes) -----------------------------
+_PARAMETERS.update(
+    {
+        "JobPath": {
+            "name": "job",
+            "in": "path",
+            "required": True,
+            "description": "A job id: the transaction id of its proposal.",
+            "schema": _schema("TransactionId"),
+        },
+        "SeqnoPath": {
+            "name": "seqno",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        },
+    }
+)
+_TXID_BODY = {"transactionId": _schema("TransactionId")}
+_ANY_OBJECT: dict[str, Any] = {"type": "object"}
+
+
+def _json_body(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "description": description, "content": {JSON: {"schema": schema}}}
+
+
+_PATHS.update(
+    {
+        "/app/private/collections": {
+            "get": _operation(
+                "listPrivateCollections",
+                "Every private collection: its readers, retention and the entry it is private "
+                "from (docs/privacy.md).",
+                "private",
+                {"200": _ok("The collections.", _obj({"collections": {"type": "array"}}))},
+                (400, 401, 403, 404),
+                description="Requires a user of any role." + _CONSORTIUM_ONLY,
+            )
+        },
+        "/app/private/disclosures/{transactionId}": {
+            "get": _operation(
+                "getPrivateDisclosure",
+                "A private entry's disclosure (accord.disclosure.v1): receipt, public record, "
+                "contents and salt, for an outsider to verify offline.",
+                "private",
+                {"200": _ok("The disclosure (docs/formats.md §20).", _ANY_OBJECT)},
+                (400, 401, 403, 404, 410, 503),
+                path_parameters=("TransactionIdPath",),
+                description="Requires a user of a reader organization (else 403); 410 once "
+                "purged." + _CONSORTIUM_ONLY,
+            )
+        },
+        "/app/private/purge": {
+            "post": _operation(
+                "purgePrivateEntry",
+                "Erase a private entry's contents on every node that holds them; the commitment "
+                "and every proof stay.",
+                "private",
+                {"200": _ok("The purge record was ordered and took effect here.", _ANY_OBJECT)},
+                (400, 401, 403, 404, 409, 503),
+                description="Requires an Administrator of a reader organization."
+                + _CONSORTIUM_ONLY,
+                request_body=_json_body(
+                    "The entry and why.",
+                    _obj({**_TXID_BODY, "reason": _string(minLength=1, maxLength=512)}),
+                ),
+            )
+        },
+        "/app/consortium/sealed/{seqno}": {
+            "get": _node_operation(
+                "getNodeSealedContents",
+                "A private entry's sealed contents, for another reader organization's node "
+                "(which checks them against the entry's record).",
+                _ok("The sealed contents.", _obj({"sealed": _string(format="byte")})),
+                parameters=("SeqnoPath",),
+            )
+        },
+        "/app/compute/programs": {
+            "get": _operation(
+                "listComputePrograms",
+                "The catalogue of joint-computation programs.",
+                "compute",
+                {"200": _ok("The programs.", _obj({"programs": {"type": "array"}}))},
+                (400, 401, 403),
+                description="Requires a user of any role.",
+            )
+        },
+        "/app/compute/jobs": {
+            "post": _operation(
+                "proposeComputeJob",
+                "Propose a joint computation (docs/privacy.md); its job id.",
+                "compute",
+                {
+                    "200": _ok(
+                        "The proposal was ordered.", _obj({"jobId": _schema("TransactionId")})
+                    )
+                },
+                (400, 401, 403, 404, 409, 503),
+                description="Requires an Administrator." + _CONSORTIUM_ONLY,
+                request_body=_json_body(
+                    "program, participants, and optionally params, inputs, timeoutMs "
+                    "(docs/formats.md §21).",
+                    _ANY_OBJECT,
+                ),
+            ),
+            "get": _operation(
+                "listComputeJobs",
+                "Every job, with its state and provenance.",
+                "compute",
+                {"200": _ok("The jobs.", _obj({"jobs": {"type": "array"}}))},
+                (400, 401, 403, 404),
+                description="Requires a user of any role." + _CONSORTIUM_ONLY,
+            ),
+        },
+        "/app/compute/jobs/{job}": {
+            "get": _operation(
+                "getComputeJob",
+                "One job: its state, result and provenance, and whether it is final.",
+                "compute",
+                {"200": _ok("The job (accord.compute.job.v1).", _ANY_OBJECT)},
+                (400, 401, 403, 404),
+                path_parameters=("JobPath",),
+                description="Requires a user of any role." + _CONSORTIUM_ONLY,
+            )
+        },
+        "/app/compute/jobs/{job}/accept": {
+            "post": _operation(
+                "acceptComputeJob",
+                "Accept a job for this organization, committing to its input.",
+                "compute",
+                {"200": _ok("The acceptance was ordered.", _obj(_TXID_BODY))},
+                (400, 401, 403, 404, 409, 503),
+                path_parameters=("JobPath",),
+                description="Requires an Administrator of a participant. The input stays on "
+                "this node; only its salted commitment is recorded." + _CONSORTIUM_ONLY,
+                request_body=_json_body(
+                    '{"input": [...]}, or {} when the job reads the input from entries.',
+                    _ANY_OBJECT,
+                ),
+            )
+        },
+        "/app/compute/jobs/{job}/decline": {
+            "post": _operation(
+                "declineComputeJob",
+                "Decline a proposed job for this organization.",
+                "compute",
+                {"200": _ok("The decline was ordered.", _obj(_TXID_BODY))},
+                (400, 401, 403, 404, 409, 503),
+                path_parameters=("JobPath",),
+                description="Requires an Administrator of a participant." + _CONSORTIUM_ONLY,
+                request_body=_json_body("Why.", _obj({"reason": _string(minLength=1)})),
+            )
+        },
+        "/app/compute/jobs/{job}/private": {
+            "get": _operation(
+                "getComputePrivateResult",
+                "What this organization's party learnt beyond the recorded result (psi's items).",
+                "compute",
+                {"200": _ok("The private result.", _ANY_OBJECT)},
+                (400, 401, 403, 404),
+                path_parameters=("JobPath",),
+                description="Requires a user of this node's organization." + _CONSORTIUM_ONLY,
+            )
+        },
+    }
+)
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {
@@ -1370,7 +1537,16 @@ OPENAPI: dict[str, Any] = {
     },
     "tags": [
         {"name": name}
-        for name in ("verification", "entries", "users", "governance", "consortium", "identity")
+        for name in (
+            "verification",
+            "entries",
+            "users",
+            "governance",
+            "consortium",
+            "private",
+            "compute",
+            "identity",
+        )
     ],
     "security": AUTHENTICATED,
     "paths": _PATHS,
