@@ -300,7 +300,7 @@ def test_disclosure_round_trip_and_verify() -> None:
     for form in (body, json.dumps(body), json.dumps(body).encode()):
         parsed = p.parse_disclosure(form)
         assert parsed == p.Disclosure({"a": "receipt"}, str(body["record"]), "the contents", SALT)
-        record = p.verify_disclosure_contents(parsed, leaf)
+        record = p.verify_disclosure_contents(parsed, leaf, "prices")
         assert record.collection_id == "prices"
 
 
@@ -340,10 +340,10 @@ def test_verify_disclosure_refuses_a_flipped_contents_byte() -> None:
     body, leaf = _disclosure("price=100")
     forged = p.parse_disclosure({**body, "contents": "price=900"})
     with pytest.raises(VerificationError, match="commitment"):
-        p.verify_disclosure_contents(forged, leaf)
+        p.verify_disclosure_contents(forged, leaf, "prices")
     flipped = p.parse_disclosure({**body, "contents": "price=101"})
     with pytest.raises(VerificationError):
-        p.verify_disclosure_contents(flipped, leaf)
+        p.verify_disclosure_contents(flipped, leaf, "prices")
 
 
 def test_verify_disclosure_refuses_a_wrong_salt() -> None:
@@ -351,18 +351,20 @@ def test_verify_disclosure_refuses_a_wrong_salt() -> None:
     wrong = bytearray(SALT)
     wrong[0] ^= 1
     with pytest.raises(VerificationError, match="commitment"):
-        p.verify_disclosure_contents(p.parse_disclosure({**body, "salt": wrong.hex()}), leaf)
+        p.verify_disclosure_contents(
+            p.parse_disclosure({**body, "salt": wrong.hex()}), leaf, "prices"
+        )
 
 
 def test_verify_disclosure_refuses_a_record_that_is_not_the_leafs() -> None:
     body, leaf = _disclosure()
     other_leaf = bytes([leaf[0] ^ 1]) + leaf[1:]
     with pytest.raises(VerificationError, match="contentsSha256"):
-        p.verify_disclosure_contents(p.parse_disclosure(body), other_leaf)
+        p.verify_disclosure_contents(p.parse_disclosure(body), other_leaf, "prices")
     # a record re-encoded (same values, not the leaf's bytes) is not the leaf's either
     spaced = json.dumps(json.loads(str(body["record"])))
     with pytest.raises(VerificationError):
-        p.verify_disclosure_contents(p.parse_disclosure({**body, "record": spaced}), leaf)
+        p.verify_disclosure_contents(p.parse_disclosure({**body, "record": spaced}), leaf, "prices")
 
 
 def test_verify_disclosure_refuses_records_that_do_not_parse() -> None:
@@ -370,10 +372,20 @@ def test_verify_disclosure_refuses_records_that_do_not_parse() -> None:
     for record in ("not a record", "\ud800", _json(dict(_record(), format="x"))):
         d = p.parse_disclosure({**body, "record": record})
         with pytest.raises(VerificationError):
-            p.verify_disclosure_contents(d, hashlib.sha256(b"x").digest())
+            p.verify_disclosure_contents(d, hashlib.sha256(b"x").digest(), "prices")
     lone = p.parse_disclosure({**body, "contents": "\udc00"})
     with pytest.raises(VerificationError):
-        p.verify_disclosure_contents(lone, hashlib.sha256(str(body["record"]).encode()).digest())
+        leaf = hashlib.sha256(str(body["record"]).encode()).digest()
+        p.verify_disclosure_contents(lone, leaf, "prices")
+
+
+def test_verify_disclosure_refuses_a_record_of_another_collection_than_the_leafs() -> None:
+    """The record must name the collection of the entry the receipt proves: a record someone
+    wrote as the contents of a public entry elsewhere does not disclose a private one."""
+    body, leaf = _disclosure()
+    assert p.verify_disclosure_contents(p.parse_disclosure(body), leaf, "prices")
+    with pytest.raises(VerificationError, match=r"names collection 'prices'.*'scratch'"):
+        p.verify_disclosure_contents(p.parse_disclosure(body), leaf, "scratch")
 
 
 # --- the replicated state and private.create ----------------------------------------------------
@@ -628,9 +640,7 @@ def test_private_create_through_governance() -> None:
     assert set(p.private_state(chain.state.extensions).collections) == {"prices"}
 
 
-def test_a_removed_reader_member_stays_listed_as_a_reader() -> None:
-    """What a member.remove of a reader does to the collection today (the hole it opens is
-    tested, xfail, in tests/private/test_apply_private.py)."""
+def test_a_removed_reader_member_is_no_longer_a_reader() -> None:
     chain = _chain_with_keys()
     note = chain.propose(A, p.private_create_action("prices", ["org-a", "org-b"]))
     chain.vote(B, pid_of(note), True)
@@ -638,7 +648,70 @@ def test_a_removed_reader_member_stays_listed_as_a_reader() -> None:
     chain.vote(C, pid_of(note), True)
     collection = p.private_state(chain.state.extensions).get("prices")
     assert collection is not None
-    assert "org-b" in collection.readers and "org-b" not in chain.state.members
+    assert collection.readers == ("org-a",) and "org-b" not in chain.state.members
+
+
+def test_drop_reader() -> None:
+    both = p.PrivateState(
+        {
+            "prices": p.PrivateCollection("prices", ("org-a", "org-b"), None, 5),
+            "solo": p.PrivateCollection("solo", ("org-b",), None, 6),
+            "other": p.PrivateCollection("other", ("org-a",), None, 7),
+        }
+    )
+    dropped = p.drop_reader(both, "org-b")
+    assert dropped.collections["prices"].readers == ("org-a",)
+    assert dropped.collections["solo"].readers == ()
+    assert dropped.collections["other"] == both.collections["other"]
+    assert p.drop_reader(both, "org-x") == both
+
+
+# --- the sealed slots the applier checks without any key ----------------------------------------
+
+
+def _sealed(wrapped: object, **change: object) -> bytes:
+    obj: dict[str, object] = {
+        "ciphertext": "AAAA",
+        "format": "accord.sealed.v1",
+        "nonce": "AAAA",
+        "suite": "HPKE-base-X25519-HKDF-SHA256-AES-256-GCM",
+        "wrapped": wrapped,
+    }
+    return canonicalize({**obj, **change})
+
+
+def _slot(member: str, key: bytes) -> dict[str, str]:
+    return {"key": "AAAA", "keyId": p.key_id(key), "member": member}
+
+
+def test_check_sealed_slots_accepts_one_slot_per_reader_under_its_current_key() -> None:
+    readers = {"org-a": KEY_A, "org-b": KEY_B}
+    p.check_sealed_slots(_sealed([_slot("org-a", KEY_A), _slot("org-b", KEY_B)]), readers)
+
+
+@pytest.mark.parametrize(
+    ("sealed", "match"),
+    [
+        (_sealed([_slot("org-a", KEY_A)]), "not to every reader"),  # a reader left out
+        (_sealed([_slot("org-b", KEY_B), _slot("org-a", KEY_A)]), "not to every reader"),  # order
+        (_sealed([_slot("org-a", KEY_A)] * 2 + [_slot("org-b", KEY_B)]), "not to every reader"),
+        (
+            _sealed([_slot("org-a", KEY_A), _slot("org-b", KEY_B), _slot("org-c", KEY_B)]),
+            "not to every reader",
+        ),
+        (_sealed([_slot("org-a", KEY_A), _slot("org-b", KEY_A)]), "not its current"),  # stale key
+        (_sealed([_slot("org-a", KEY_A), dict(_slot("org-b", KEY_B), x="1")]), "slots"),
+        (_sealed("org-a"), "slots"),
+        (_sealed([], format="accord.sealed.v0"), "accord.sealed.v1"),
+        (_sealed([], suite="HPKE-base-X25519-HKDF-SHA256-CHACHA20"), "suite"),
+        (_sealed([], extra=1), "exactly"),
+        (b"not sealed at all", "sealed contents"),
+        (json.dumps({"format": "accord.sealed.v1"}, indent=1).encode(), "sealed contents"),
+    ],
+)
+def test_check_sealed_slots_refuses(sealed: bytes, match: str) -> None:
+    with pytest.raises(MalformedInput, match=match):
+        p.check_sealed_slots(sealed, {"org-a": KEY_A, "org-b": KEY_B})
 
 
 # --- hostile input: the parsers raise only MalformedInput ---------------------------------------

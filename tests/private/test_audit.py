@@ -19,7 +19,7 @@ from accord.core.private import PURGE_COLLECTION, purge_record
 from accord.log.ledger import LedgerReader
 from accord.private.audit import PrivateReport, audit_private
 from tests.core.test_consortium import A, B, C
-from tests.private.test_apply_private import Consortium, Node
+from tests.private.test_apply_private import Consortium, Node, _accepted_before_the_check
 
 
 @pytest.fixture(autouse=True)
@@ -129,12 +129,8 @@ def test_tampered_contents_are_a_problem(made: dict[str, Any]) -> None:
     assert report.held == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: a sealed value stored as TEXT (a hand edit, sqlite3 shell) makes "
-    "SealedStore.get raise TypeError: the audit crashes instead of reporting, and a read is a 500",
-)
 def test_a_sealed_value_of_another_sqlite_type_is_reported(made: dict[str, Any]) -> None:
+    """A value stored as TEXT (a hand edit, the sqlite3 shell): reported, not a crash."""
     first, _, _ = made["seqnos"]
     node = made["nodes"]["org-a"]
     node.private.store.close()
@@ -143,7 +139,9 @@ def test_a_sealed_value_of_another_sqlite_type_is_reported(made: dict[str, Any])
     db.commit()
     db.close()
     report = audit(node)
-    assert any(f"1.{first}" in p for p in report.problems)
+    assert len(report.problems) == 1, report
+    assert f"1.{first} (prices)" in report.problems[0] and "not bytes" in report.problems[0]
+    assert report.checked == 3 and report.held == 1  # the others are still audited
 
 
 def test_an_erasure_no_purge_record_explains_is_a_problem(made: dict[str, Any]) -> None:
@@ -172,26 +170,36 @@ def test_contents_past_their_retention_are_purged_not_missing(
     assert all(by == "its collection's retention" for _, by in report.purged)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: the audit counts contents a purge record names as held (it looks for a purge "
-    "only when the contents are missing), so a purge that did not erase passes",
-)
 def test_contents_a_purge_should_have_erased_are_a_problem(made: dict[str, Any]) -> None:
+    """Held contents a purge record names are not counted as held: a purge that did not erase
+    does not pass."""
     _, second, _ = made["seqnos"]
     node = made["nodes"]["org-a"]
     assert node.private.store.purged_by(second) == f"1.{made['purge']}"
     # the purged contents are back (a fetch from a peer racing the purge, a restored backup)
     node.private.store.put_many([(second, "prices", 0, made["sealed"][second])])
     report = audit(node)
-    assert any(f"1.{second}" in p for p in report.problems), report
+    assert len(report.problems) == 1, report
+    problem = report.problems[0]
+    assert f"1.{second} (prices): purged by 1.{made['purge']}" in problem
+    assert "still held" in problem
+    assert report.held == 2 and report.purged == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: the audit takes any purge record naming a seqno as the explanation, even one "
-    "for another collection that no node carried out",
-)
+def test_contents_held_although_a_marker_says_purged_are_a_problem(made: dict[str, Any]) -> None:
+    """No purge record names it, but the node's own marker says it erased it."""
+    first, _, _ = made["seqnos"]
+    node = made["nodes"]["org-a"]
+    db = sqlite3.connect(node.directory / "private" / "sealed.db")
+    db.execute("INSERT INTO purged VALUES (?, 'prices', '1.999')", (first,))
+    db.commit()
+    db.close()
+    report = audit(node)
+    assert len(report.problems) == 1, report
+    assert f"1.{first} (prices): purged by 1.999" in report.problems[0]
+    assert "still held" in report.problems[0]
+
+
 def test_a_purge_record_of_another_collection_does_not_excuse_missing_contents(
     tmp_path: Path, consortium: Consortium
 ) -> None:
@@ -207,4 +215,30 @@ def test_a_purge_record_of_another_collection_does_not_excuse_missing_contents(
     node.private.store.close()
     _delete_row(node, seqno)  # then the contents go missing at org-a
     report = audit(node)
-    assert any("never purged" in p for p in report.problems), report
+    assert len(report.problems) == 1, report
+    assert f"1.{seqno} (salaries)" in report.problems[0]
+    assert "never purged" in report.problems[0]
+    assert report.purged == []
+
+
+def test_a_purge_record_after_which_the_entry_came_does_not_excuse_missing_contents(
+    tmp_path: Path, consortium: Consortium
+) -> None:
+    """A purge record naming a later entry (which an applier from before that check ordered)
+    erased nothing: it does not explain missing contents."""
+    upcoming = consortium.appliers[0].next_seqno + 1
+    record = purge_record("prices", f"1.{upcoming}", "early")
+    pseqno, _ = consortium.entry(A, "admin-org-a", record, PURGE_COLLECTION)
+    _accepted_before_the_check(consortium, pseqno, record)
+    seqno, _, _ = consortium.write(A, "alice", "written after the purge")
+    assert seqno == upcoming
+    node = Node(tmp_path, "org-a", consortium)
+    node.catch_up()
+    assert node.private.store.get(seqno) is not None
+    node.private.store.close()
+    _delete_row(node, seqno)
+    report = audit(node)
+    assert len(report.problems) == 1, report
+    assert f"1.{seqno} (prices)" in report.problems[0]
+    assert "never purged" in report.problems[0]
+    assert report.purged == []

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.core.canonical import canonicalize, parse_canonical
-from accord.core.private import PrivateRecord, commitment, key_id
+from accord.core.private import PrivateRecord, check_sealed_slots, commitment, key_id
 from accord.errors import ConfigurationError, MalformedInput, VerificationError
 from accord.private import keys
 from accord.private.sealing import SEALED_FORMAT, SUITE, Sealed, open_sealed, seal
@@ -96,6 +96,20 @@ def test_the_sealed_format() -> None:
     assert [w["keyId"] for w in wrapped] == [key_id(public(r)) for r in sorted(READERS)]
     # neither the contents nor the salt appear in the clear
     assert b"hello" not in sealed.sealed and sealed.salt.hex().encode() not in sealed.sealed
+
+
+def test_what_seal_makes_passes_the_appliers_slot_check() -> None:
+    """The applier checks sealed bytes without any key (accord.core.private.check_sealed_slots):
+    every honest seal passes it, for any set of readers given in any order."""
+    for readers in (READERS, ("org-c", "org-a"), ("org-b",)):
+        sealed = sealed_to("hello", readers)
+        check_sealed_slots(sealed.sealed, {r: public(r) for r in readers})
+        with pytest.raises(MalformedInput, match="not to every reader"):
+            check_sealed_slots(sealed.sealed, {r: public(r) for r in (*readers, "org-x")})
+    # a reader's rotated key: the bytes sealed to the old one are no longer accepted
+    sealed = sealed_to("hello", ("org-a", "org-b"))
+    with pytest.raises(MalformedInput, match="not its current encryption key"):
+        check_sealed_slots(sealed.sealed, {"org-a": public("org-a"), "org-b": public("org-x")})
 
 
 def test_each_seal_draws_a_fresh_salt_and_key() -> None:
@@ -291,6 +305,7 @@ def test_an_independent_sealer_interoperates() -> None:
     )
     record = PrivateRecord("prices", committed, hashlib.sha256(data).hexdigest())
     assert open_sealed(data, record, "org-b", ring("org-b")) == ("cross-checked", salt)
+    check_sealed_slots(data, {"org-b": public("org-b")})  # and the applier accepts it
 
 
 def test_sealed_contents_that_do_not_match_the_commitment_are_refused() -> None:

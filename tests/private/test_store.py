@@ -121,6 +121,26 @@ def test_a_corrupt_store_is_a_storage_error(tmp_path: Path) -> None:
         SealedStore(tmp_path)
 
 
+@pytest.mark.parametrize("value", ["tampered", 42, 4.5])
+def test_a_sealed_value_of_another_sqlite_type_is_a_storage_error(
+    tmp_path: Path, value: object
+) -> None:
+    """A hand edit (the sqlite3 shell) that stores TEXT or a number: a storage error, never a
+    crash of the audit nor a 500 of a read."""
+    store = SealedStore(tmp_path)
+    store.put_many([(2, "prices", 1, b"two"), (3, "prices", 1, b"three")])
+    db = sqlite3.connect(store.path)
+    db.execute("UPDATE sealed SET sealed = ? WHERE seqno = 3", (value,))
+    db.commit()
+    db.close()
+    assert store.get(2) == b"two"
+    with pytest.raises(StorageError, match="entry 3 are not bytes"):
+        store.get(3)
+    with pytest.raises(StorageError, match="entry 3 are not bytes"):
+        store.held()
+    store.close()
+
+
 def test_rows_and_purges_survive_a_restart(tmp_path: Path) -> None:
     store = SealedStore(tmp_path)
     store.put_many([(2, "prices", 900, b"two"), (3, "prices", 1000, b"three")])
