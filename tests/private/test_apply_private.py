@@ -527,15 +527,6 @@ def test_contents_within_the_limit_are_not_refused_once_sealed(consortium: Conso
     assert applied.accepted, applied.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: private_write_limit (8 x max_contents + 64 KiB) counts JSON escaping (6 bytes "
-    "a control character) and one base64, but the sealed write is base64 of the sealed JSON "
-    "whose ciphertext is base64 too: about 10.7 x the contents. With a contents limit from "
-    "about 24 KiB to 576 KiB, contents of control characters within it are refused after "
-    "ordering, though below the node's 6 MiB message estimate (latent today: every node's "
-    "applier keeps the default 1 MiB, where that estimate refuses such contents at the edge)",
-)
 def test_control_characters_within_the_limit_are_not_refused_once_sealed() -> None:
     from accord.consortium.node import MAX_MESSAGE_BYTES
 
@@ -1106,13 +1097,6 @@ def test_a_majority_cannot_vote_itself_a_reader(
     assert node.read(seqno, "maria") == "org-a's own secret"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: node.add needs no consent of the member it names: a majority that excludes "
-    "a reader adds a node of the reader's organization, through which it orders purge records "
-    "as the reader's Administrator (erasing the reader's private contents at every reader "
-    "node) and private writes as the reader's users",
-)
 def test_a_majority_cannot_add_a_node_of_a_readers_organization(
     consortium: Consortium, nodes: dict[str, Node]
 ) -> None:

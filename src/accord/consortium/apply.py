@@ -61,9 +61,10 @@ PRIVATE_WRITE_SLACK = 64 * 1024
 
 def private_write_limit(max_contents: int) -> int:
     """The largest ordered private write for a contents limit: sealed contents are base64 of
-    the encrypted canonical JSON of contents and salt, in which a character takes up to 6 bytes;
-    plus room for the wrapped keys. The writing node checks it before ordering."""
-    return 8 * max_contents + PRIVATE_WRITE_SLACK
+    the sealed JSON, whose ciphertext is itself base64 of the encrypted canonical JSON of contents
+    and salt, in which a character takes up to 6 bytes (6 × 4/3 × 4/3 < 11); plus room for the
+    wrapped keys. The writing node checks it before ordering."""
+    return 11 * max_contents + PRIVATE_WRITE_SLACK
 
 
 GOVERNANCE_COLLECTION = "accord.governance"

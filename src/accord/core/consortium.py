@@ -1361,8 +1361,8 @@ def _apply_actions(
 
 def _consenters(state: ConsortiumState, p: Proposal) -> frozenset[str]:
     """The members whose own yes a proposal needs, whatever the threshold: the organization a
-    user belongs to (or is moved to) for a change of that user, and a member for its own
-    encryption key. So no majority can mint a user of another organization (who would read that
+    user belongs to (or is moved to) for a change of that user, a member for its own encryption
+    key, and a member for a node added in its name (which writes as its users). So no majority can mint a user of another organization (who would read that
     organization's private collections) or replace its key."""
     needed: set[str] = set()
     for action in p.actions:
@@ -1378,6 +1378,8 @@ def _consenters(state: ConsortiumState, p: Proposal) -> frozenset[str]:
                 needed.add(owner)
         elif action.type == "member.encryption-key" and isinstance(payload, tuple):
             needed.add(payload[0])
+        elif action.type == "node.add" and isinstance(payload, Node):
+            needed.add(payload.member)  # a node writes as its member's users
     return frozenset(m for m in needed if m in state.members)
 
 

@@ -16,7 +16,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -297,48 +297,13 @@ class PrivateData:
                     errors.append(f"{peer.node_id}: sent contents that are not the entry's")
                     continue
                 ts = self.node.ledger.get_entry(seqno).metadata.timestamp_ms
-                if await asyncio.to_thread(self.store.purged_by, seqno) is not None:
-                    raise Gone(f"the contents of entry {seqno} were purged meanwhile")
-                await asyncio.to_thread(
-                    self.store.put_many, [(seqno, collection.collection_id, ts, sealed)]
+                kept = await asyncio.to_thread(
+                    self.store.put_unless_purged, seqno, collection.collection_id, ts, sealed
                 )
+                if not kept:
+                    raise Gone(f"the contents of entry {seqno} were purged meanwhile")
                 return sealed
         raise StorageError(
             f"this node holds no sealed contents for entry {seqno} and no reader peer sent them"
             + (f" ({'; '.join(errors)})" if errors else "")
         )
-
-    # --- audit ------------------------------------------------------------------------------
-    def audit(self) -> dict[str, Any]:
-        """Check every private entry this organization reads: its sealed contents are held and
-        open to the record's commitment, or it was purged. Raises nothing; reports."""
-        ledger = self.node.ledger
-        state = self.node.state
-        report: dict[str, Any] = {"checked": 0, "purged": [], "missing": [], "bad": []}
-        purges = self.store.purges()
-        for collection in private_state(state.extensions).collections.values():
-            if self.member not in collection.readers:
-                continue
-            first, size = collection.since_seqno + 1, ledger.size()
-            while first <= size:
-                page = ledger.get_entries(
-                    first, size, collection_id=collection.collection_id, limit=1000
-                )
-                for entry in page:
-                    seqno = entry.metadata.seqno
-                    report["checked"] += 1
-                    if seqno in purges:
-                        report["purged"].append({"seqno": seqno, "by": purges[seqno]})
-                        continue
-                    sealed = self.store.get(seqno)
-                    if sealed is None:
-                        report["missing"].append(seqno)
-                        continue
-                    try:
-                        open_sealed(sealed, parse_record(entry.contents), self.member, self.keys)
-                    except AccordError as exc:
-                        report["bad"].append({"seqno": seqno, "error": str(exc)})
-                if len(page) < 1000:
-                    break
-                first = page[-1].metadata.seqno + 1
-        return report

@@ -74,6 +74,26 @@ class SealedStore:
         """Keep ``(seqno, collection, timestamp, sealed)`` rows, durably, in one transaction."""
         self._write(("INSERT OR REPLACE INTO sealed VALUES (?, ?, ?, ?)", row) for row in rows)
 
+    def put_unless_purged(
+        self, seqno: int, collection: str, timestamp_ms: int, sealed: bytes
+    ) -> bool:
+        """Keep one row fetched from a peer, unless a purge of it is recorded (in the same
+        transaction, so a purge that lands meanwhile wins); whether it was kept."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                cursor = self._db.execute(
+                    "INSERT OR REPLACE INTO sealed SELECT ?, ?, ?, ? "
+                    "WHERE NOT EXISTS (SELECT 1 FROM purged WHERE seqno = ?)",
+                    (seqno, collection, timestamp_ms, sealed, seqno),
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StorageError(f"the sealed-contents store failed: {exc}") from exc
+        return cursor.rowcount > 0
+
     def get(self, seqno: int) -> bytes | None:
         with self._lock:
             row = self._db.execute("SELECT sealed FROM sealed WHERE seqno = ?", (seqno,)).fetchone()
