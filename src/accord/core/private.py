@@ -202,10 +202,13 @@ class PrivateState:
         return {"collections": [self.collections[c].to_json() for c in sorted(self.collections)]}
 
 
+NO_PRIVATE_COLLECTIONS = PrivateState()
+
+
 def private_state(extensions: Mapping[str, object]) -> PrivateState:
     """The private state held in a consortium state's ``extensions`` (empty if none yet)."""
     found = extensions.get(EXTENSION)
-    return found if isinstance(found, PrivateState) else PrivateState()
+    return found if isinstance(found, PrivateState) else NO_PRIVATE_COLLECTIONS
 
 
 @dataclass(frozen=True)
