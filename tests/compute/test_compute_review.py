@@ -296,13 +296,6 @@ PRICES_INPUT = {"org-a": {"kind": "entries", "collectionId": "prices", "field": 
 # === holes (strict xfail: they pass once fixed) ================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="HOLE: apply.py _check_compute tests `record.get('type') in COMPUTE_ADMIN_TYPES` on an "
-    "unhashable type: a list or object 'type' raises TypeError in every node's applier, which "
-    "restores and re-applies the same message forever (the whole consortium halts)",
-)
 @pytest.mark.parametrize("kind", [["propose"], {"propose": 1}])
 def test_a_compute_record_with_an_unhashable_type_is_rejected_not_fatal(
     net: Network, kind: object
@@ -313,14 +306,6 @@ def test_a_compute_record_with_an_unhashable_type_is_rejected_not_fatal(
     assert applied.item.collection_id == REJECTED_COLLECTION
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: an accept record's endpoint is any host:port (jobs.py _check checks only that "
-    "the named node is the member's); node.py _run_party dials it from every honest party "
-    "before it in order, retrying every 0.1 s until the deadline, and records the TLS error "
-    "text (host, port, what answered) in a fail record every organization reads: SSRF and an "
-    "internal port scan from the honest nodes' networks",
-)
 def test_a_party_dials_only_the_host_its_peer_node_is_registered_at(
     net: Network, fake_party: FakeParty
 ) -> None:
@@ -343,13 +328,6 @@ def test_a_party_dials_only_the_host_its_peer_node_is_registered_at(
         assert hosts <= registered, hosts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: node.py follow() folds every record with the CURRENT membership (member_of, "
-    "members, nodes): once an organization removes the user who accepted (or a node is "
-    "replaced, a member leaves), a node that restarts or joins refolds a completed job as "
-    "never accepted; nodes disagree on history, and one organization alone can rewrite it",
-)
 def test_a_restarted_node_folds_a_finished_job_as_every_other_node_does(
     net: Network, fake_party: FakeParty
 ) -> None:
@@ -368,14 +346,6 @@ def test_a_restarted_node_folds_a_finished_job_as_every_other_node_does(
     assert restarted.job(job_id).to_json() == live.to_json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: run() starts a party for every running job it holds an input file for, "
-    "without checking that the job's acceptance names THIS node: an organization with two "
-    "nodes whose Administrator accepted through both (say a retry after a timeout) gets 200 "
-    "from both, the fold keeps only the first, and the second node still starts a party; "
-    "pinned to the other node's certificate, it refuses and fails the job",
-)
 def test_only_the_node_named_by_the_acceptance_runs_the_party(net: Network, tmp_path: Path) -> None:
     second = NodeRecord(
         "org-a-n2",
@@ -409,12 +379,6 @@ def test_only_the_node_named_by_the_acceptance_runs_the_party(net: Network, tmp_
     assert _started_by_run_loop(driver2) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: job_json's final is only 'the job's last record is Committed', so a job still "
-    "proposed or running says final: true (accord compute status prints 'running (final)'), "
-    "and a job the clock ended is final with no record of its end",
-)
 def test_final_is_true_only_for_a_job_that_ended(net: Network) -> None:
     job_id = net.propose()
     net.nodes["org-a"].commit()
@@ -424,13 +388,6 @@ def test_final_is_true_only_for_a_job_that_ended(net: Network) -> None:
     assert out["final"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: accept binds a socket to the host of the node's URL with AF_INET "
-    "(node.py _free_port): an IPv6 URL ([::1]), or a DNS name that is not a local address "
-    "(a node behind NAT or a load balancer), raises OSError: HTTP 500, and such a node can "
-    "never take part in a job",
-)
 @pytest.mark.parametrize("url", ["https://[::1]:8443", "https://node-a.invalid:8443"])
 def test_accept_on_a_node_whose_url_is_not_a_local_ipv4_address(net: Network, url: str) -> None:
     net.views["org-a"].urls[A.node.node_id] = url
@@ -441,12 +398,6 @@ def test_accept_on_a_node_whose_url_is_not_a_local_ipv4_address(net: Network, ur
         pass  # a clear 4xx/503 would do; anything else is a 500
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: propose ignores keys of 'inputs' that are not participants (node.py propose "
-    "reads inputs.get(p) per participant): a misspelt participant name silently turns its "
-    "entries input into a value input",
-)
 def test_inputs_naming_a_non_participant_are_refused(net: Network) -> None:
     with pytest.raises(AccordError):
         net.propose(
@@ -454,12 +405,6 @@ def test_inputs_naming_a_non_participant_are_refused(net: Network) -> None:
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: the decrypted input of an entries job stays in DIR/compute/<job>.json (0600, "
-    "forever): a purge of a private entry erases its sealed copy at every reader but not the "
-    "plaintext the compute driver copied out of it",
-)
 def test_a_purge_reaches_the_compute_copy_of_a_private_entry(net: Network) -> None:
     _, erased = _write_prices(net, "alice", [7, 11])
     job_id = net.propose(inputs=PRICES_INPUT)
@@ -477,12 +422,6 @@ def test_a_purge_reaches_the_compute_copy_of_a_private_entry(net: Network) -> No
     assert all(11 not in (values or []) for values in remaining), remaining
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: node.py _entries_input reads the sealed store directly instead of "
-    "PrivateData.open_entry: an entry whose sealed copy this node lacks (never received, "
-    "not purged; open_entry would fetch it from a peer) is silently left out of the input",
-)
 def test_an_entries_input_never_silently_drops_an_entry(net: Network) -> None:
     _, missing = _write_prices(net, "alice", [7, 11])
     store = net.nodes["org-a"].private.store
@@ -496,13 +435,6 @@ def test_an_entries_input_never_silently_drops_an_entry(net: Network) -> None:
     assert json.loads(_input_file(net, "org-a", job_id).read_text())["input"] == [7, 11]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: _entries_input does not check the collection's retention (open_entry does): "
-    "until the retention sweeper runs (every 5 s, or never while it fails), entries past "
-    "their retention, which the organization's own users can no longer read, still become "
-    "an input",
-)
 def test_an_entries_input_leaves_out_entries_past_their_retention(net: Network) -> None:
     net.consortium.create("short", ("org-a", "org-b"), 60_000)
     net.sync()
@@ -522,15 +454,6 @@ def test_an_entries_input_leaves_out_entries_past_their_retention(net: Network) 
     assert json.loads(_input_file(net, "org-a", job_id).read_text())["input"] == [3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: ComputeDriver.follow() mutates self.jobs and self._scanned without a lock, and "
-    "runs at once in the run loop's worker thread, in HTTP reads' executor threads and on the "
-    "event loop (accept, decline, propose): a follow that read a page before another folded it "
-    "raises InvalidRequest ('entry ... does not follow ...', a 400 to a reader), and an "
-    "unlucky interleaving stores an older state over a newer one with _scanned past it, so "
-    "the node loses a record (a job never runs there)",
-)
 def test_concurrent_follows_neither_fail_nor_lose_records(
     net: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -570,13 +493,6 @@ def test_concurrent_follows_neither_fail_nor_lose_records(
     assert set(driver.job(job_id).accepted) == {"org-a", "org-b"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HOLE: the fold checks only the names of a proposal's params, not their values "
-    "(catalogue.check_params runs at the proposing node's edge and in the party): a proposal "
-    "ordered by a node that skips the edge, with params the catalogue refuses, is accepted by "
-    "every Administrator's node and fails only once every input is committed and parties run",
-)
 def test_a_job_whose_params_the_catalogue_refuses_cannot_be_accepted(net: Network) -> None:
     program = PROGRAMS["threshold"]
     record = propose_record(

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import logging
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -56,8 +58,17 @@ from accord.compute.jobs import (
     propose_record,
     result_record,
 )
+from accord.consortium.apply import GOVERNANCE_COLLECTION, Applier, replay_governance
 from accord.core.canonical import parse_json
-from accord.errors import AccordError, AuthError, Conflict, InvalidRequest, NotFound
+from accord.core.consortium import ConsortiumState
+from accord.errors import (
+    AccordError,
+    AuthError,
+    ConfigurationError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+)
 from accord.identity import write_private
 from accord.log.ledger import NewEntry
 
@@ -108,10 +119,30 @@ def program_json(p: Program) -> dict[str, object]:
     }
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+def _listen(host: str) -> tuple[int, str]:
+    """A free port for this node's party and the address it listens on: the node's registered
+    host when it is an address of this machine, else every interface (a node behind NAT or a
+    load balancer, reached at its registered host)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for candidate in (host, "::" if family == socket.AF_INET6 else "0.0.0.0"):  # noqa: S104
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.bind((candidate, 0))
+                return int(s.getsockname()[1]), candidate
+        except OSError:
+            continue
+    raise ConfigurationError(f"cannot find a port for this node's MPC party near {host}")
+
+
+def _all_entries(ledger: Any, collection_id: str, first: int, last: int) -> list[Any]:
+    out: list[Any] = []
+    while first <= last:
+        page = ledger.get_entries(first, last, collection_id=collection_id, limit=1000)
+        out.extend(page)
+        if len(page) < 1000:
+            break
+        first = page[-1].metadata.seqno + 1
+    return out
 
 
 def _field(value: Any, path: str) -> Any:
@@ -131,6 +162,11 @@ class ComputeDriver:
         self._scanned = 0
         self._parties: dict[str, asyncio.Task[None]] = {}
         self._wake: asyncio.Event | None = None
+        self._lock = threading.Lock()
+        self._history: ConsortiumState | None = None  # the state at the last entry folded
+        private = getattr(node, "private", None)
+        if private is not None:  # an input read from private entries goes when they are purged
+            private.on_erase.append(self.forget_source)
 
     @property
     def member(self) -> str:
@@ -147,42 +183,74 @@ class ComputeDriver:
 
     def follow(self) -> JobState:
         """Fold the compute records this node applied since the last call; the job states at
-        the ledger's time."""
-        ledger = self.node.ledger
-        size = self.node.applied_size
-        args = self._fold_args()
-        state = self.node.state
-        while self._scanned < size:
-            page = ledger.get_entries(
-                self._scanned + 1, size, collection_id=COMPUTE_COLLECTION, limit=1000
-            )
-            for entry in page:
-                md = entry.metadata
-                self.jobs, outcome = fold(
-                    self.jobs,
-                    txid=str(md.transaction_id),
-                    timestamp_ms=md.timestamp_ms,
-                    user_id=md.user_id,
-                    member=state.member_of(md.user_id),
-                    is_admin=True,  # the applier let only Administrators write those that need it
-                    contents=entry.contents.encode("utf-8"),
-                    **args,
+        the ledger's time.
+
+        Each record is judged by the consortium state *at that record* (members, nodes, users,
+        roles), rebuilt here from the governance entries between them, so a node that folds a
+        job long after it ended (a restart, a new node) reaches the same states as the nodes that
+        folded it live."""
+        with self._lock:
+            ledger = self.node.ledger
+            size = self.node.applied_size
+            if self._history is None:
+                if size < 1:
+                    return self.jobs
+                genesis = ledger.get_entry(1)
+                self._history = Applier.from_genesis(
+                    genesis.contents, genesis.metadata.timestamp_ms
+                ).state
+            while self._scanned < size:
+                first = self._scanned + 1
+                records = ledger.get_entries(
+                    first, size, collection_id=COMPUTE_COLLECTION, limit=1000
                 )
-                if not outcome.accepted:
-                    log.info("compute record %s refused: %s", md.transaction_id, outcome.reason)
-            self._scanned = page[-1].metadata.seqno if len(page) == 1000 else size
-        applier = self.node.applier
-        if applier is not None:
-            self.jobs = advance(self.jobs, applier.ledger_time)
-        return self.jobs
+                last = records[-1].metadata.seqno if len(records) == 1000 else size
+                governance = _all_entries(ledger, GOVERNANCE_COLLECTION, first, last)
+                for entry in heapq.merge(governance, records, key=lambda e: e.metadata.seqno):
+                    md = entry.metadata
+                    if md.collection_id == GOVERNANCE_COLLECTION:
+                        if md.seqno <= self._history.last_seqno:  # the genesis
+                            continue
+                        self._history = replay_governance(
+                            self._history,
+                            md.seqno,
+                            md.timestamp_ms,
+                            md.tags,
+                            entry.contents,
+                            md.user_id,
+                        )
+                        continue
+                    state = self._history
+                    self.jobs, outcome = fold(
+                        self.jobs,
+                        txid=str(md.transaction_id),
+                        timestamp_ms=md.timestamp_ms,
+                        user_id=md.user_id,
+                        member=state.member_of(md.user_id),
+                        is_admin=state.is_admin(md.user_id),
+                        contents=entry.contents.encode("utf-8"),
+                        members=frozenset(state.members),
+                        nodes={n: v.member for n, v in state.nodes.items()},
+                        catalogue=self.catalogue,
+                    )
+                    if not outcome.accepted:
+                        log.info("compute record %s refused: %s", md.transaction_id, outcome.reason)
+                self._scanned = last
+            applier = self.node.applier
+            if applier is not None:
+                self.jobs = advance(self.jobs, applier.ledger_time)
+            return self.jobs
 
     def job(self, job_id: str) -> Job:
         return self.follow().job(job_id)
 
     def job_json(self, job: Job) -> dict[str, object]:
+        """A job's provenance, and ``final``: it ended and its last record is covered by a final
+        (cosigned) checkpoint. A job ended by the clock is final once an entry past its deadline
+        or expiry is."""
         out = job.to_json()
         last = job.records[-1].txid if job.records else job.id
-        out["final"] = self.node.ledger.status(_txid(last)) == "Committed"
+        out["final"] = job.terminal and self.node.ledger.status(_txid(last)) == "Committed"
         return out
 
     # --- writes -----------------------------------------------------------------------------
@@ -220,6 +288,9 @@ class ComputeDriver:
         raw_inputs = body.get("inputs") or {}
         if not isinstance(raw_inputs, dict):
             raise InvalidRequest('inputs maps participants to {"kind": "value"} or entries')
+        strangers = sorted(set(raw_inputs) - set(participants))
+        if strangers:
+            raise InvalidRequest(f"inputs names {', '.join(strangers)}, not a participant")
         inputs = {
             p: InputSpec.from_json(raw_inputs.get(p, {"kind": "value"})) for p in participants
         }
@@ -237,8 +308,30 @@ class ComputeDriver:
         self._check(record, user_id)
         return await self._order(record, user_id)
 
-    def _input(self, job: Job, body: Mapping[str, Any]) -> list[Any]:
+    def forget_source(self, seqno: int) -> None:
+        """Drop the input values this node copied out of entry ``seqno`` (purged, or past its
+        retention): the salt and commitment stay, the values do not. A job not run yet then
+        fails at this organization ("its input was erased")."""
+        if not self.directory.is_dir():
+            return
+        for path in self.directory.glob("*.json"):
+            if path.name.endswith(".result.json"):
+                continue
+            try:
+                kept = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if seqno in kept.get("sources", ()) and "input" in kept:
+                del kept["input"]
+                kept["erased"] = f"entry {seqno} it was read from was erased"
+                fresh = path.with_name(path.name + ".tmp")
+                fresh.unlink(missing_ok=True)
+                write_private(fresh, json.dumps(kept).encode())
+                os.replace(fresh, path)  # the old file's blocks are freed, not overwritten
+
+    async def _input(self, job: Job, body: Mapping[str, Any]) -> tuple[list[Any], list[int]]:
         program = get_program(job.program)
+        check_params(program, job.params)  # a proposal that skipped an edge's check
         spec = job.inputs[self.member]
         if spec.kind == "value":
             if set(body) != {"input"}:
@@ -246,47 +339,41 @@ class ComputeDriver:
                     f'this job takes {self.member}\'s input as a value: send {{"input": [...]}} '
                     f"({'integers' if program.input_kind == 'values' else 'strings'})"
                 )
-            return list(check_inputs(program, body["input"]))
+            return list(check_inputs(program, body["input"])), []
         if body:
             raise InvalidRequest(
                 f"this job reads {self.member}'s input from its private entries of "
                 f"{spec.collection_id} ({spec.entry_field}): send an empty body"
             )
-        return list(check_inputs(program, self._entries_input(spec, program)))
+        values, sources = await self._entries_input(spec, program)
+        return list(check_inputs(program, values)), sources
 
-    def _entries_input(self, spec: InputSpec, program: Program) -> list[Any]:
+    async def _entries_input(
+        self, spec: InputSpec, program: Program
+    ) -> tuple[list[Any], list[int]]:
         """The field ``spec.entry_field`` of every entry of ``spec.collection_id`` written by
-        this organization's users (opened from this node's sealed store when private)."""
-        from accord.core.private import parse_record
-        from accord.private.sealing import open_sealed
-
+        this organization's users, read as they would read it: a private entry opened as for a
+        reader (fetched from a peer if this node lacks its copy), a purged or expired one left
+        out."""
         ledger = self.node.ledger
         collection_id = spec.collection_id or ""
-        private = self.node.private.collection(collection_id)
         values: list[Any] = []
-        first, size = 1, self.node.applied_size
+        sources: list[int] = []
+        size = self.node.applied_size
         state = self.node.state
-        while first <= size:
-            page = ledger.get_entries(first, size, collection_id=collection_id, limit=1000)
-            for entry in page:
-                md = entry.metadata
-                if state.member_of(md.user_id) != self.member:
-                    continue
-                contents = entry.contents
-                if private is not None and private.covers(md.seqno):
-                    sealed = self.node.private.store.get(md.seqno)
-                    if sealed is None:
-                        continue  # purged: no longer an input
-                    contents, _ = open_sealed(
-                        sealed, parse_record(contents), self.member, self.node.private.keys
-                    )
-                try:
-                    values.append(_field(parse_json(contents), spec.entry_field or ""))
-                except (KeyError, AccordError):
-                    continue  # an entry without the field is not an input
-            if len(page) < 1000:
-                break
-            first = page[-1].metadata.seqno + 1
+        entries = await asyncio.to_thread(_all_entries, ledger, collection_id, 1, size)
+        for entry in entries:
+            md = entry.metadata
+            if state.member_of(md.user_id) != self.member:
+                continue
+            contents = await self.node.private.contents_of(entry)
+            if contents is None:
+                continue  # purged or past its retention: no longer an input
+            try:
+                values.append(_field(parse_json(contents), spec.entry_field or ""))
+            except (KeyError, AccordError):
+                continue  # an entry without the field is not an input
+            sources.append(md.seqno)
         if not values:
             raise InvalidRequest(
                 f"no entry of {collection_id} written by {self.member} has the field "
@@ -294,17 +381,18 @@ class ComputeDriver:
             )
         if program.input_kind == "set":
             values = sorted({str(v) for v in values})
-        return values
+        return values, sources
 
     async def accept(self, job_id: str, body: Mapping[str, Any], user_id: str) -> str:
         job = self.job(job_id)
         if self.member not in job.participants:
             raise AuthError(f"{self.member} does not take part in job {job_id}")
-        value = await asyncio.to_thread(self._input, job, body)
+        value, sources = await self._input(job, body)
         salt = os.urandom(32)
         commitment = input_commitment(salt, value)
         host = urlsplit(self.node.state.nodes[self.node.node_id].url).hostname or "127.0.0.1"
-        endpoint = f"{host}:{_free_port(host)}"
+        port, listen = _listen(host)
+        endpoint = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         record = accept_record(
             job_id,
             input_commitment=commitment,
@@ -320,7 +408,14 @@ class ComputeDriver:
         write_private(
             path,
             json.dumps(
-                {"input": value, "salt": salt.hex(), "endpoint": endpoint, "user": user_id}
+                {
+                    "input": value,
+                    "salt": salt.hex(),
+                    "endpoint": endpoint,
+                    "listen": listen,
+                    "sources": sources,
+                    "user": user_id,
+                }
             ).encode(),
         )
         try:
@@ -367,6 +462,8 @@ class ComputeDriver:
                     and self.member in job.participants
                     and self.member not in job.results
                     and job.id not in self._parties
+                    # the node the acceptance names runs the party, not another of this member's
+                    and job.accepted[self.member].node == self.node.node_id
                     and (self.directory / f"{job.id}.json").exists()
                 ):
                     self._parties[job.id] = asyncio.create_task(
@@ -376,6 +473,9 @@ class ComputeDriver:
     async def _run_party(self, job: Job) -> None:
         mine = json.loads((self.directory / f"{job.id}.json").read_text())
         user = mine["user"]
+        if "input" not in mine:
+            await self._report_failure(job, user, f"the input of {self.member} was erased")
+            return
         marker = self.directory / f"{job.id}.started"
         if marker.exists():  # a party this node started before it restarted cannot rejoin
             await self._report_failure(job, user, "the party's node restarted during the run")
@@ -386,13 +486,22 @@ class ComputeDriver:
         for member in job.participants:
             acceptance = job.accepted[member]
             host, _, port = acceptance.endpoint.rpartition(":")
+            host = host.strip("[]")
             node = state.nodes.get(acceptance.node)
             if node is None:
                 await self._report_failure(job, user, f"node {acceptance.node} is gone")
                 return
-            parties.append(
-                {"host": host.strip("[]"), "port": int(port), "tlsCertSha256": node.tls_cert_sha256}
-            )
+            # A party is dialled only at the host its node is registered at: an acceptance cannot
+            # make honest nodes connect to an address of its choosing.
+            registered = (urlsplit(node.url).hostname or "").strip("[]")
+            if host.lower() != registered.lower():
+                await self._report_failure(
+                    job,
+                    user,
+                    f"the acceptance of {member} names an endpoint that is not its node's host",
+                )
+                return
+            parties.append({"host": host, "port": int(port), "tlsCertSha256": node.tls_cert_sha256})
         data = self.node.state_dir
         deadline = job.deadline_ms or 0
         timeout = max(5.0, (deadline - time.time() * 1000) / 1000)
@@ -406,7 +515,8 @@ class ComputeDriver:
             "key": str(data / "node.key"),
             "ca": str(data / "service.crt"),
             "input": mine["input"],
-            "listenHost": parties[job.participants.index(self.member)]["host"],
+            "listenHost": mine.get("listen")
+            or parties[job.participants.index(self.member)]["host"],
         }
         from accord.compute.party import run_party_subprocess
 
@@ -415,13 +525,20 @@ class ComputeDriver:
         except ComputeError as exc:
             await self._report_failure(job, user, str(exc)[:500] or "the party failed")
             return
-        if answer.get("private") is not None:
-            write_private(
-                self.directory / f"{job.id}.result.json", json.dumps(answer["private"]).encode()
+        try:
+            if answer.get("private") is not None:
+                write_private(
+                    self.directory / f"{job.id}.result.json",
+                    json.dumps(answer["private"]).encode(),
+                )
+            record = result_record(
+                job.id, answer["result"], elapsed_ms=int(float(answer["elapsedSeconds"]) * 1000)
             )
-        record = result_record(
-            job.id, answer["result"], elapsed_ms=int(float(answer["elapsedSeconds"]) * 1000)
-        )
+        except (AccordError, KeyError, TypeError, ValueError, OSError) as exc:
+            await self._report_failure(
+                job, user, f"the party's answer could not be recorded: {exc}"
+            )
+            return
         try:
             await self._order(record, user)
         except AccordError as exc:

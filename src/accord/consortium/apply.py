@@ -146,18 +146,7 @@ class Applier:
                     raise MalformedInput("entry 1 of a consortium ledger must be its genesis")
                 applier = cls.from_genesis(contents, timestamp)
                 continue
-            kind = "users" if KIND_TAGS["users"] in tags else "governance"
-            sender = next((t[len(NODE_TAG) :] for t in tags if t.startswith(NODE_TAG)), None)
-            sending = applier.state.node(sender) if sender else None
-            applier.state, _ = apply_entry(
-                applier.state,
-                seqno=seqno,
-                timestamp_ms=timestamp,
-                kind=kind,
-                contents=contents,
-                user_id=user,
-                member=sending.member if sending else None,
-            )
+            applier.state = replay_governance(applier.state, seqno, timestamp, tags, contents, user)
         if applier is None:
             raise MalformedInput("the ledger holds no genesis entry")
         applier.next_seqno = size + 1
@@ -300,6 +289,12 @@ class Applier:
                 self._check_compute(env.contents, env.user_id)
         except AccordError as exc:
             return self._reject(line.digest, env.node, env.position, str(exc))
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # A check that did not expect this shape: the same refusal on every node, never a
+            # halt of the applier (which would stop the whole consortium on one record).
+            return self._reject(
+                line.digest, env.node, env.position, f"malformed record: {type(exc).__name__}"
+            )
         item = OrderedItem(env.collection_id, env.tags, contents, env.user_id, timestamp)
         return Applied(item, env.node, env.position, True, sealed=sealed)
 
@@ -321,8 +316,11 @@ class Applier:
             raise MalformedInput(f"a compute record: {exc}") from None
         if not isinstance(record, dict) or record.get("format") != "accord.compute.v1":
             raise MalformedInput("a compute record is accord.compute.v1 JSON")
-        if record.get("type") in COMPUTE_ADMIN_TYPES and not self.state.is_admin(user):
-            raise MalformedInput(f"only an Administrator may {record.get('type')} a job")
+        kind = record.get("type")
+        if not isinstance(kind, str):
+            raise MalformedInput("a compute record's type is a string")
+        if kind in COMPUTE_ADMIN_TYPES and not self.state.is_admin(user):
+            raise MalformedInput(f"only an Administrator may {kind} a job")
 
     def _check_purge(self, contents: str, user: str, member: str) -> None:
         """A purge record is written by an Administrator of one of the collection's readers."""
@@ -413,6 +411,31 @@ class Applier:
             POSITIONS_KEY: encode_positions(self.positions),
             CLOCKS_KEY: json.dumps(dict(sorted(self.clocks.items())), separators=(",", ":")),
         }
+
+
+def replay_governance(
+    state: ConsortiumState,
+    seqno: int,
+    timestamp: int,
+    tags: tuple[str, ...],
+    contents: str,
+    user: str,
+) -> ConsortiumState:
+    """The state after one stored entry of :data:`GOVERNANCE_COLLECTION` (not the genesis), as
+    the applier folded it when it was ordered: what reading the state at any entry needs."""
+    kind = "users" if KIND_TAGS["users"] in tags else "governance"
+    sender = next((t[len(NODE_TAG) :] for t in tags if t.startswith(NODE_TAG)), None)
+    sending = state.node(sender) if sender else None
+    state, _ = apply_entry(
+        state,
+        seqno=seqno,
+        timestamp_ms=timestamp,
+        kind=kind,
+        contents=contents,
+        user_id=user,
+        member=sending.member if sending else None,
+    )
+    return state
 
 
 STREAM_SEQ_KEY = "consortium.stream_seq"

@@ -14,7 +14,7 @@ import asyncio
 import base64
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +63,9 @@ class PrivateData:
         self.directory = directory
         self.store = SealedStore(directory / "private")
         self.keys = load_keyring(directory)
+        self.on_erase: list[Callable[[int], None]] = []
+        """Called with an entry's seqno once its sealed contents were erased (a purge or its
+        retention), for copies other capabilities made of its contents."""
 
     @property
     def member(self) -> str:
@@ -141,6 +144,7 @@ class PrivateData:
             return
         if self.member in private.readers:
             self.store.purge(md.seqno, md.collection_id, by)
+            self._erased(md.seqno)
 
     def restore(self) -> None:
         """Bring the store in line with the ledger after a start: forget rows of entries that
@@ -187,8 +191,16 @@ class PrivateData:
                 collection.collection_id, now_ms - collection.retention_ms
             ):
                 self.store.purge(seqno, collection.collection_id, EXPIRED)
+                self._erased(seqno)
                 erased += 1
         return erased
+
+    def _erased(self, seqno: int) -> None:
+        for callback in self.on_erase:
+            try:
+                callback(seqno)
+            except Exception as exc:  # one capability's failure must not stop the erasure
+                log.error("erasing copies of entry %d failed: %s", seqno, exc)
 
     # --- reads ------------------------------------------------------------------------------
     def check_reader(self, collection: PrivateCollection, user_id: str) -> None:
@@ -242,6 +254,27 @@ class PrivateData:
                 f"this node cannot open the sealed contents of {md.transaction_id} "
                 "(accord verify --data names the problem)"
             ) from None
+
+    async def contents_of(self, entry: LedgerEntry) -> str | None:
+        """``entry``'s contents as this node's organization reads them: opened if private (its
+        copy fetched from a reader peer if missing), None if purged or past its retention.
+        AuthError if the entry is private and this organization is not a reader."""
+        md = entry.metadata
+        collection = self.collection(md.collection_id, md.seqno)
+        if collection is None:
+            return entry.contents
+        if self.member not in collection.readers:
+            raise AuthError(f"{self.member} does not read {collection.collection_id}")
+        if self._purged_or_expired(entry, collection) is not None:
+            return None
+        record = parse_record(entry.contents)
+        sealed = await asyncio.to_thread(self.store.get, md.seqno)
+        if sealed is None:
+            try:
+                sealed = await self._fetch(md.seqno, collection, record)
+            except Gone:
+                return None
+        return open_sealed(sealed, record, self.member, self.keys)[0]
 
     async def contents_for(self, entry: LedgerEntry, user_id: str) -> str:
         opened = await self.open_entry(entry, user_id)
