@@ -128,6 +128,22 @@ def test_every_catalogue_program_matches_the_clear_computation(network: LocalCon
     assert {"sum", "mean", "variance", "min", "max", "argmin", "argmax", "threshold"} <= set(
         checked
     )
+    # the last job's result and provenance become final: covered by a cosigned checkpoint, at
+    # every node, with the same provenance
+    final = [_wait_final(network.orgs[name], job["job"]) for name in ORGS]
+    assert all(f["final"] for f in final)
+    assert final[0] == final[1] == final[2]
+
+
+def _wait_final(org: OrgProcess, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = _job(org, job_id)
+        if job["final"]:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} is not final at {org.name}: {job}")
+        time.sleep(0.3)
 
 
 def test_psi_two_parties_learn_the_items_only_they_see(network: LocalConsortium) -> None:

@@ -93,7 +93,7 @@ MAX_MESSAGE_BYTES = 6 << 20
 """Envelope bytes per message (an upper estimate); the NATS servers take 8 MiB messages."""
 PUBLISH_DEADLINE = 6.0
 WITNESS_WAIT = 3.0
-CHECKPOINT_PAUSE = 0.5
+CHECKPOINT_PAUSE = 0.1
 FALLBACK_DELAY = 0.2
 MAX_WITNESS_ANSWER = 64 * 1024
 CHECKPOINT_EVERY = 8
