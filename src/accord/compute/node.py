@@ -134,17 +134,6 @@ def _listen(host: str) -> tuple[int, str]:
     raise ConfigurationError(f"cannot find a port for this node's MPC party near {host}")
 
 
-def _all_entries(ledger: Any, collection_id: str, first: int, last: int) -> list[Any]:
-    out: list[Any] = []
-    while first <= last:
-        page = ledger.get_entries(first, last, collection_id=collection_id, limit=1000)
-        out.extend(page)
-        if len(page) < 1000:
-            break
-        first = page[-1].metadata.seqno + 1
-    return out
-
-
 def _field(value: Any, path: str) -> Any:
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
@@ -205,7 +194,7 @@ class ComputeDriver:
                     first, size, collection_id=COMPUTE_COLLECTION, limit=1000
                 )
                 last = records[-1].metadata.seqno if len(records) == 1000 else size
-                governance = _all_entries(ledger, GOVERNANCE_COLLECTION, first, last)
+                governance = list(ledger.iter_collection(GOVERNANCE_COLLECTION, first, last))
                 for entry in heapq.merge(governance, records, key=lambda e: e.metadata.seqno):
                     md = entry.metadata
                     if md.collection_id == GOVERNANCE_COLLECTION:
@@ -361,7 +350,9 @@ class ComputeDriver:
         sources: list[int] = []
         size = self.node.applied_size
         state = self.node.state
-        entries = await asyncio.to_thread(_all_entries, ledger, collection_id, 1, size)
+        entries = await asyncio.to_thread(
+            lambda: list(ledger.iter_collection(collection_id, 1, size))
+        )
         for entry in entries:
             md = entry.metadata
             if state.member_of(md.user_id) != self.member:

@@ -376,14 +376,7 @@ class ConsortiumNode:
             self.private.restore()
             return
         size = ledger.size()
-        rows = []
-        first = 1
-        while True:
-            page = ledger.get_entries(first, size, collection_id=GOVERNANCE_COLLECTION, limit=1000)
-            rows.extend(page)
-            if len(page) < 1000:
-                break
-            first = page[-1].metadata.seqno + 1
+        rows = list(ledger.iter_collection(GOVERNANCE_COLLECTION, 1, size))
         if not rows or rows[0].metadata.seqno != 1:
             raise MalformedInput("this ledger does not start with the consortium's genesis")
         if rows[0].contents != self.genesis:

@@ -26,7 +26,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -354,6 +354,24 @@ class LedgerReader:
                 collection_id, first_seqno, last_seqno, limit
             )
         return [self._to_entry(r, committed, redactions) for r in rows]
+
+    def iter_collection(
+        self,
+        collection_id: str,
+        first_seqno: int = 1,
+        last_seqno: int | None = None,
+        *,
+        page: int = 1000,
+    ) -> Iterator[LedgerEntry]:
+        """Every entry of ``collection_id`` from ``first_seqno`` to ``last_seqno`` (default: the
+        current size), in order, read ``page`` entries at a time."""
+        last = self.size() if last_seqno is None else last_seqno
+        while first_seqno <= last:
+            rows = self.get_entries(first_seqno, last, collection_id=collection_id, limit=page)
+            yield from rows
+            if len(rows) < page:
+                return
+            first_seqno = rows[-1].metadata.seqno + 1
 
     def collections(self) -> list[str]:
         return self.storage.collections()

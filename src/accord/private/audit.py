@@ -30,17 +30,6 @@ class PrivateReport:
     problems: list[str] = field(default_factory=list)
 
 
-def _all(reader: Any, collection: str, first: int, size: int) -> list[Any]:
-    out: list[Any] = []
-    while first <= size:
-        page = reader.get_entries(first, size, collection_id=collection, limit=1000)
-        out.extend(page)
-        if len(page) < 1000:
-            break
-        first = page[-1].metadata.seqno + 1
-    return out
-
-
 def audit_private(data: Any) -> PrivateReport | None:
     """The private-contents audit of consortium data directory ``data`` (None if it holds no
     private contents store)."""
@@ -56,7 +45,7 @@ def audit_private(data: Any) -> PrivateReport | None:
     store = SealedStore(store_dir)
     try:
         size = reader.size()
-        governance = _all(reader, GOVERNANCE_COLLECTION, 1, size)
+        governance = list(reader.iter_collection(GOVERNANCE_COLLECTION, 1, size))
         last = reader.get_entry(size).metadata.timestamp_ms
         applier = Applier.restore(
             (
@@ -77,7 +66,7 @@ def audit_private(data: Any) -> PrivateReport | None:
         keys = load_keyring(data.path)
         # A purge explains an entry only if it names the entry's collection and comes after it.
         purges: dict[tuple[int, str], str] = {}
-        for entry in _all(reader, PURGE_COLLECTION, 1, size):
+        for entry in reader.iter_collection(PURGE_COLLECTION, 1, size):
             try:
                 purge = parse_purge(entry.contents)
             except AccordError:
@@ -88,7 +77,9 @@ def audit_private(data: Any) -> PrivateReport | None:
         for collection in private_state(state.extensions).collections.values():
             if member not in collection.readers:
                 continue
-            for entry in _all(reader, collection.collection_id, collection.since_seqno + 1, size):
+            for entry in reader.iter_collection(
+                collection.collection_id, collection.since_seqno + 1, size
+            ):
                 md = entry.metadata
                 txid = str(md.transaction_id)
                 report.checked += 1

@@ -155,19 +155,13 @@ class PrivateData:
         if dropped:
             log.info("dropped %d sealed rows past the ledger's size %d", dropped, size)
         done = self.store.purges()
-        first = 1
-        while first <= size:
-            page = ledger.get_entries(first, size, collection_id=PURGE_COLLECTION, limit=1000)
-            for entry in page:
-                try:
-                    target = parse_purge(entry.contents).seqno
-                except AccordError:
-                    continue
-                if target not in done:
-                    self._purge(entry.contents, str(entry.transaction_id))
-            if len(page) < 1000:
-                break
-            first = page[-1].metadata.seqno + 1
+        for entry in ledger.iter_collection(PURGE_COLLECTION, 1, size):
+            try:
+                target = parse_purge(entry.contents).seqno
+            except AccordError:
+                continue
+            if target not in done:
+                self._purge(entry.contents, str(entry.transaction_id))
 
     async def run_retention(self) -> None:
         """Erase contents whose collection's retention ran out, by the consortium's time."""
