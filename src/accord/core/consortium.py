@@ -797,6 +797,7 @@ P = TypeVar("P")
 class _ActionType(Generic[P]):
     parse: Callable[[Mapping[str, object]], P]
     apply: Callable[[ConsortiumState, P], ConsortiumState]
+    consent: Callable[[ConsortiumState, P, str], Iterable[str]] | None = None
 
 
 _REGISTRY: dict[str, _ActionType[Any]] = {}
@@ -806,19 +807,23 @@ def register_action(
     action_type: str,
     parse: Callable[[Mapping[str, object]], P],
     apply: Callable[[ConsortiumState, P], ConsortiumState],
+    *,
+    consent: Callable[[ConsortiumState, P, str], Iterable[str]] | None = None,
 ) -> None:
     """Make ``action_type`` proposable.
 
     ``parse`` receives the action's JSON object without its ``type`` member and returns a payload
     (raising MalformedInput for a bad shape); ``apply`` returns the state with the action applied
     to it, or raises an :class:`~accord.errors.AccordError` (Conflict, NotFound, ...) to reject
-    the whole proposal. Both must be pure and deterministic; every node must register the same
+    the whole proposal. ``consent(state, payload, proposer)``, if given, names the members the
+    action acts on in their own name: the proposal then also needs each one's own yes, whatever
+    the threshold. All must be pure and deterministic; every node must register the same
     actions. Registering a type twice is a ConfigurationError.
     """
     _check_action_type(action_type)
     if action_type in _REGISTRY:
         raise ConfigurationError(f"action type {action_type} is already registered")
-    _REGISTRY[action_type] = _ActionType(parse, apply)
+    _REGISTRY[action_type] = _ActionType(parse, apply, consent)
 
 
 def registered_actions() -> tuple[str, ...]:
@@ -935,7 +940,29 @@ register_action(
     _field("name", "member.remove", lambda v: check_name(v, "a member name")),
     _apply_member_remove,
 )
-register_action("node.add", _field("node", "node.add", Node.from_json), _apply_node_add)
+
+
+# The members whose own yes an action needs (see _consenters).
+def _consent_user_set(
+    state: ConsortiumState, change: tuple[str, str, str | None], proposer: str
+) -> Iterable[str]:
+    user_id, _, member = change
+    yield member or state.user_members.get(user_id) or proposer  # the user's new organization
+    if user_id in state.user_members:
+        yield state.user_members[user_id]  # and its old one
+
+
+def _consent_user_remove(state: ConsortiumState, user_id: str, proposer: str) -> Iterable[str]:
+    owner = state.user_members.get(user_id)
+    return () if owner is None else (owner,)
+
+
+register_action(
+    "node.add",
+    _field("node", "node.add", Node.from_json),
+    _apply_node_add,
+    consent=lambda state, node, proposer: (node.member,),  # a node writes as its member's users
+)
 register_action(
     "node.remove",
     _field("nodeId", "node.remove", lambda v: check_name(v, "a node id")),
@@ -946,7 +973,7 @@ register_action(
     _field("constitution", "constitution.set", Constitution.from_json),
     _apply_constitution_set,
 )
-register_action("user.set", _parse_user_set, _apply_user_set)
+register_action("user.set", _parse_user_set, _apply_user_set, consent=_consent_user_set)
 
 
 # member.encryption-key {"member": M, "encryptionKey": base64}: the key a member's private
@@ -976,9 +1003,19 @@ def _apply_private_create(state: ConsortiumState, create: CreateCollection) -> C
     return replace(state, extensions={**state.extensions, PRIVATE_EXTENSION: private})
 
 
-register_action("member.encryption-key", _parse_encryption_key, _apply_encryption_key)
+register_action(
+    "member.encryption-key",
+    _parse_encryption_key,
+    _apply_encryption_key,
+    consent=lambda state, change, proposer: (change[0],),
+)
 register_action("private.create", parse_create, _apply_private_create)
-register_action("user.remove", _field("userId", "user.remove", check_user_id), _apply_user_remove)
+register_action(
+    "user.remove",
+    _field("userId", "user.remove", check_user_id),
+    _apply_user_remove,
+    consent=_consent_user_remove,
+)
 
 
 # Builders of the built-in actions' JSON objects.
@@ -1362,24 +1399,14 @@ def _apply_actions(
 def _consenters(state: ConsortiumState, p: Proposal) -> frozenset[str]:
     """The members whose own yes a proposal needs, whatever the threshold: the organization a
     user belongs to (or is moved to) for a change of that user, a member for its own encryption
-    key, and a member for a node added in its name (which writes as its users). So no majority can mint a user of another organization (who would read that
-    organization's private collections) or replace its key."""
+    key, and a member for a node added in its name (which writes as its users), as each action
+    type's registered ``consent`` says. So no majority can mint a user or a node of another
+    organization (who would read that organization's private collections) or replace its key."""
     needed: set[str] = set()
     for action in p.actions:
-        payload = action.payload
-        if action.type == "user.set" and isinstance(payload, tuple):
-            user_id, _, member = payload
-            needed.add(member or state.user_members.get(user_id) or p.proposer)
-            if user_id in state.user_members:
-                needed.add(state.user_members[user_id])
-        elif action.type == "user.remove" and isinstance(payload, str):
-            owner = state.user_members.get(payload)
-            if owner is not None:
-                needed.add(owner)
-        elif action.type == "member.encryption-key" and isinstance(payload, tuple):
-            needed.add(payload[0])
-        elif action.type == "node.add" and isinstance(payload, Node):
-            needed.add(payload.member)  # a node writes as its member's users
+        consent = _REGISTRY[action.type].consent
+        if consent is not None:
+            needed.update(consent(state, action.payload, p.proposer))
     return frozenset(m for m in needed if m in state.members)
 
 
