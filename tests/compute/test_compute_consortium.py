@@ -17,38 +17,27 @@ import httpx
 import pytest
 
 from accord.cli.gov import ballot_note, proposal_note
-from accord.client.client import AccordClient
 from accord.compute.catalogue import PROGRAMS
 from accord.consortium.demo import LocalConsortium, OrgProcess
-from accord.core.note import Signer
 from accord.core.private import private_create_action
-
-ORGS = ("supplier", "manufacturer", "retailer")
+from tests.consortium.helpers import (
+    ORGS,
+    admin_options,
+    client,
+    member_key,
+    running_consortium,
+)
+from tests.consortium.helpers import http as shared_http
 
 
 def http(org: OrgProcess) -> httpx.Client:
-    return httpx.Client(base_url=org.url, verify=org.ssl_context(), timeout=60.0)
-
-
-def member_key(org: OrgProcess) -> Signer:
-    return Signer.from_skey((org.data / "member.key").read_text().strip())
-
-
-def client(org: OrgProcess) -> AccordClient:
-    return AccordClient(
-        org.url, service_cert=str(org.service_crt), cert=str(org.admin_cert), key=str(org.admin_key)
-    )
+    return shared_http(org, timeout=60.0)
 
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortium]:
-    consortium = LocalConsortium.create(tmp_path_factory.mktemp("compute") / "c", ORGS)
-    try:
-        consortium.start_all()
-        consortium.wait_ready()
+    with running_consortium(tmp_path_factory.mktemp("compute") / "c") as consortium:
         yield consortium
-    finally:
-        consortium.stop_all()
 
 
 def _post(org: OrgProcess, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -250,21 +239,7 @@ def test_a_decline_and_a_party_that_drops_out_fail_the_job(network: LocalConsort
 
 def _cli(org: OrgProcess, *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "accord.cli.main",
-            "compute",
-            *argv,
-            "--url",
-            org.url,
-            "--cacert",
-            str(org.service_crt),
-            "--cert",
-            str(org.admin_cert),
-            "--key",
-            str(org.admin_key),
-        ],
+        [sys.executable, "-m", "accord.cli.main", "compute", *argv, *admin_options(org)],
         capture_output=True,
         text=True,
     )

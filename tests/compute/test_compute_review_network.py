@@ -13,23 +13,18 @@ import httpx
 import pytest
 
 from accord.consortium.demo import LocalConsortium, OrgProcess
-
-ORGS = ("supplier", "manufacturer", "retailer")
+from tests.consortium.helpers import ORGS, running_consortium
+from tests.consortium.helpers import http as shared_http
 
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortium]:
-    consortium = LocalConsortium.create(tmp_path_factory.mktemp("review") / "c", ORGS)
-    try:
-        consortium.start_all()
-        consortium.wait_ready()
+    with running_consortium(tmp_path_factory.mktemp("review") / "c") as consortium:
         yield consortium
-    finally:
-        consortium.stop_all()
 
 
 def http(org: OrgProcess) -> httpx.Client:
-    return httpx.Client(base_url=org.url, verify=org.ssl_context(), timeout=60.0)
+    return shared_http(org, timeout=60.0)
 
 
 def _propose(org: OrgProcess, body: dict[str, Any]) -> str:

@@ -7,39 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from accord.client.client import AccordClient
-from accord.consortium.demo import LocalConsortium, OrgProcess
+from accord.consortium.demo import LocalConsortium
 
-ORGS = ("supplier", "manufacturer", "retailer")
+from .helpers import ORGS, client, running_consortium
 
-
-def client(org: OrgProcess) -> AccordClient:
-    return AccordClient(
-        org.url,
-        service_cert=str(org.service_crt),
-        cert=str(org.admin_cert),
-        key=str(org.admin_key),
-    )
+__all__ = ["ORGS", "client"]
 
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortium]:
-    consortium = LocalConsortium.create(tmp_path_factory.mktemp("consortium") / "c", ORGS)
-    try:
-        consortium.start_all()
-        consortium.wait_ready()
+    with running_consortium(tmp_path_factory.mktemp("consortium") / "c") as consortium:
         yield consortium
-    finally:
-        consortium.stop_all()
 
 
 @pytest.fixture
 def fresh_network(tmp_path: Path) -> Iterator[LocalConsortium]:
     """A consortium of its own, for tests that crash or pause organizations."""
-    consortium = LocalConsortium.create(tmp_path / "c", ORGS)
-    try:
-        consortium.start_all()
-        consortium.wait_ready()
+    with running_consortium(tmp_path / "c") as consortium:
         yield consortium
-    finally:
-        consortium.stop_all()

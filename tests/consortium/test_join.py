@@ -15,24 +15,11 @@ from accord.core.consortium import (
     proposal_body,
     sign_action,
 )
-from accord.core.note import Signer
 from accord.core.policy import Policy
 
+from .helpers import admin_options, member_key
 from .test_byzantine import _get_json, _get_text, _post
 from .test_faults import converged, wait_until
-
-
-def _auth(org: OrgProcess) -> list[str]:
-    return [
-        "--url",
-        org.url,
-        "--cacert",
-        str(org.service_crt),
-        "--cert",
-        str(org.admin_cert),
-        "--key",
-        str(org.admin_key),
-    ]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -46,12 +33,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def _key(org: OrgProcess) -> Signer:
-    return Signer.from_skey((org.data / "member.key").read_text().strip())
-
-
 def _act(org: OrgProcess, body: dict) -> dict:  # type: ignore[type-arg]
-    status, raw = _post(org, "/app/governance/actions", sign_action(body, _key(org)).encode())
+    status, raw = _post(org, "/app/governance/actions", sign_action(body, member_key(org)).encode())
     assert status == 200, raw
     return json.loads(raw)
 
@@ -78,7 +61,7 @@ def test_an_organization_joins_with_its_node_and_leaves(fresh_network: LocalCons
         str(shipper_dir / "member.json"),
         "--add-node",
         str(shipper_dir / "node.json"),
-        *_auth(supplier),
+        *admin_options(supplier),
     )
     pid, state = proposed.stdout.split()[:2]
     assert state == "open"
@@ -89,7 +72,7 @@ def test_an_organization_joins_with_its_node_and_leaves(fresh_network: LocalCons
         "yes",
         "--member-key",
         str(manufacturer.data / "member.key"),
-        *_auth(manufacturer),
+        *admin_options(manufacturer),
     )
     assert voted.stdout.split()[:2] == [pid, "accepted"]
     summary = {"url": json.loads((shipper_dir / "node.json").read_text())["url"]}

@@ -19,27 +19,17 @@ import httpx
 import pytest
 
 from accord.cli.gov import ballot_note, proposal_note
-from accord.client.client import AccordClient
 from accord.consortium.demo import LocalConsortium, OrgProcess
-from accord.core.note import Signer
 from accord.core.private import private_create_action
+from tests.consortium.helpers import (
+    admin_options,
+    client,
+    http,
+    member_key,
+    running_consortium,
+)
 
-ORGS = ("supplier", "manufacturer", "retailer")
 READERS = ("supplier", "manufacturer")
-
-
-def client(org: OrgProcess) -> AccordClient:
-    return AccordClient(
-        org.url, service_cert=str(org.service_crt), cert=str(org.admin_cert), key=str(org.admin_key)
-    )
-
-
-def http(org: OrgProcess) -> httpx.Client:
-    return httpx.Client(base_url=org.url, verify=org.ssl_context(), timeout=30.0)
-
-
-def member_key(org: OrgProcess) -> Signer:
-    return Signer.from_skey((org.data / "member.key").read_text().strip())
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):  # type: ignore[no-untyped-def]
@@ -55,10 +45,7 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):  # type
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortium]:
-    consortium = LocalConsortium.create(tmp_path_factory.mktemp("private") / "c", ORGS)
-    try:
-        consortium.start_all()
-        consortium.wait_ready()
+    with running_consortium(tmp_path_factory.mktemp("private") / "c") as consortium:
         orgs = consortium.orgs
         # through the command line: propose with one member's key, vote with another's
         proposed = accord(
@@ -97,27 +84,12 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortiu
                     what=f"the private collection at {org.name}",
                 )
         yield consortium
-    finally:
-        consortium.stop_all()
 
 
 def accord(org: OrgProcess, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the accord CLI against ``org``'s node as its Administrator."""
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "accord.cli.main",
-            *argv,
-            "--url",
-            org.url,
-            "--cacert",
-            str(org.service_crt),
-            "--cert",
-            str(org.admin_cert),
-            "--key",
-            str(org.admin_key),
-        ],
+        [sys.executable, "-m", "accord.cli.main", *argv, *admin_options(org)],
         capture_output=True,
         text=True,
     )

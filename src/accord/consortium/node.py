@@ -723,7 +723,8 @@ class ConsortiumNode:
         applier = self.applier
         assert applier is not None  # noqa: S101
         applied = batch.applied
-        if any(a.item.collection_id == PURGE_COLLECTION for a in applied):
+        collections = {a.item.collection_id for a in applied}
+        if PURGE_COLLECTION in collections:
             # Erased before the purge is acknowledged: a purge answered 200 has taken effect here.
             await asyncio.to_thread(self.private.after_commit, applied, result.transaction_ids)
         for a, txid in zip(applied, result.transaction_ids, strict=True):
@@ -740,7 +741,7 @@ class ConsortiumNode:
             # backup, a copied key): move on past it, or every write of ours is a "replay".
             log.warning("envelopes of %s seen at position %s; moving past it", self.node_id, own)
             self.boot, self.counter = own[0] + 1, 0
-        if any(a.item.collection_id == COMPUTE_COLLECTION for a in applied):
+        if COMPUTE_COLLECTION in collections:
             self.compute.wake()
         self.applied_size = result.size
         self.position = (result.size, batch.last_seq, batch.positions)
@@ -753,7 +754,7 @@ class ConsortiumNode:
             self._to_sign.append((max(marks), result.size, result.root))
         self._applied_event.set()
         self._applied_event = asyncio.Event()
-        if any(a.item.collection_id == GOVERNANCE_COLLECTION for a in applied):
+        if GOVERNANCE_COLLECTION in collections:
             self._sync_peers()
             await self._notify_state()
         assert self._tree_changed is not None  # noqa: S101
