@@ -244,6 +244,24 @@ def test_a_job_runs_to_completion_through_every_nodes_driver(
     assert [c["index"] for c in fake_party.configs] == [0, 1, 2]
 
 
+def test_the_party_gets_absolute_paths_when_the_data_directory_is_relative(
+    net: Network, fake_party: FakeParty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`accord serve --data accord-consortium/supplier` (as the README runs it): the party runs
+    in a temporary directory of its own, so relative certificate paths would not be found."""
+    job_id = net.running()
+    view = net.views["org-a"]
+    absolute = view.state_dir.resolve()
+    monkeypatch.chdir(absolute.parent)
+    monkeypatch.setattr(view, "state_dir", Path(view.state_dir.name))
+    driver = net.drivers["org-a"]
+    asyncio.run(driver._run_party(driver.job(job_id)))
+    (config,) = fake_party.configs
+    for key in ("cert", "key", "ca"):
+        assert Path(config[key]).is_absolute(), config[key]
+        assert Path(config[key]).parent == absolute, config[key]
+
+
 def _users(net: Network, org: Org, op: str, user: str, role: str | None = None) -> None:
     record = users_record(op, user, role)
     ((_, applied),) = net.consortium.send(

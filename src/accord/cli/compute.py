@@ -217,7 +217,10 @@ def add_parsers(sub: Any, *, client_options: ClientOptions, connect: Connect) ->
         "submits a value when it accepts)",
     )
     c.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="how long the run may take (default 600)"
+        "--timeout",
+        type=arg.positive_float,
+        metavar="SECONDS",
+        help="how long the run may take (default 600)",
     )
     client_options(c, url_required=False)
     c.set_defaults(func=cmd_propose, connect=connect)
@@ -256,7 +259,10 @@ def add_parsers(sub: Any, *, client_options: ClientOptions, connect: Connect) ->
     )
     c.add_argument("job", type=arg.txid, help="the job id")
     c.add_argument(
-        "--wait", type=float, metavar="SECONDS", help="wait up to SECONDS for the job to end"
+        "--wait",
+        type=arg.positive_float,
+        metavar="SECONDS",
+        help="wait up to SECONDS for the job to end",
     )
     c.add_argument(
         "--private",

@@ -136,7 +136,7 @@ def add_parsers(sub: Any, *, client_options: ClientOptions, connect: Connect) ->
     )
     c.add_argument(
         "--retention-days",
-        type=float,
+        type=arg.positive_float,
         metavar="DAYS",
         help="purge each entry's contents automatically this long after it was written "
         "(default: kept until purged)",

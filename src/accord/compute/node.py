@@ -493,7 +493,7 @@ class ComputeDriver:
                 )
                 return
             parties.append({"host": host, "port": int(port), "tlsCertSha256": node.tls_cert_sha256})
-        data = self.node.state_dir
+        data = self.node.state_dir.resolve()  # the party runs in a directory of its own
         deadline = job.deadline_ms or 0
         timeout = max(5.0, (deadline - time.time() * 1000) / 1000)
         config = {
