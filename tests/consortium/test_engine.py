@@ -7,6 +7,7 @@ The certificate and port helpers here are shared with test_ordering.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import ipaddress
 import json
@@ -305,6 +306,7 @@ def test_render_config_quotes_paths(tmp_path: Path) -> None:
         ({"routes": ("tls://a:1 b",)}, "route"),
         ({"cluster_name": ""}, "cluster"),
         ({"max_file_store": 0}, "max_file_store"),
+        ({"threads": 0}, "threads"),
     ],
 )
 def test_render_config_refuses_bad_values(
@@ -422,6 +424,20 @@ def test_stop_leaves_no_process(tmp_path: Path, pki: dict[str, OrgPKI]) -> None:
     assert engine.pid is None and not engine.running() and not engine.healthy()
     engine.stop()  # idempotent
     assert "Server Exiting" in engine.log_path.read_text()  # SIGTERM: a graceful shutdown
+
+
+def test_threads_caps_the_servers_gomaxprocs(tmp_path: Path, pki: dict[str, OrgPKI]) -> None:
+    default = make_engines(tmp_path / "default", pki, ["supplier", "buyer"])[0]
+    engine = make_engines(tmp_path / "capped", pki, ["supplier", "buyer"])[0]
+    engine.config = dataclasses.replace(engine.config, threads=1)
+    try:
+        default.start()
+        engine.start()
+        assert monitor(engine, "/varz")["gomaxprocs"] == 1
+        assert monitor(default, "/varz")["gomaxprocs"] == os.cpu_count()
+    finally:
+        engine.stop()
+        default.stop()
 
 
 def test_start_failure_reports_the_log(tmp_path: Path, pki: dict[str, OrgPKI]) -> None:

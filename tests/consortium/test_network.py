@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 
 from accord.consortium.demo import LocalConsortium
 from accord.core.policy import Policy
@@ -94,3 +96,14 @@ def test_the_official_sdk_works_against_any_node(network: LocalConsortium, tmp_p
     finally:
         for c in (writer, waiter, reader):
             c.close()
+
+
+def test_servers_sharing_one_machine_run_one_go_thread_each(network: LocalConsortium) -> None:
+    # create_consortium puts every organization on this machine: each node file caps its NATS
+    # server at one thread, and the running server reports it.
+    for org in network.orgs.values():
+        engine = json.loads((org.data / "consortium.json").read_text())["engine"]
+        assert engine["threads"] == 1
+        url = f"http://127.0.0.1:{engine['monitor_port']}/varz"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            assert json.loads(answer.read())["gomaxprocs"] == 1

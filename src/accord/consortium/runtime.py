@@ -90,6 +90,7 @@ def load_node_files(data: DataDir) -> NodeFiles:
                 ca=data / "engine-ca-bundle.pem",
             ),
             host=host,
+            threads=None if engine.get("threads") is None else int(engine["threads"]),
         )
         try:
             genesis = (data / "genesis.json").read_text()

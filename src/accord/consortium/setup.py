@@ -185,6 +185,7 @@ def _write_org(
     host: str,
     storage: str,
     policy_text: str,
+    engine_threads: int | None = None,
 ) -> None:
     """Write one organization's data directory (see the module docstring)."""
     data.path.mkdir(parents=True)
@@ -240,6 +241,7 @@ def _write_org(
             "monitor_port": p.monitor,
             "routes": [n.engine_route for n in others],
             "servers": [org.node.engine_client] + [n.engine_client for n in others],
+            **({} if engine_threads is None else {"threads": engine_threads}),
         },
         "stream": STREAM,
         "subject": "accord.envelopes",
@@ -323,6 +325,8 @@ def create_consortium(
             host=host_of[org.name],
             storage=(storage or {}).get(org.name, "ledger.db"),
             policy_text=state.policy_text(),
+            # Every organization's NATS server runs on this one machine: one thread each.
+            engine_threads=1,
         )
         orgs_summary[org.name] = _org_summary(data, org)
     summary["orgs"] = orgs_summary
