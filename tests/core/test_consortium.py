@@ -38,6 +38,7 @@ from accord.core.cosignature import Cosigner, add_signatures
 from accord.core.note import Signer, sign_note
 from accord.core.policy import Policy
 from accord.errors import (
+    AccordError,
     ConfigurationError,
     InvalidRequest,
     MalformedInput,
@@ -1175,3 +1176,21 @@ def test_member_signed_notes_with_any_field_replaced_never_raise(
     else:  # still a valid proposal or ballot: only a proposal can have been accepted here
         assert outcome.proposal_id is not None
         assert after.members == state.members and after.users == state.users
+
+
+def test_check_proposal_applies_raises_what_acceptance_would() -> None:
+    state = genesis_state(genesis_text(), seqno=1, timestamp_ms=T0)
+
+    def note(*actions: Mapping[str, object]) -> str:
+        return c.sign_action(c.proposal_body(A.member.name, T0, "0" * 32, actions), A.signer)
+
+    c.check_proposal_applies(state, note(c.user_set_action("bob", "Reader")))
+    with pytest.raises(AccordError, match="org-x"):
+        c.check_proposal_applies(state, note(c.member_remove_action("org-x")))
+    # Actions apply in order: the node of a member added in the same proposal is fine, alone not.
+    with pytest.raises(AccordError):
+        c.check_proposal_applies(state, note(c.node_add_action(D.node)))
+    c.check_proposal_applies(state, note(c.member_add_action(D.member), c.node_add_action(D.node)))
+    ballot = c.sign_action(c.ballot_body(A.member.name, T0, "1" * 32, "ab" * 32, True), A.signer)
+    c.check_proposal_applies(state, ballot)  # not a proposal: nothing to check here
+    assert state == genesis_state(genesis_text(), seqno=1, timestamp_ms=T0)  # pure

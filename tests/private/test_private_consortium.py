@@ -361,3 +361,27 @@ def test_cli_lists_discloses_and_a_reader_refetches_lost_contents(
     assert got.status_code == 200, got.text
     assert got.json()["entry"]["contents"] == marker
     assert _held(orgs["manufacturer"], txid)
+
+
+def test_a_proposal_that_could_not_take_effect_is_refused_at_the_edge(
+    network: LocalConsortium,
+) -> None:
+    supplier = network.orgs["supplier"]
+    with http(supplier) as h:
+        before = h.get("/app/governance/proposals").json()["proposals"]
+    refused = accord(
+        supplier,
+        "private",
+        "create",
+        "prices-2",
+        "--readers",
+        "supplier,nobody",
+        "--member-key",
+        str(supplier.data / "member.key"),
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "could not take effect" in refused.stderr and "nobody" in refused.stderr
+    assert "Traceback" not in refused.stderr, refused.stderr
+    with http(supplier) as h:  # nothing was ordered: no proposal to vote on
+        assert h.get("/app/governance/proposals").json()["proposals"] == before

@@ -91,6 +91,7 @@ __all__ = [
     "VerifiedAction",
     "apply_entry",
     "ballot_body",
+    "check_proposal_applies",
     "check_user_id",
     "constitution_set_action",
     "encryption_key_action",
@@ -100,6 +101,7 @@ __all__ = [
     "member_remove_action",
     "node_add_action",
     "node_remove_action",
+    "on_member_removed",
     "proposal_body",
     "register_action",
     "registered_actions",
@@ -826,6 +828,17 @@ def register_action(
     _REGISTRY[action_type] = _ActionType(parse, apply, consent)
 
 
+_MEMBER_REMOVED: list[Callable[[ConsortiumState, str], ConsortiumState]] = []
+
+
+def on_member_removed(hook: Callable[[ConsortiumState, str], ConsortiumState]) -> None:
+    """Call ``hook(state, name)`` whenever ``member.remove`` removes member ``name``: a
+    capability's extension state drops what it held for that member (a private collection its
+    reader). ``state`` is the consortium without the member, its nodes and its users already;
+    the hook returns it changed or not. Pure and deterministic, as the actions' appliers are."""
+    _MEMBER_REMOVED.append(hook)
+
+
 def registered_actions() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
@@ -876,20 +889,17 @@ def _apply_member_remove(state: ConsortiumState, name: str) -> ConsortiumState:
     gone = {u for u, m in state.user_members.items() if m == name}  # its users go with it
     users = {u: r for u, r in state.users.items() if u not in gone}
     owners = {u: m for u, m in state.user_members.items() if u not in gone}
-    # It reads no private collection any more: later entries are sealed to the others only, and
-    # a new member that takes its name later is not a reader.
-    private = drop_reader(private_state(state.extensions), name)
-    return replace(
+    state = replace(
         state,
         members=members,
         nodes=nodes,
         proposals=proposals,
         users=users,
         user_members=owners,
-        extensions={**state.extensions, PRIVATE_EXTENSION: private}
-        if PRIVATE_EXTENSION in state.extensions
-        else state.extensions,
     )
+    for hook in _MEMBER_REMOVED:
+        state = hook(state, name)
+    return state
 
 
 def _apply_node_add(state: ConsortiumState, node: Node) -> ConsortiumState:
@@ -1010,6 +1020,18 @@ register_action(
     consent=lambda state, change, proposer: (change[0],),
 )
 register_action("private.create", parse_create, _apply_private_create)
+
+
+def _private_member_removed(state: ConsortiumState, name: str) -> ConsortiumState:
+    """A removed member reads no private collection any more: later entries are sealed to the
+    others only, and a new member that takes its name later is not a reader."""
+    if PRIVATE_EXTENSION not in state.extensions:
+        return state
+    private = drop_reader(private_state(state.extensions), name)
+    return replace(state, extensions={**state.extensions, PRIVATE_EXTENSION: private})
+
+
+on_member_removed(_private_member_removed)
 register_action(
     "user.remove",
     _field("userId", "user.remove", check_user_id),
@@ -1394,6 +1416,19 @@ def _apply_actions(
             raise TypeError(f"the applier of {action.type} returned no ConsortiumState")
     _check_state(state)
     return state
+
+
+def check_proposal_applies(state: ConsortiumState, note_text: str) -> None:
+    """Raise the :class:`AccordError` that applying a proposal's actions to ``state`` would raise
+    (a reader that is not a member, a node of an unknown member, removing the last member...).
+
+    What a node's edge checks before ordering a new proposal, so one that could not take effect if
+    accepted now is refused at once instead of being voted on. A ballot or withdrawal passes.
+    The ordered run still decides for good, against the state at its acceptance.
+    """
+    action = verify_action(note_text, state)
+    if action.kind == "proposal":
+        _apply_actions(state, action.actions, action.member)
 
 
 def _consenters(state: ConsortiumState, p: Proposal) -> frozenset[str]:

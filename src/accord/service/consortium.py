@@ -27,9 +27,9 @@ from aiohttp import web
 
 from accord.consortium.apply import Applied
 from accord.consortium.node import ConsortiumNode
-from accord.core.consortium import Outcome, apply_entry
+from accord.core.consortium import OPEN, Outcome, apply_entry, check_proposal_applies
 from accord.core.witness import SIZE_CONTENT_TYPE
-from accord.errors import AuthError, InvalidRequest, NotFound, WitnessRefused
+from accord.errors import AccordError, AuthError, InvalidRequest, NotFound, WitnessRefused
 from accord.service.http import in_thread, read_body, require
 from accord.service.state import STATE
 from accord.service.users import READ_ROLES
@@ -96,6 +96,16 @@ async def post_action(request: web.Request) -> web.Response:
     )
     if not preview.accepted:
         return _outcome_response(preview, None)
+    if preview.proposal_state == OPEN:
+        # Votes would be wasted on a proposal that cannot take effect (a reader that is not a
+        # member, a node of an unknown member): refused now, with what is wrong.
+        try:
+            check_proposal_applies(state, text)
+        except AccordError as exc:
+            raise InvalidRequest(
+                f"this proposal could not take effect if accepted now: {exc} (actions that depend "
+                "on one another go in one proposal, in order)"
+            ) from exc
     applied = await asyncio.wrap_future(
         node.submit_action("governance", text, user_id=user.user_id)
     )
