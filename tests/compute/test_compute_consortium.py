@@ -125,10 +125,13 @@ def test_every_catalogue_program_matches_the_clear_computation(network: LocalCon
 
 
 def _wait_final(org: OrgProcess, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The job at ``org`` once that node applied its completion and a final checkpoint covers it
+    (``final`` alone says the records applied so far are final: a node still short of the last
+    party's result shows a running job, final up to there)."""
     deadline = time.monotonic() + timeout
     while True:
         job = _job(org, job_id)
-        if job["final"]:
+        if job["final"] and job["state"] == "completed":
             return job
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} is not final at {org.name}: {job}")
