@@ -53,9 +53,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                     errors += 1
                 n += 1
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(client(k) for k in range(args.clients)))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     latencies.sort()
 
     def pct(p: float) -> float:
@@ -66,6 +66,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "errors": errors,
         "seconds": elapsed,
         "per_second": len(latencies) / elapsed,
+        "cpu_seconds": cpu,
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
     }
