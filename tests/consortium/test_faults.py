@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -352,3 +353,44 @@ def _alive(pid: int) -> bool:
         return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def test_a_node_whose_nats_server_stops_with_it_still_stops(fresh_network: LocalConsortium) -> None:
+    """SIGTERM to a node and its NATS server at once (``kill -- -PGID`` on the process group):
+    the node, retrying an ordering service that is gone, still stops cleanly and soon. A second
+    SIGTERM during a shutdown that cannot finish (the NATS server frozen) stops it at once."""
+    import os as _os
+    import signal as _signal
+
+    network = fresh_network
+    for name in ("supplier", "manufacturer"):  # twice: what it guards against was a timing race
+        org = network.orgs[name]
+        assert org.proc is not None and org.log is not None
+        start = org.log.stat().st_size
+        engine = org.engine_pid()
+        assert engine is not None
+        _os.kill(engine, _signal.SIGTERM)
+        _os.kill(org.proc.pid, _signal.SIGTERM)
+        assert org.proc.wait(timeout=45) == 0
+        tail = org.log.read_bytes()[start:].decode(errors="replace")
+        assert "stopped cleanly" in tail and "Traceback" not in tail, tail
+        org.proc = None
+    org = network.orgs["retailer"]
+    assert org.proc is not None and org.log is not None
+    start = org.log.stat().st_size
+    engine = org.engine_pid()
+    assert engine is not None
+    _os.kill(engine, _signal.SIGSTOP)  # frozen: the node's goodbye to it cannot complete
+    try:
+        _os.kill(org.proc.pid, _signal.SIGTERM)
+        time.sleep(1.0)
+        _os.kill(org.proc.pid, _signal.SIGTERM)
+        code = org.proc.wait(timeout=45)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            _os.kill(engine, _signal.SIGCONT)
+    tail = org.log.read_bytes()[start:].decode(errors="replace")
+    assert "Traceback" not in tail, tail
+    assert code == 0 or (code == 1 and "second signal: stopping at once" in tail), (code, tail)
+    org.proc = None
+    wait_until(lambda: not _alive(engine), 20, "the retailer's NATS server to stop")

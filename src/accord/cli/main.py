@@ -169,9 +169,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvloop  # a faster event loop where available; plain asyncio otherwise
     except ImportError:
-        asyncio.run(main_coro)
+        run = asyncio.run
     else:
-        uvloop.run(main_coro)
+        run = uvloop.run
+    try:
+        run(main_coro)
+    except asyncio.CancelledError:  # a second signal cut the shutdown short (it said so)
+        return EXIT_FAILED
     return EXIT_OK
 
 

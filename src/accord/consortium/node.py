@@ -83,6 +83,7 @@ from accord.errors import (
 from accord.identity import write_public
 from accord.log.ledger import Ledger, NewEntry, OrderedResult
 from accord.private.node import PrivateData
+from accord.tasks import cancel_all
 
 log = logging.getLogger("accord.consortium")
 T = TypeVar("T")
@@ -351,12 +352,7 @@ class ConsortiumNode:
 
     async def stop(self) -> None:
         self._stopping = True
-        tasks = [*self._tasks, *self._peer_tasks.values()]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all([*self._tasks, *self._peer_tasks.values()])
         for pending, _ in list(self._waiting.values()):
             pending.fail(OrderingUnavailable("the node is stopping"))
         if self.ordering is not None:
@@ -535,7 +531,7 @@ class ConsortiumNode:
         assert self._queue is not None and self.ordering is not None  # noqa: S101 - set in start()
         queue = self._queue
         carry: _Queued | None = None
-        while True:
+        while not self._stopping:
             if carry is not None:
                 first = carry
             else:
@@ -618,7 +614,7 @@ class ConsortiumNode:
         self._write_failed = None
         completer = asyncio.create_task(self._run_completer(completions))
         try:
-            while True:
+            while not self._stopping:
                 if self._write_failed is not None:
                     next_seq = await self._recover(completions, completer)
                     completer = asyncio.create_task(self._run_completer(completions))

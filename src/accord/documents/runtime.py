@@ -23,6 +23,7 @@ from accord.documents.keys import AccessKeyStore
 from accord.documents.s3 import S3Context, build_s3_app
 from accord.documents.store import BlobSource, DocumentStore
 from accord.service.protocol import bound_port
+from accord.tasks import cancel_all
 
 DOCUMENTS_DIR = "documents"
 
@@ -53,9 +54,7 @@ class RunningDocuments:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await cancel_all(self.tasks)
         if self.runner is not None:
             await self.runner.cleanup()
         self.store.blobs.close()

@@ -140,4 +140,16 @@ async def serve_until_signal(
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print(stopping, file=sys.stderr, flush=True)
+    # From now on a second SIGTERM or SIGINT stops at once: the task serving is cancelled, so
+    # whatever shutdown step it waits in is abandoned while the steps after it (closing the
+    # ledger, stopping a NATS server) still run.
+    serving = asyncio.current_task()
+
+    def at_once() -> None:
+        print("accord: second signal: stopping at once", file=sys.stderr, flush=True)
+        if serving is not None:
+            serving.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, at_once)
     await runner.cleanup()
