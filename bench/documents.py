@@ -282,9 +282,10 @@ def report_lines(r: dict[str, Any]) -> list[str]:
         )
     lines += [
         "",
-        "The client's ceiling: the same boto3 calls against `bench/minimal_s3.py`, a server with",
-        "the same framework and TLS that does nothing (no signature check, no hashing, no disk,",
-        "no ledger). No S3 server can give this client more on this machine:",
+        "A ceiling for this stack: the same boto3 calls against `bench/minimal_s3.py`, a server",
+        "with the same framework (aiohttp) and TLS that does nothing (no signature check, no",
+        "hashing, no disk, no ledger). A Python HTTPS server cannot give this client more on this",
+        "machine; a server in a compiled language would leave the client more of the two cores:",
         "",
         "| object | ceiling PUT MiB/s | PUT / ceiling | ceiling PUT / raw write | ceiling GET MiB/s | GET / ceiling | ceiling GET / raw read |",
         "|---|---|---|---|---|---|---|",
