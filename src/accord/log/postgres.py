@@ -216,7 +216,14 @@ class PostgresStorage(LogStorage):
             self._all.clear()
         self._local = threading.local()
         if self._lock_conn is not None:
-            self._lock_conn.close()  # ending the session releases the advisory lock
+            # Released explicitly, so the next writer can take it as soon as close() returns:
+            # the server ends a closed session's backend (and frees its locks) a moment later.
+            if not self._lock_conn.closed:
+                try:
+                    self._lock_conn.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK_KEY,))
+                except psycopg.Error:
+                    pass  # the session is gone, and its lock with it
+            self._lock_conn.close()
             self._lock_conn = None
 
     # --- writes ---------------------------------------------------------------------------------
