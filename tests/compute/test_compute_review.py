@@ -472,6 +472,26 @@ def test_an_entries_input_leaves_out_entries_past_their_retention(net: Network) 
     assert json.loads(_input_file(net, "org-a", job_id).read_text())["input"] == [3]
 
 
+def test_a_record_is_dated_by_its_entry_whatever_the_applier_time_at_an_earlier_read(
+    net: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A node's applier runs ahead of the entries its driver has folded: reading the jobs then
+    # must not date the records folded afterwards (CI saw two nodes give one job different
+    # provenance times).
+    job_id = net.propose()
+    view = net.views["org-a"]
+    ahead = SimpleNamespace(ledger_time=net.consortium.time + 60_000)
+    monkeypatch.setattr(DriverView, "applier", property(lambda v: ahead if v is view else None))
+    net.drivers["org-a"].follow()
+    monkeypatch.undo()
+    net.accept(job_id, "org-b")
+    seen = {m: net.drivers[m].follow().job(job_id).to_json() for m in ("org-a", "org-b")}
+    assert seen["org-a"] == seen["org-b"]
+    accepted = [r for r in seen["org-a"]["records"] if r["type"] == "accept"]
+    assert [r["member"] for r in accepted] == ["org-b"]
+    assert accepted[0]["time"] < ahead.ledger_time
+
+
 def test_concurrent_follows_neither_fail_nor_lose_records(
     net: Network, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -225,10 +225,13 @@ class ComputeDriver:
                     if not outcome.accepted:
                         log.info("compute record %s refused: %s", md.transaction_id, outcome.reason)
                 self._scanned = last
+            # The view at the applier's time (jobs past their deadline shown ended), kept out of
+            # the folded state: the applier may be ahead of the entries folded so far, and a
+            # record folded later must be dated by its own entry, as on every other node.
             applier = self.node.applier
-            if applier is not None:
-                self.jobs = advance(self.jobs, applier.ledger_time)
-            return self.jobs
+            if applier is None:
+                return self.jobs
+            return advance(self.jobs, applier.ledger_time)
 
     def job(self, job_id: str) -> Job:
         return self.follow().job(job_id)
