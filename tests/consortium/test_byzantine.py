@@ -207,6 +207,31 @@ def test_a_node_key_signing_another_root_is_caught_as_evidence(network: LocalCon
     assert status == 403
 
 
+def test_a_stale_old_size_is_answered_409_with_the_record_before_anything_costly(
+    network: LocalConsortium,
+) -> None:
+    supplier, manufacturer = network.orgs["supplier"], network.orgs["manufacturer"]
+    with client(supplier) as c:
+        c.append("so that every witness has cosigned something")
+    origin = json.loads((supplier.data / "config.json").read_text())["name"]
+    node_key = Signer.from_skey((supplier.data / "checkpoint.key").read_text().strip())
+    # Far beyond what any node applied: the full checks would wait for it and answer 503.
+    ahead = sign_checkpoint(Checkpoint(origin, 10**9, b"\x07" * 32), node_key)
+    body = AddCheckpointRequest(0, (), ahead.encode()).to_bytes()
+    deadline = time.monotonic() + 30
+    while True:
+        started = time.monotonic()
+        status, text = _post(manufacturer, "/add-checkpoint", body, as_node=True)
+        if status == 409:
+            break
+        assert status == 503 and time.monotonic() < deadline, (status, text)  # record still 0
+        time.sleep(0.5)
+    assert time.monotonic() - started < 2.0  # not after the 3 s wait for the size to be applied
+    record = text.decode()
+    assert record.endswith("\n") and int(record) > 0
+    assert not list((manufacturer.data / "evidence").glob(f"*{10**9}*"))
+
+
 def _member_key(org: OrgProcess) -> Signer:
     return Signer.from_skey((org.data / "member.key").read_text().strip())
 

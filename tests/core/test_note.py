@@ -17,10 +17,12 @@ from hypothesis import strategies as st
 
 from accord.core.note import (
     MAX_SIGNATURES,
+    MEMO_MAX_MESSAGE,
     NoteSignature,
     Signer,
     VerifiedNote,
     Verifier,
+    ed25519_verify,
     key_hash,
     open_note,
     sign_note,
@@ -536,3 +538,51 @@ def test_verified_note_is_plain_data() -> None:
     note = VerifiedNote("t\n", (sig,))
     assert note.verified_keys == (("a", b"\x00\x00\x00\x01"),)
     assert note.unverified == ()
+
+
+# --- the memo of verified signatures ------------------------------------------------------------
+def test_a_remembered_signature_still_binds_key_signature_and_message() -> None:
+    key = Ed25519PrivateKey.generate()
+    other = Ed25519PrivateKey.generate().public_key()
+    message = b"accord.example/log\n5\nroot\n"
+    signature = key.sign(message)
+    ed25519_verify(key.public_key(), signature, message)  # verified, then remembered
+    ed25519_verify(key.public_key(), signature, message)  # remembered
+    flipped = bytes([signature[0] ^ 1]) + signature[1:]
+    for public, sig, msg in (
+        (key.public_key(), signature, message + b"x"),
+        (key.public_key(), flipped, message),
+        (other, signature, message),
+    ):
+        with pytest.raises(InvalidSignature):
+            ed25519_verify(public, sig, msg)
+    # a failure is never remembered: the same bad triple fails again
+    with pytest.raises(InvalidSignature):
+        ed25519_verify(other, signature, message)
+
+
+def test_large_messages_are_verified_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = Ed25519PrivateKey.generate()
+    message = b"m" * (MEMO_MAX_MESSAGE + 1)
+    signature = key.sign(message)
+    ed25519_verify(key.public_key(), signature, message)
+    calls: list[bytes] = []
+    public = key.public_key()
+
+    class Counting:
+        def public_bytes_raw(self) -> bytes:
+            return public.public_bytes_raw()
+
+        def verify(self, sig: bytes, msg: bytes) -> None:
+            calls.append(msg)
+            public.verify(sig, msg)
+
+    ed25519_verify(Counting(), signature, message)  # type: ignore[arg-type]
+    assert calls == [message]
+
+
+@pytest.mark.parametrize("char", ["\x00", "\t", "\x0b", "\r", "\x1f"])
+def test_every_control_character_but_newline_is_refused(peter_signer: Signer, char: str) -> None:
+    with pytest.raises(MalformedInput, match=f"control character {ord(char):#04x}"):
+        sign_note(f"accord.example/log{char}\n5\n", peter_signer)
+    assert sign_note("accord.example/log \x7f\n5\n", peter_signer)  # DEL and space are fine

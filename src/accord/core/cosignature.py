@@ -45,6 +45,7 @@ from accord.core.note import (
     NoteSignature,
     Verifier,
     check_key_name,
+    ed25519_verify,
     format_key,
     key_hash,
     open_note,
@@ -150,7 +151,7 @@ class CosignerKey:
         timestamp = int.from_bytes(raw[:TIMESTAMP_SIZE], "big")
         message = cosignature_message(note_body, timestamp)  # refuses timestamps over 2^63-1
         try:
-            self.public_key.verify(raw[TIMESTAMP_SIZE:], message)
+            ed25519_verify(self.public_key, raw[TIMESTAMP_SIZE:], message)
         except InvalidSignature:
             raise SignatureError(f"the cosignature of {self.name} does not verify") from None
         return timestamp

@@ -31,6 +31,7 @@ import binascii
 import functools
 import hashlib
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -185,6 +186,36 @@ def format_key(name: str, key_id: bytes, alg: int, key: bytes, *, private: bool 
     return f"{prefix}{name}+{key_id.hex()}+{b64encode(bytes([alg]) + key)}"
 
 
+MEMO_MAX_MESSAGE = 4096
+"""Signatures of messages up to this many bytes (notes, cosigned bodies) are remembered once they
+verify; larger ones (envelope messages, verified once each) are not."""
+_MEMO_SIZE = 4096
+_memo: dict[tuple[bytes, bytes, bytes], None] = {}
+_memo_lock = threading.Lock()
+
+
+def ed25519_verify(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> None:
+    """``public_key.verify(signature, message)`` (raises ``InvalidSignature``), remembering the
+    small messages whose signature verified.
+
+    A checkpoint and its cosignatures travel between nodes many times (every push carries the
+    cosignatures known so far, every witness answer, every final note); Ed25519 verification is
+    deterministic, so a (key, signature, message) triple that verified once verifies again, and
+    its exact bytes are the memo's key. Failures are never remembered.
+    """
+    if len(message) > MEMO_MAX_MESSAGE:
+        public_key.verify(signature, message)
+        return
+    key = (public_key.public_bytes_raw(), signature, message)
+    if key in _memo:
+        return
+    public_key.verify(signature, message)
+    with _memo_lock:
+        if len(_memo) >= _MEMO_SIZE:
+            del _memo[next(iter(_memo))]  # the oldest
+        _memo[key] = None
+
+
 @dataclass(frozen=True)
 class Verifier:
     """A trusted Ed25519 note key: its name, 4-byte key ID and public key.
@@ -252,7 +283,7 @@ class Verifier:
         if len(signature) != ED25519_SIGNATURE_SIZE:
             raise SignatureError(f"invalid signature for key {self._label()}: wrong length")
         try:
-            self.public_key.verify(bytes(signature), bytes(message))
+            ed25519_verify(self.public_key, bytes(signature), bytes(message))
         except InvalidSignature as exc:
             raise SignatureError(f"invalid signature for key {self._label()}") from exc
 
@@ -359,10 +390,13 @@ class VerifiedNote:
         return tuple((s.name, s.key_id) for s in self.verified)
 
 
+_CONTROL_CHAR = re.compile("[\x00-\x09\x0b-\x1f]")
+
+
 def _check_note_chars(text: str) -> None:
-    for ch in text:
-        if ord(ch) < 0x20 and ch != "\n":
-            raise MalformedInput(f"note contains control character {ord(ch):#04x}")
+    found = _CONTROL_CHAR.search(text)
+    if found is not None:
+        raise MalformedInput(f"note contains control character {ord(found.group()):#04x}")
 
 
 def sign_note(text: str, *signers: Signer) -> str:
