@@ -12,7 +12,7 @@ from accord.core.consortium import (
     sign_action,
     users_record,
 )
-from accord.core.envelope import Envelope, encode_message
+from accord.core.envelope import Envelope, encode_message, encode_own
 from accord.core.note import Signer
 from tests.core.test_consortium import T0, A, B, C, genesis_text
 
@@ -111,3 +111,38 @@ def test_a_users_change_within_a_message_applies_to_the_entries_after_it() -> No
     assert "invalid collection id" in applied[1].reason
     assert "may not write" in applied[3].reason
     assert "belongs to org-b" in applied[6].reason
+
+
+def _outcome(applied: list[Applied]) -> list[tuple[object, ...]]:
+    return [(a.item, a.node, a.position, a.accepted, a.reason) for a in applied]
+
+
+def test_an_own_message_applies_exactly_as_its_bytes_do() -> None:
+    node = A.node.node_id
+    envelopes = [
+        _env(node, "entry", "one", "alice", T0 + 1000),
+        _env(node, "users", users_record("remove", "alice"), "admin-org-a", T0 + 1000),
+        _env(node, "entry", "refused: alice has no role now", "alice", T0 + 1001),
+    ]
+    bodies = [env.body() for env in envelopes]
+    own_key = _log(A).verifier().public_key_bytes
+    data, own = encode_own(envelopes, bodies, _log(A))
+    decoded = Applier.from_genesis(genesis_text(), T0)
+    parsed = Applier.from_genesis(genesis_text(), T0)
+    assert _outcome(decoded.apply_message(data, own, own_key)) == _outcome(
+        parsed.apply_message(data)
+    )
+    assert decoded.state == parsed.state and decoded.next_seqno == parsed.next_seqno
+
+
+def test_an_own_message_signed_with_a_key_the_state_does_not_name_is_refused() -> None:
+    # The node's key in the state is not the one this process signs with (a replaced key): its
+    # own message is refused as on every other node, not trusted for being its own.
+    node = A.node.node_id
+    envelopes = [_env(node, "entry", "one", "alice", T0 + 1000)]
+    stranger = Signer.generate(_log(A).name)
+    data, own = encode_own(envelopes, [e.body() for e in envelopes], stranger)
+    live = Applier.from_genesis(genesis_text(), T0)
+    applied = live.apply_message(data, own, stranger.verifier().public_key_bytes)
+    assert [a.accepted for a in applied] == [False]
+    assert "signature does not verify" in applied[0].reason

@@ -210,11 +210,12 @@ def test_a_node_key_signing_another_root_is_caught_as_evidence(network: LocalCon
 def test_a_stale_old_size_is_answered_409_with_the_record_before_anything_costly(
     network: LocalConsortium,
 ) -> None:
-    supplier, manufacturer = network.orgs["supplier"], network.orgs["manufacturer"]
-    with client(supplier) as c:
+    # The retailer's node key: the supplier's may already be distrusted (caught lying above).
+    retailer, manufacturer = network.orgs["retailer"], network.orgs["manufacturer"]
+    with client(retailer) as c:
         c.append("so that every witness has cosigned something")
-    origin = json.loads((supplier.data / "config.json").read_text())["name"]
-    node_key = Signer.from_skey((supplier.data / "checkpoint.key").read_text().strip())
+    origin = json.loads((retailer.data / "config.json").read_text())["name"]
+    node_key = Signer.from_skey((retailer.data / "checkpoint.key").read_text().strip())
     # Far beyond what any node applied: the full checks would wait for it and answer 503.
     ahead = sign_checkpoint(Checkpoint(origin, 10**9, b"\x07" * 32), node_key)
     body = AddCheckpointRequest(0, (), ahead.encode()).to_bytes()

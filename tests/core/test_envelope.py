@@ -9,7 +9,10 @@ from accord.core.envelope import (
     Envelope,
     Line,
     decode_message,
+    encode_bodies,
     encode_message,
+    encode_own,
+    message_header,
     message_id,
 )
 from accord.core.note import Signer
@@ -229,3 +232,47 @@ def test_decoding_matches_the_naive_decoder(bodies: list[bytes]) -> None:
     assert message.signed == b"accord.envelope.v1\nsupplier-1\n" + b"".join(
         b + b"\n" for b in bodies
     )
+
+
+SIGNER = Signer.generate("supplier-1")
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(max_size=40),
+            st.text(min_size=1, max_size=12),
+            st.lists(st.text(max_size=6), max_size=3),
+            st.sampled_from(["entry", "clock", "governance", "evidence"]),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_an_own_message_is_what_decoding_its_bytes_gives(
+    specs: list[tuple[str, str, list[str], str]],
+) -> None:
+    envelopes = [
+        _envelope(i + 1, contents=c, user_id=u, tags=tuple(t), kind=k)
+        for i, (c, u, t, k) in enumerate(specs)
+    ]
+    try:
+        bodies = [env.body() for env in envelopes]
+    except MalformedInput:
+        return  # not valid Unicode: never published
+    data, own = encode_own(envelopes, bodies, SIGNER)
+    assert data == encode_bodies("supplier-1", bodies, SIGNER)
+    assert decode_message(data) == own
+    own.verify(SIGNER.verifier())
+    assert message_header(data) == data[: data.index(b"\n", len(b"accord.envelopes.v1\n")) + 1]
+    assert data.startswith(message_header(data)) and message_header(data).count(b"\n") == 2
+
+
+def test_encode_own_refuses_what_a_message_cannot_hold() -> None:
+    env = _envelope()
+    with pytest.raises(MalformedInput):
+        encode_own([], [], SIGNER)
+    with pytest.raises(MalformedInput):
+        encode_own([env], [], SIGNER)
+    with pytest.raises(MalformedInput):
+        encode_own([env, _envelope(2, node="other-1")], [env.body(), env.body()], SIGNER)

@@ -66,7 +66,14 @@ from accord.core.entry import (
     validate_tags,
     validate_user_id,
 )
-from accord.core.envelope import Envelope, encode_bodies, message_id
+from accord.core.envelope import (
+    MESSAGE_MAGIC,
+    Envelope,
+    Message,
+    encode_own,
+    message_header,
+    message_id,
+)
 from accord.core.merkle import empty_root
 from accord.core.note import NoteSignature, Signer, Verifier, note_signatures
 from accord.core.private import PURGE_COLLECTION
@@ -107,6 +114,7 @@ this (and at the end of the stream whenever it caught up), so under load all nod
 sizes and their cosignatures meet."""
 READ_BATCH = 256
 PIPELINE_DEPTH = 4
+OWN_MESSAGES_KEPT = 64
 HEARTBEAT_INTERVAL = 5.0
 WRITE_TIMEOUT = 60.0
 TRIM_INTERVAL = 5.0
@@ -282,6 +290,9 @@ class ConsortiumNode:
         self._to_sign: list[tuple[int, int, bytes]] = []  # (size to sign, applied size, its root)
         self._harvest: dict[tuple[int, bytes], dict[str, NoteSignature]] = {}
         self._peer_records: dict[str, int] = {}
+        # Messages this node published, by header, until it applies them: no second parse.
+        self._own_messages: dict[bytes, tuple[bytes, Message]] = {}
+        self._own_key = node_signer.verifier().public_key_bytes
         self.retention_messages = DEFAULT_RETENTION_MESSAGES
         self.on_state_change: Callable[[ConsortiumState], object] | None = None
         self.state_dir = state_dir
@@ -588,8 +599,12 @@ class ConsortiumNode:
 
     async def _publish(self, envelopes: list[Envelope], bodies: list[bytes]) -> None:
         assert self.ordering is not None  # noqa: S101 - set in start()
-        data = encode_bodies(self.node_id, bodies, self.signer)  # one signature for them all
+        data, own = encode_own(envelopes, bodies, self.signer)  # one signature for them all
         msg_id = message_id(data)
+        kept = self._own_messages
+        if len(kept) >= OWN_MESSAGES_KEPT:  # published but never read back (a failed publish)
+            del kept[next(iter(kept))]
+        kept[message_header(data)] = (data, own)
         deadline = time.monotonic() + PUBLISH_DEADLINE
         while True:
             try:
@@ -683,6 +698,7 @@ class ConsortiumNode:
         last_seq = next_seq - 1
         base = applier.next_seqno - 1
         marks: list[int] = []
+        own_prefix = MESSAGE_MAGIC + self.node_id.encode() + b" "
         for seq, data in messages:
             if seq != last_seq + 1:
                 gap = StreamGap(
@@ -690,7 +706,12 @@ class ConsortiumNode:
                 )
                 gap.resume_at = seq
                 raise gap
-            applied.extend(applier.apply_message(data))
+            own = None
+            if data.startswith(own_prefix):
+                kept = self._own_messages.pop(message_header(data), None)
+                if kept is not None and kept[0] == data:
+                    own = kept[1]
+            applied.extend(applier.apply_message(data, own, self._own_key))
             last_seq = seq
             if seq % CHECKPOINT_EVERY == 0:  # the same sizes on every node, whatever it batched
                 marks.append(base + len(applied))
