@@ -170,10 +170,15 @@ class Applier:
         the whole message: whatever its size, it cannot make every node write many entries.
 
         ``own`` is what :func:`decode_message` returns for ``data`` when this node encoded it
-        (:func:`encode_own`), ``own_key`` the raw public key it signed it with: the signature is
-        then not checked again if the state names that very key for the node (it verifies by
-        construction). The outcome is the same as without them, on every node.
+        (:func:`encode_own`; its ``signed`` bytes may be left empty), ``own_key`` the raw public
+        key it signed it with. It is used only while the state names that very key for the node,
+        and then the signature is not checked again (it verifies by construction); otherwise the
+        bytes are decoded and checked as any node's. The outcome is the same either way.
         """
+        if own is not None:
+            current = self.state.node(own.node)
+            if own_key is None or current is None or current.log_key.public_key_bytes != own_key:
+                own = None
         message = own if own is not None else decode_message(data)
         refusal: str | None = None
         node = self.state.node(message.node) if message.node else None
@@ -183,7 +188,7 @@ class Applier:
             refusal = f"{message.node} is not a current node"
         elif len(message.lines) > MAX_MESSAGE_ENVELOPES:
             refusal = f"more than {MAX_MESSAGE_ENVELOPES} envelopes in one message"
-        elif own is None or own_key is None or own_key != node.log_key.public_key_bytes:
+        elif own is None:
             try:
                 message.verify(node.log_key)
             except AccordError:

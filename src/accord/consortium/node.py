@@ -114,7 +114,8 @@ this (and at the end of the stream whenever it caught up), so under load all nod
 sizes and their cosignatures meet."""
 READ_BATCH = 256
 PIPELINE_DEPTH = 4
-OWN_MESSAGES_KEPT = 64
+OWN_MESSAGES_BYTES = 32 << 20
+OWN_MESSAGES_AGE = 30.0
 HEARTBEAT_INTERVAL = 5.0
 WRITE_TIMEOUT = 60.0
 TRIM_INTERVAL = 5.0
@@ -291,7 +292,8 @@ class ConsortiumNode:
         self._harvest: dict[tuple[int, bytes], dict[str, NoteSignature]] = {}
         self._peer_records: dict[str, int] = {}
         # Messages this node published, by header, until it applies them: no second parse.
-        self._own_messages: dict[bytes, tuple[bytes, Message]] = {}
+        self._own_messages: dict[bytes, tuple[float, bytes, Message]] = {}
+        self._own_bytes = 0
         self._own_key = node_signer.verifier().public_key_bytes
         self.retention_messages = DEFAULT_RETENTION_MESSAGES
         self.on_state_change: Callable[[ConsortiumState], object] | None = None
@@ -559,6 +561,8 @@ class ConsortiumNode:
             carry = None
             if concurrent:
                 await asyncio.sleep(PUBLISH_LINGER)
+                if self._stopping:
+                    break
             batch = [first]
             count, size = len(first.envelopes), first.size
             while not queue.empty():
@@ -601,10 +605,7 @@ class ConsortiumNode:
         assert self.ordering is not None  # noqa: S101 - set in start()
         data, own = encode_own(envelopes, bodies, self.signer)  # one signature for them all
         msg_id = message_id(data)
-        kept = self._own_messages
-        if len(kept) >= OWN_MESSAGES_KEPT:  # published but never read back (a failed publish)
-            del kept[next(iter(kept))]
-        kept[message_header(data)] = (data, own)
+        header = self._keep_own(data, own)
         deadline = time.monotonic() + PUBLISH_DEADLINE
         while True:
             try:
@@ -615,6 +616,7 @@ class ConsortiumNode:
             except OrderingUnavailable as exc:
                 if time.monotonic() >= deadline or self._stopping:
                     log.warning("cannot order %d envelopes: %s", len(envelopes), exc)
+                    self._take_own(header)
                     self._fail(
                         envelopes,
                         OrderingUnavailable(
@@ -625,6 +627,27 @@ class ConsortiumNode:
                     )
                     return
                 await asyncio.sleep(0.2)
+
+    def _keep_own(self, data: bytes, own: Message) -> bytes:
+        """Keep a message this node publishes until it applies it (by its header), within a
+        byte budget: one not read back in time (a failed publish, a catch-up) is let go."""
+        kept, now = self._own_messages, time.monotonic()
+        while kept:
+            oldest = next(iter(kept))
+            if now - kept[oldest][0] < OWN_MESSAGES_AGE:
+                break
+            self._take_own(oldest)
+        header = message_header(data)
+        if self._own_bytes + 2 * len(data) <= OWN_MESSAGES_BYTES:  # its bytes and its envelopes
+            kept[header] = (now, data, Message(own.node, own.signature, b"", own.lines))
+            self._own_bytes += 2 * len(data)
+        return header
+
+    def _take_own(self, header: bytes) -> tuple[float, bytes, Message] | None:
+        kept = self._own_messages.pop(header, None)
+        if kept is not None:
+            self._own_bytes -= 2 * len(kept[1])
+        return kept
 
     # --- applier ------------------------------------------------------------------------------
     async def _run_applier(self) -> None:
@@ -708,9 +731,9 @@ class ConsortiumNode:
                 raise gap
             own = None
             if data.startswith(own_prefix):
-                kept = self._own_messages.pop(message_header(data), None)
-                if kept is not None and kept[0] == data:
-                    own = kept[1]
+                kept = self._take_own(message_header(data))
+                if kept is not None and kept[1] == data:
+                    own = kept[2]
             applied.extend(applier.apply_message(data, own, self._own_key))
             last_seq = seq
             if seq % CHECKPOINT_EVERY == 0:  # the same sizes on every node, whatever it batched
@@ -910,7 +933,7 @@ class ConsortiumNode:
         and in any case learns the cosignatures it carries."""
         event = self._peer_events[node_id]
         pushed: tuple[int, int] = (0, 0)
-        retried: tuple[int, int] = (0, 0)
+        retried: tuple[int, int, int] = (0, 0, 0)
         holds_quorum = 0  # the largest size the peer is known to hold a quorum's cosignatures for
         timeout = aiohttp.ClientTimeout(total=10.0)
         connector = aiohttp.TCPConnector(ssl=self.peer_tls, limit=2)
@@ -969,8 +992,8 @@ class ConsortiumNode:
                 elif status == 409 and text.strip().isdigit() and text.strip().isascii():
                     record = int(text.strip())
                     self._peer_records[node_id] = record
-                    if record <= tree.size and retried != key:
-                        retried = key  # one retry at once per checkpoint, from its size
+                    if record <= tree.size and retried != (*key, record):
+                        retried = (*key, record)  # at once from its size, once per record seen
                         event.set()
                     else:  # it is ahead of this checkpoint (or keeps moving): wait for a newer one
                         pushed = key
@@ -1271,9 +1294,14 @@ class ConsortiumNode:
             )
         if request.old_size > checkpoint.size:
             raise WitnessRefused(400, "the old size is larger than the checkpoint's size")
-        # A node cosigns its own checkpoint before pushing it: its witness record is at least
-        # this size, which saves our next push to it a 409 round trip.
-        if checkpoint.size > self._peer_records.get(signed_by.node_id, 0):
+        # A node cosigns its own checkpoint before pushing it: when the caller pushes its own,
+        # its witness record is at least this size, which saves our next push to it a 409.
+        caller = state.node_by_tls_fingerprint(peer_fingerprint)
+        if (
+            caller is not None
+            and caller.node_id == signed_by.node_id
+            and checkpoint.size > self._peer_records.get(signed_by.node_id, 0)
+        ):
             self._peer_records[signed_by.node_id] = checkpoint.size
         if checkpoint.size == 0 and checkpoint.root_hash != empty_root():
             raise WitnessRefused(422, "a size-0 checkpoint must have the empty tree's root")

@@ -275,15 +275,20 @@ class Verifier:
         """The verifier key text ``name+hash+base64(0x01 || public key)``."""
         return format_key(self.name, self.key_id, ALG_ED25519, self.public_key_bytes)
 
-    def verify(self, message: bytes, signature: bytes) -> None:
+    def verify(self, message: bytes, signature: bytes, *, remember: bool = True) -> None:
         """Check a raw Ed25519 ``signature`` (without key ID) of ``message``.
 
-        Raises :class:`~accord.errors.SignatureError` if it does not verify.
+        Raises :class:`~accord.errors.SignatureError` if it does not verify. With ``remember``
+        (notes: checked again and again) a small message's good signature is remembered
+        (:func:`ed25519_verify`); a caller that checks each message once passes False.
         """
         if len(signature) != ED25519_SIGNATURE_SIZE:
             raise SignatureError(f"invalid signature for key {self._label()}: wrong length")
         try:
-            ed25519_verify(self.public_key, bytes(signature), bytes(message))
+            if remember:
+                ed25519_verify(self.public_key, bytes(signature), bytes(message))
+            else:
+                self.public_key.verify(bytes(signature), bytes(message))
         except InvalidSignature as exc:
             raise SignatureError(f"invalid signature for key {self._label()}") from exc
 
