@@ -341,6 +341,44 @@ def consortium_section(tmp: Path, seconds: float) -> dict[str, Any]:
     return results
 
 
+def single_node_section(tmp: Path, seconds: float) -> dict[str, Any]:
+    """The consortium's two workloads against ONE `accord serve` (the embedded default), with the
+    same load generator and finality polling: the baselines the issue names (the single-node rate
+    of the same workload). A single node's entry is final once its own signed checkpoint covers
+    it (``GET /checkpoint``)."""
+    from accord.datadir import init_data_dir
+
+    data = init_data_dir(tmp / "single-node-data", name="bench.test/single-node").path
+    server = subprocess.Popen(
+        [sys.executable, "-m", "accord.cli.main", "serve", "--data", str(data), "--port", "0"],
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src")),
+        text=True,
+    )
+    results: dict[str, Any] = {}
+    try:
+        if server.stderr is None:
+            raise RuntimeError("no server stderr")
+        banner = server.stderr.readline()
+        url = banner.split(" on ", 1)[1].split(" ", 1)[0]
+        target = {
+            "url": url,
+            "cacert": str(data / "service.crt"),
+            "cert": str(data / "admin.crt"),
+            "key": str(data / "admin.key"),
+        }
+        _load([target], LIGHT_CLIENTS, 1, SINGLE_SIZE, 2.0)  # warm-up
+        pids = {"accord serve": [server.pid]}
+        _log(f"single node: single appends, {CLIENTS} clients (the consortium's load generator)")
+        results["single"] = _load([target], CLIENTS, 1, SINGLE_SIZE, seconds, pids=pids)
+        _log(f"single node: batches of {BATCH}, {CLIENTS} clients")
+        results["batch"] = _load([target], CLIENTS, BATCH, BATCH_SIZE, seconds, pids=pids)
+    finally:
+        server.terminate()
+        server.wait(60)
+    return results
+
+
 # --- the report ----------------------------------------------------------------------------------
 def _num(value: float | None, fmt: str = ",.0f") -> str:
     return "—" if value is None else format(value, fmt)
@@ -556,8 +594,12 @@ def report_lines(result: dict[str, Any], single_node: dict[str, Any]) -> list[st
     HTTPS append workload, 64 clients) and ``batch`` (the HTTPS batch section's result).
     """
     single, light, batch = result["single"], result["light"], result["batch"]
-    append_base = single_node["append"]["per_second"]
-    batch_base = single_node["batch"]["per_second"]
+    same = result.get("single_node") or {}
+    other_append = single_node["append"]["per_second"]
+    other_batch = single_node["batch"]["per_second"]
+    # The baselines: the same workload, load generator and finality polling against one node.
+    append_base = (same.get("single") or {}).get("final_per_second") or other_append
+    batch_base = (same.get("batch") or {}).get("final_per_second") or other_batch
     lines = [
         f"## A consortium of {result['orgs']} organizations (HTTPS, mTLS)",
         "",
@@ -569,9 +611,10 @@ def report_lines(result: dict[str, Any], single_node: dict[str, Any]) -> list[st
         "read by polling `GET /checkpoint` on one node every 10 ms; final entries/s = acknowledged",
         "entries ÷ the time from the start of the load until every acknowledged entry was final",
         '(the run plus the drain; "final in the run" counts those final before the load stopped).',
-        "Baselines: the single-node HTTPS figures of this run (appends: 64 clients, 100-byte",
-        "contents, answered once durable; batches: one client sending batches of 1,000 entries of",
-        "1 KiB, so the batch ratio compares different client shapes).",
+        "Baselines: one `accord serve` (SQLite) under the same workload in this run, driven by the",
+        "same load generator, its entries final once its own signed checkpoint covers them. For",
+        f"reference, this run's other single-node HTTPS figures: appends {other_append:,.0f}/s",
+        f"(the service table), one client sending batches of 1,000 × 1 KiB {other_batch:,.0f}/s.",
         "",
         "| workload | clients | entries acknowledged | acknowledged entries/s | ack p50 ms | ack p99 ms | errors | final in the run | final entries/s | single-node entries/s | final / single-node |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -586,11 +629,13 @@ def report_lines(result: dict[str, Any], single_node: dict[str, Any]) -> list[st
             f"{r['final_in_window']:,} | {_num(r['final_per_second'])} | {base:,.0f} | "
             f"**{_ratio(r['final_per_second'], base)}** |"
         )
-    ratio = single["final_per_second"] / append_base if single["final_per_second"] else 0.0
+    verdicts = []
+    for label, r, base in (("single appends", single, append_base), ("batches", batch, batch_base)):
+        ratio = r["final_per_second"] / base if r["final_per_second"] and base else 0.0
+        verdicts.append(f"{label} {'meets' if ratio >= 0.5 else '**misses**'}")
     lines += [
         "",
-        f"(target for single appends ≥ 0.5× the single-node rate: "
-        f"{'meets' if ratio >= 0.5 else '**misses**'})",
+        f"(target ≥ 0.5× the single-node rate: {'; '.join(verdicts)})",
         "",
         "Acknowledgement → final (each acknowledged request, until the polled checkpoint covers it):",
         "",

@@ -472,8 +472,11 @@ def main() -> None:
         log("batch appends over HTTPS")
         batch = batch_section(tmp, ROOT, max(3.0, 10.0 * SCALE))
         # After the single-node HTTPS sections: their rates are the consortium's baselines.
+        log("the consortium's workloads against one node")
+        same_load = consortium_bench.single_node_section(tmp, max(3.0, 10.0 * SCALE))
         log("a consortium of three organizations over HTTPS")
         consortium = consortium_bench.consortium_section(tmp, max(3.0, 10.0 * SCALE))
+        consortium["single_node"] = same_load
         catchup_section = getattr(consortium_bench, "catchup_section", None)
         consortium["consortium_catchup"] = (
             None if catchup_section is None else catchup_section(tmp, max(3.0, 10.0 * SCALE))
