@@ -87,6 +87,21 @@ def test_batches_seqnos_are_contiguous_and_tree_matches(location: str, signer: S
         assert open_checkpoint(note, signer.verifier()).size == 1020
 
 
+def test_the_cached_checkpoint_is_the_latest_once_one_is_stored(
+    location: str, signer: Signer
+) -> None:
+    with Ledger.create_or_open(location, signer) as ledger:
+        ledger.append("one", wait_for_commit=True)
+        cached = ledger.cached_checkpoint()
+        assert cached is not None and cached == ledger.latest_checkpoint()
+        ledger.append("two", wait_for_commit=True)
+        cached = ledger.cached_checkpoint()
+        assert cached is not None and cached[1].size == 2
+    with Ledger.create_or_open(location, signer) as reopened:  # nothing stored since it opened
+        assert reopened.cached_checkpoint() is None
+        assert reopened.latest_checkpoint()[1].size == 2
+
+
 def test_proofs_and_receipts_verify_offline(location: str, signer: Signer) -> None:
     with Ledger.create_or_open(location, signer) as ledger:
         for chunk in range(3):

@@ -1161,6 +1161,11 @@ class Ledger(LedgerReader):
             return super().latest_checkpoint()
         return latest
 
+    def cached_checkpoint(self) -> tuple[str, Checkpoint] | None:
+        """The newest checkpoint this ledger stored, from memory (no I/O: safe on an event loop);
+        None until it stored one since it opened (then :meth:`latest_checkpoint` reads storage)."""
+        return self._latest
+
     def _mark_committed(self, size: int) -> None:
         self._latest = self._signed
         with self._state_lock:

@@ -18,8 +18,11 @@ from accord.service.state import STATE
 
 async def get_checkpoint(request: web.Request) -> web.Response:
     require_log_reader(request)
-    note, _ = await in_thread(request.app[STATE].ledger.latest_checkpoint)
-    return web.Response(text=note, content_type="text/plain", charset="utf-8")
+    ledger = request.app[STATE].ledger
+    latest = ledger.cached_checkpoint()  # monitors poll this: no thread hop when it is at hand
+    if latest is None:
+        latest = await in_thread(ledger.latest_checkpoint)
+    return web.Response(text=latest[0], content_type="text/plain", charset="utf-8")
 
 
 async def get_tile(request: web.Request) -> web.Response:
