@@ -77,7 +77,7 @@ from accord.core.envelope import (
 from accord.core.merkle import empty_root
 from accord.core.note import NoteSignature, Signer, Verifier, note_signatures
 from accord.core.private import PURGE_COLLECTION
-from accord.core.witness import AddCheckpointRequest
+from accord.core.witness import SIZE_CONTENT_TYPE, AddCheckpointRequest
 from accord.errors import (
     AccordError,
     AuthError,
@@ -1257,10 +1257,12 @@ class ConsortiumNode:
         members are collected either way: with this node's they may make the checkpoint final.
         """
         from accord.core.merkle import verify_consistency
-        from accord.core.witness import SIZE_CONTENT_TYPE
 
         state = self.state
-        if peer_fingerprint is None or state.node_by_tls_fingerprint(peer_fingerprint) is None:
+        caller = (
+            None if peer_fingerprint is None else state.node_by_tls_fingerprint(peer_fingerprint)
+        )
+        if caller is None:
             raise WitnessRefused(403, "only the consortium's current nodes may submit checkpoints")
         request = AddCheckpointRequest.from_bytes(body)
         try:
@@ -1296,11 +1298,8 @@ class ConsortiumNode:
             raise WitnessRefused(400, "the old size is larger than the checkpoint's size")
         # A node cosigns its own checkpoint before pushing it: when the caller pushes its own,
         # its witness record is at least this size, which saves our next push to it a 409.
-        caller = state.node_by_tls_fingerprint(peer_fingerprint)
-        if (
-            caller is not None
-            and caller.node_id == signed_by.node_id
-            and checkpoint.size > self._peer_records.get(signed_by.node_id, 0)
+        if caller.node_id == signed_by.node_id and checkpoint.size > self._peer_records.get(
+            signed_by.node_id, 0
         ):
             self._peer_records[signed_by.node_id] = checkpoint.size
         if checkpoint.size == 0 and checkpoint.root_hash != empty_root():
@@ -1310,12 +1309,7 @@ class ConsortiumNode:
             # The caller's old size is stale and it will retry at once from ours, carrying the
             # same cosignatures: answer before the costly checks. (A caller behind our record
             # gets the full checks first, so the cosignatures it brings are still collected.)
-            raise WitnessRefused(
-                409,
-                f"this witness last cosigned size {record}",
-                body=f"{record}\n",
-                content_type=SIZE_CONTENT_TYPE,
-            )
+            raise _stale_old_size(record)
         if not await self.wait_applied(checkpoint.size, WITNESS_WAIT):
             raise WitnessRefused(503, "this node has not applied that size yet; retry shortly")
         own_root = await asyncio.to_thread(self.ledger.root_at, checkpoint.size)
@@ -1331,12 +1325,7 @@ class ConsortiumNode:
         await self._collect(text, checkpoint, signed_by.log_key)
         record = self.witness.size
         if request.old_size != record:
-            raise WitnessRefused(
-                409,
-                f"this witness last cosigned size {record}",
-                body=f"{record}\n",
-                content_type=SIZE_CONTENT_TYPE,
-            )
+            raise _stale_old_size(record)
         if request.old_size == checkpoint.size:
             if checkpoint.root_hash != self.witness.root:
                 raise WitnessRefused(422, "same size as the last cosigned, another root")
@@ -1426,6 +1415,16 @@ class ConsortiumNode:
                 self._enqueue(evidence, list).add_done_callback(_retrieve)  # type: ignore[arg-type]
 
             self.loop.call_soon_threadsafe(enqueue)
+
+
+def _stale_old_size(record: int) -> WitnessRefused:
+    """tlog-witness's 409: the old size is not this witness's record (the body says which is)."""
+    return WitnessRefused(
+        409,
+        f"this witness last cosigned size {record}",
+        body=f"{record}\n",
+        content_type=SIZE_CONTENT_TYPE,
+    )
 
 
 def _retrieve(future: WriteFuture[Any]) -> None:

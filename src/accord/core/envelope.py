@@ -233,6 +233,14 @@ def _signed_part(node: str, bodies: Sequence[bytes]) -> bytes:
     return SIGNATURE_CONTEXT + node.encode() + b"\n" + b"".join(b + b"\n" for b in bodies)
 
 
+def _sign_bodies(node: str, bodies: Sequence[bytes], signer: Signer) -> tuple[bytes, bytes, bytes]:
+    """The message of ``bodies`` signed by ``signer``: (its bytes, the signature, the signed part)."""
+    signed = _signed_part(node, bodies)
+    signature = signer.sign(signed)
+    header = MESSAGE_MAGIC + node.encode() + b" " + base64.b64encode(signature) + b"\n"
+    return header + b"".join(b + b"\n" for b in bodies), signature, signed
+
+
 def encode_message(envelopes: Sequence[Envelope], signer: Signer) -> bytes:
     """Sign ``envelopes`` (all from one node, in increasing position) as one message."""
     if not envelopes:
@@ -247,9 +255,7 @@ def encode_message(envelopes: Sequence[Envelope], signer: Signer) -> bytes:
             raise MalformedInput("a message's envelopes go in increasing position")
         last = env.position
         bodies.append(env.body())
-    signature = signer.sign(_signed_part(node, bodies))
-    header = MESSAGE_MAGIC + node.encode() + b" " + base64.b64encode(signature) + b"\n"
-    return header + b"".join(b + b"\n" for b in bodies)
+    return _sign_bodies(node, bodies, signer)[0]
 
 
 def encode_bodies(node: str, bodies: Sequence[bytes], signer: Signer) -> bytes:
@@ -259,9 +265,7 @@ def encode_bodies(node: str, bodies: Sequence[bytes], signer: Signer) -> bytes:
         raise MalformedInput("a message holds at least one envelope")
     if not _NODE_ID.fullmatch(node):
         raise MalformedInput("malformed node id")
-    signature = signer.sign(_signed_part(node, bodies))
-    header = MESSAGE_MAGIC + node.encode() + b" " + base64.b64encode(signature) + b"\n"
-    return header + b"".join(b + b"\n" for b in bodies)
+    return _sign_bodies(node, bodies, signer)[0]
 
 
 def encode_own(
@@ -275,10 +279,7 @@ def encode_own(
     node = envelopes[0].node
     if not _NODE_ID.fullmatch(node) or any(env.node != node for env in envelopes):
         raise MalformedInput("every envelope of a message comes from the message's node")
-    signed = _signed_part(node, bodies)
-    signature = signer.sign(signed)
-    header = MESSAGE_MAGIC + node.encode() + b" " + base64.b64encode(signature) + b"\n"
-    data = header + b"".join(b + b"\n" for b in bodies)
+    data, signature, signed = _sign_bodies(node, bodies, signer)
     lines = tuple(Line(body, env) for body, env in zip(bodies, envelopes, strict=True))
     return data, Message(node, signature, signed, lines)
 
